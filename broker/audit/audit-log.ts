@@ -1,0 +1,277 @@
+// The audit log: an append-only JSONL file (one `{time, ...event}` per line), rotated by
+// size, plus a live feed (subscribers and an in-memory ring of recent records).
+//
+// record() is on every connection's path, so it only queues a line; a single async
+// writer appends queued lines in batches. I/O failures never reach the caller: they go
+// to onError, once until a write succeeds again.
+
+import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import type { AuditEvent, AuditRecord, AuditSink } from './types.js';
+
+export interface AuditLog extends AuditSink {
+  record(event: AuditEvent): void;
+  /** Live records from now on; returns the unsubscribe function. */
+  subscribe(fn: (record: AuditRecord) => void): () => void;
+  /** The last `limit` records (default: all kept, about 1000), oldest first. */
+  recent(limit?: number): AuditRecord[];
+  readonly path: string;
+  /** Resolves once everything recorded so far is written (or has failed, see onError). */
+  flush(): Promise<void>;
+  /** Flushes and closes the file; later records still reach subscribers but not the file. */
+  close(): Promise<void>;
+}
+
+export interface AuditLogOptions {
+  path: string;
+  /** Rotate before the file would grow past this size (default 10 MiB). */
+  maxBytes?: number;
+  /** Rotated files kept: audit.jsonl.1 (newest) .. audit.jsonl.<keep> (default 5). */
+  keep?: number;
+  now?: () => Date;
+  /** Told about I/O failures, once until a write succeeds again. */
+  onError?: (err: Error) => void;
+  /** Records kept in memory for recent() (default 1000). */
+  recentLimit?: number;
+}
+
+const defaultMaxBytes = 10 * 1024 * 1024;
+const defaultKeep = 5;
+const defaultRecentLimit = 1000;
+// Past this many unwritten lines the disk is not keeping up: drop rather than grow forever.
+const maxQueuedLines = 100_000;
+
+export function createAuditLog(options: AuditLogOptions): AuditLog {
+  const feed = createAuditFeed(options.now ?? (() => new Date()), options.recentLimit ?? defaultRecentLimit);
+  const writer = createJsonlWriter({
+    path: options.path,
+    maxBytes: options.maxBytes ?? defaultMaxBytes,
+    keep: Math.max(0, Math.floor(options.keep ?? defaultKeep)),
+    onError: options.onError ?? (() => {}),
+  });
+  return {
+    path: options.path,
+    record(event) {
+      const record = feed.publish(event);
+      if (record) writer.append(record);
+    },
+    subscribe: feed.subscribe,
+    recent: feed.recent,
+    flush: writer.flush,
+    close: writer.close,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Live feed, shared with the in-memory sink.
+
+export interface AuditFeed {
+  /** Stamps the event, keeps it for recent() and tells subscribers; never throws. */
+  publish(event: AuditEvent): AuditRecord | undefined;
+  subscribe(fn: (record: AuditRecord) => void): () => void;
+  recent(limit?: number): AuditRecord[];
+}
+
+export function createAuditFeed(now: () => Date, capacity: number): AuditFeed {
+  const ring: AuditRecord[] = [];
+  let start = 0; // index of the oldest record once the ring is full
+  const subscribers = new Set<(record: AuditRecord) => void>();
+  return {
+    publish(event) {
+      let record: AuditRecord;
+      try {
+        record = Object.freeze({ time: now().toISOString(), ...event }) as AuditRecord;
+      } catch {
+        return undefined; // a broken clock must not break a connection
+      }
+      if (capacity > 0) {
+        if (ring.length < capacity) ring.push(record);
+        else {
+          ring[start] = record;
+          start = (start + 1) % capacity;
+        }
+      }
+      for (const fn of [...subscribers]) {
+        try {
+          fn(record);
+        } catch {
+          // A failing subscriber (say, a closed UI stream) must not fail the caller.
+        }
+      }
+      return record;
+    },
+    subscribe(fn) {
+      subscribers.add(fn);
+      return () => void subscribers.delete(fn);
+    },
+    recent(limit = capacity) {
+      const ordered = [...ring.slice(start), ...ring.slice(0, start)];
+      return limit <= 0 ? [] : ordered.slice(-limit);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// The file writer.
+
+interface WriterOptions {
+  path: string;
+  maxBytes: number;
+  keep: number;
+  onError: (err: Error) => void;
+}
+
+interface JsonlWriter {
+  append(record: AuditRecord): void;
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function createJsonlWriter(options: WriterOptions): JsonlWriter {
+  let queue: string[] = [];
+  let queued = 0; // lines accepted so far
+  let done = 0; // lines written (or given up on)
+  let waiters: { upTo: number; resolve: () => void }[] = [];
+  let draining = false;
+  let closed = false;
+  let failing = false;
+  let file: FileHandle | undefined;
+  let size = 0;
+
+  const report = (err: unknown): void => {
+    if (failing) return;
+    failing = true;
+    const error = err instanceof Error ? err : new Error(String(err));
+    try {
+      options.onError(error);
+    } catch {
+      // The error reporter failing is not the caller's problem either.
+    }
+  };
+
+  const openFile = async (): Promise<FileHandle> => {
+    if (file) return file;
+    // Modes only apply on creation; umask can narrow them, never widen.
+    await mkdir(path.dirname(options.path), { recursive: true, mode: 0o700 });
+    const handle = await open(options.path, 'a', 0o600);
+    try {
+      size = (await handle.stat()).size;
+    } catch (err) {
+      await handle.close().catch(() => {});
+      throw err;
+    }
+    file = handle;
+    return handle;
+  };
+
+  const closeFile = async (): Promise<void> => {
+    const handle = file;
+    file = undefined;
+    await handle?.close().catch(() => {});
+  };
+
+  const rotate = async (): Promise<void> => {
+    await closeFile();
+    if (options.keep === 0) {
+      await unlink(options.path).catch(ignoreMissing);
+      return;
+    }
+    // .keep-1 -> .keep overwrites (drops) the oldest.
+    for (let i = options.keep - 1; i >= 1; i--) {
+      await rename(`${options.path}.${i}`, `${options.path}.${i + 1}`).catch(ignoreMissing);
+    }
+    await rename(options.path, `${options.path}.1`).catch(ignoreMissing);
+  };
+
+  const writeChunk = async (lines: string[]): Promise<void> => {
+    if (lines.length === 0) return;
+    const data = lines.join('');
+    const handle = await openFile();
+    await handle.appendFile(data);
+    size += Buffer.byteLength(data);
+  };
+
+  /** Writes lines, rotating whenever the next line would push the file past maxBytes. */
+  const writeBatch = async (lines: string[]): Promise<void> => {
+    try {
+      await openFile();
+      let chunk: string[] = [];
+      let chunkBytes = 0;
+      for (const line of lines) {
+        const bytes = Buffer.byteLength(line);
+        const current = size + chunkBytes;
+        if (current > 0 && current + bytes > options.maxBytes) {
+          await writeChunk(chunk);
+          chunk = [];
+          chunkBytes = 0;
+          await rotate();
+          await openFile();
+        }
+        chunk.push(line);
+        chunkBytes += bytes;
+      }
+      await writeChunk(chunk);
+      failing = false;
+    } catch (err) {
+      report(err);
+      await closeFile(); // reopen on the next batch: the path may be fixed by then
+    }
+  };
+
+  const settle = (): void => {
+    const ready = waiters.filter((w) => w.upTo <= done);
+    waiters = waiters.filter((w) => w.upTo > done);
+    for (const w of ready) w.resolve();
+  };
+
+  const drain = async (): Promise<void> => {
+    while (queue.length > 0) {
+      const batch = queue;
+      queue = [];
+      await writeBatch(batch);
+      done += batch.length;
+      settle();
+    }
+    draining = false;
+  };
+
+  const flush = (): Promise<void> => {
+    if (done >= queued) return Promise.resolve();
+    const upTo = queued;
+    return new Promise((resolve) => waiters.push({ upTo, resolve }));
+  };
+
+  return {
+    append(record) {
+      if (closed) return;
+      if (queue.length >= maxQueuedLines) {
+        report(new Error(`audit log ${options.path} is not keeping up; records are being dropped`));
+        return;
+      }
+      let line: string;
+      try {
+        line = JSON.stringify(record) + '\n';
+      } catch (err) {
+        report(err);
+        return;
+      }
+      queue.push(line);
+      queued++;
+      if (!draining) {
+        draining = true;
+        void drain();
+      }
+    },
+    flush,
+    async close() {
+      closed = true;
+      await flush();
+      await closeFile();
+    },
+  };
+}
+
+function ignoreMissing(err: unknown): void {
+  if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+}

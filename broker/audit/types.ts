@@ -1,0 +1,53 @@
+// Audit events: what happened, to which service, for which client. Never a secret:
+// ids and provider names only.
+
+export interface ClientInfo {
+  transport: 'tcp' | 'unix';
+  address?: string;
+  port?: number;
+  /** Peer process id and user id where the OS exposes them. */
+  pid?: number;
+  uid?: number;
+}
+
+export type AuditEvent =
+  | { type: 'connection.opened'; service: string; connectionId: string; client: ClientInfo }
+  | {
+      type: 'connection.authenticated';
+      service: string;
+      connectionId: string;
+      target: string;
+      tls: boolean;
+      authMethod: string;
+    }
+  | { type: 'connection.failed'; service: string; connectionId: string; code: string; reason: string }
+  | {
+      type: 'connection.closed';
+      service: string;
+      connectionId: string;
+      bytesFromClient: number;
+      bytesToClient: number;
+      durationMs: number;
+    }
+  | {
+      type: 'credential.fetched';
+      service: string;
+      connectionId?: string;
+      provider: string;
+      id: string;
+      cached: boolean;
+      expiresAt?: string;
+    }
+  | { type: 'credential.failed'; service: string; connectionId?: string; provider: string; id: string; reason: string }
+  | { type: 'cancel.forwarded'; service: string; connectionId: string }
+  | { type: 'service.started'; service: string; address: string }
+  | { type: 'service.stopped'; service: string }
+  | { type: 'service.failed'; service: string; reason: string }
+  | { type: 'config.loaded'; source: string; services: number }
+  | { type: 'config.rejected'; source: string; reason: string };
+
+export type AuditRecord = AuditEvent & { time: string };
+
+export interface AuditSink {
+  record(event: AuditEvent): void;
+}

@@ -1,0 +1,67 @@
+// The parsed, validated form of a secretless.yml version 2 file.
+
+export type ListenAddress =
+  | { type: 'tcp'; host: string; port: number }
+  | { type: 'unix'; path: string };
+
+/** Where one credential comes from. A YAML scalar is `{ provider: 'literal', id: <scalar> }`. */
+export interface CredentialSpec {
+  provider: string;
+  id: string;
+  /** 1-based line of the credential in the source file, for error messages. */
+  line: number;
+}
+
+export interface ServiceConfig {
+  name: string;
+  connector: string;
+  listenOn: ListenAddress;
+  /** Our extension: allow a non-loopback TCP listener. Default false. */
+  allowRemote: boolean;
+  credentials: Record<string, CredentialSpec>;
+  /** Connector-specific settings (the service's `config:` block). */
+  config: Record<string, unknown>;
+  line: number;
+}
+
+export interface BrokerConfig {
+  version: '2';
+  services: ServiceConfig[];
+  /** Path the config was read from, when read from a file. */
+  source?: string;
+}
+
+/** What the validator needs to know about each connector. */
+export interface ConnectorSpec {
+  name: string;
+  /** Credential keys that must be present. */
+  requiredCredentials: string[];
+  /** Known credential keys; `'any'` lets unknown keys through (pg: they become startup parameters). */
+  knownCredentials: string[] | 'any';
+  /** Keys allowed in the service's `config:` block. */
+  configKeys: string[];
+}
+
+export interface ConfigIssue {
+  /** Service name when the problem is inside a service. */
+  service?: string;
+  /** Key path, e.g. `services.pg.credentials.password.from`. */
+  path: string;
+  line: number;
+  column: number;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  readonly issues: ConfigIssue[];
+  readonly source: string;
+  constructor(source: string, issues: ConfigIssue[]) {
+    super(
+      `${source}: ${issues.length} configuration error${issues.length === 1 ? '' : 's'}:\n` +
+        issues.map((i) => `  line ${i.line}: ${i.path}: ${i.message}`).join('\n'),
+    );
+    this.name = 'ConfigError';
+    this.source = source;
+    this.issues = issues;
+  }
+}

@@ -1,0 +1,126 @@
+// The one error catalog. Every error a client can see is a BrokerError with a code
+// from this table; each protocol maps the code to its own wire form (SQLSTATE, MySQL
+// errno, SSH disconnect reason, HTTP status). Messages are written by the broker and
+// never contain a credential value.
+
+export type BrokerErrorCode =
+  | 'target_unreachable'
+  | 'target_rejected_credentials'
+  | 'target_error'
+  | 'target_protocol_error'
+  | 'tls_failed'
+  | 'provider_failed'
+  | 'unsupported_auth'
+  | 'protocol_violation'
+  | 'packet_too_large'
+  | 'service_stopping'
+  | 'timeout'
+  | 'internal';
+
+export interface CatalogEntry {
+  /** What happened, for humans and logs. */
+  summary: string;
+  /** PostgreSQL SQLSTATE sent in ErrorResponse. */
+  pgSqlState: string;
+  /** MySQL server error number and SQLSTATE for an ERR packet. */
+  mysql: { errno: number; sqlState: string };
+  /** HTTP status for HTTP-facing connectors and the control API. */
+  httpStatus: number;
+}
+
+export const errorCatalog: Readonly<Record<BrokerErrorCode, CatalogEntry>> = {
+  target_unreachable: {
+    summary: 'the target could not be reached',
+    pgSqlState: '08001',
+    mysql: { errno: 2003, sqlState: 'HY000' },
+    httpStatus: 502,
+  },
+  target_rejected_credentials: {
+    summary: "the target rejected the broker's configured credentials",
+    pgSqlState: '28P01',
+    mysql: { errno: 1045, sqlState: '28000' },
+    httpStatus: 502,
+  },
+  target_error: {
+    summary: 'the target refused the connection',
+    pgSqlState: '08004',
+    mysql: { errno: 1043, sqlState: '08S01' },
+    httpStatus: 502,
+  },
+  target_protocol_error: {
+    summary: 'the target sent something the broker does not understand',
+    pgSqlState: '08P01',
+    mysql: { errno: 2027, sqlState: 'HY000' },
+    httpStatus: 502,
+  },
+  tls_failed: {
+    summary: 'TLS to the target failed',
+    pgSqlState: '08001',
+    mysql: { errno: 2026, sqlState: 'HY000' },
+    httpStatus: 502,
+  },
+  provider_failed: {
+    summary: 'a credential provider failed',
+    pgSqlState: '08001',
+    mysql: { errno: 1045, sqlState: '28000' },
+    httpStatus: 502,
+  },
+  unsupported_auth: {
+    summary: 'the target asked for an authentication method the broker does not support',
+    pgSqlState: '28000',
+    mysql: { errno: 1251, sqlState: '08004' },
+    httpStatus: 502,
+  },
+  protocol_violation: {
+    summary: 'the client sent a malformed message',
+    pgSqlState: '08P01',
+    mysql: { errno: 1043, sqlState: '08S01' },
+    httpStatus: 400,
+  },
+  packet_too_large: {
+    summary: 'the client sent a message larger than allowed',
+    pgSqlState: '08P01',
+    mysql: { errno: 1153, sqlState: '08S01' },
+    httpStatus: 413,
+  },
+  service_stopping: {
+    summary: 'the service is stopping',
+    pgSqlState: '57P01',
+    mysql: { errno: 1053, sqlState: '08S01' },
+    httpStatus: 503,
+  },
+  timeout: {
+    summary: 'the operation timed out',
+    pgSqlState: '08006',
+    mysql: { errno: 2013, sqlState: 'HY000' },
+    httpStatus: 504,
+  },
+  internal: {
+    summary: 'internal broker error',
+    pgSqlState: 'XX000',
+    mysql: { errno: 1105, sqlState: 'HY000' },
+    httpStatus: 500,
+  },
+};
+
+/**
+ * An error whose message is safe to show the client. Build messages from names and
+ * ids only: never interpolate a credential value.
+ */
+export class BrokerError extends Error {
+  readonly code: BrokerErrorCode;
+  constructor(code: BrokerErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BrokerError';
+    this.code = code;
+  }
+  get entry(): CatalogEntry {
+    return errorCatalog[this.code];
+  }
+}
+
+/** Anything that is not a BrokerError becomes a generic internal error for the client. */
+export function toClientError(err: unknown): BrokerError {
+  if (err instanceof BrokerError) return err;
+  return new BrokerError('internal', 'internal broker error; see the broker log', { cause: err });
+}
