@@ -1,0 +1,236 @@
+// Resolves a service's credentials as one group per new connection: ids are grouped by
+// provider, each provider is asked once for all of its ids, providers run in parallel.
+// Values without an expiry are fetched every time (a rotated file or keychain item is
+// picked up by the next connection). Values with an expiry are cached per provider+id
+// until expiryMarginMs before they expire, so a connection never gets a value about
+// to lapse. Audit events and errors name service, provider and id, never a value.
+import type { AuditSink } from '../audit/types.js';
+import type { CredentialSpec } from '../config/types.js';
+import { BrokerError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ProviderRegistry } from './registry.js';
+import { ProviderError, type ResolvedCredentials, type SecretValue } from './types.js';
+
+export interface ResolverOptions {
+  registry: ProviderRegistry;
+  audit: AuditSink;
+  logger: Logger;
+  /** Refetch cached values this long before they expire. Default 60 s. */
+  expiryMarginMs?: number;
+  /** A provider that has not answered after this long fails the resolve. Default 30 s. */
+  timeoutMs?: number;
+  now?: () => number;
+}
+
+export interface ResolveOptions {
+  signal: AbortSignal;
+  connectionId?: string;
+}
+
+export interface Resolver {
+  resolve(service: string, creds: Record<string, CredentialSpec>, opts: ResolveOptions): Promise<ResolvedCredentials>;
+  /** Drop cached values used by one service (e.g. the target rejected them), or all. */
+  invalidate(service?: string): void;
+}
+
+interface CacheEntry {
+  value: Buffer;
+  expiresAt: Date;
+}
+
+type GroupOutcome =
+  | { provider: string; ids: string[]; values: Map<string, SecretValue> }
+  | { provider: string; ids: string[]; failure: ProviderError }
+  | { provider: string; ids: string[]; cancelled: true };
+
+type StopReason = 'caller' | 'timeout' | 'sibling';
+
+const cacheKey = (provider: string, id: string): string => `${provider}\u0000${id}`;
+
+export function createResolver(opts: ResolverOptions): Resolver {
+  const { registry, audit, logger } = opts;
+  const margin = opts.expiryMarginMs ?? 60_000;
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const now = opts.now ?? Date.now;
+  const cache = new Map<string, CacheEntry>();
+  const usedBy = new Map<string, Set<string>>();
+  // Bumped by invalidate(): a fetch that started before must not repopulate the cache.
+  let generation = 0;
+
+  const fresh = (key: string): CacheEntry | undefined => {
+    const hit = cache.get(key);
+    if (hit && now() < hit.expiresAt.getTime() - margin) return hit;
+    if (hit) cache.delete(key);
+    return undefined;
+  };
+
+  const remember = (service: string, key: string, v: SecretValue): void => {
+    if (!v.expiresAt || now() >= v.expiresAt.getTime() - margin) return;
+    cache.set(key, { value: Buffer.from(v.value), expiresAt: v.expiresAt });
+    let keys = usedBy.get(service);
+    if (!keys) usedBy.set(service, (keys = new Set()));
+    keys.add(key);
+  };
+
+  async function resolve(
+    service: string,
+    creds: Record<string, CredentialSpec>,
+    { signal, connectionId }: ResolveOptions,
+  ): Promise<ResolvedCredentials> {
+    const startGeneration = generation;
+    const specs = Object.entries(creds);
+    const cached = new Map<string, CacheEntry>();
+    const wanted = new Map<string, Set<string>>();
+    for (const [, { provider, id }] of specs) {
+      const key = cacheKey(provider, id);
+      const hit = fresh(key);
+      if (hit) cached.set(key, hit);
+      else if (wanted.has(provider)) wanted.get(provider)!.add(id);
+      else wanted.set(provider, new Set([id]));
+    }
+
+    const outcomes = await fetchAll(wanted, signal);
+    const fetched = new Map<string, SecretValue>();
+    for (const o of outcomes) {
+      if (!('values' in o)) continue;
+      for (const [id, v] of o.values) {
+        const key = cacheKey(o.provider, id);
+        fetched.set(key, v);
+        if (generation === startGeneration) remember(service, key, v);
+      }
+    }
+    const failure = outcomes.find((o) => 'failure' in o);
+    const complete = outcomes.every((o) => 'values' in o);
+    const ctx = { service, connectionId };
+
+    // Audit what happened for each credential, in config order.
+    for (const [, { provider, id }] of specs) {
+      const key = cacheKey(provider, id);
+      const got = fetched.get(key) ?? (complete ? cached.get(key) : undefined);
+      if (got) {
+        const expiresAt = got.expiresAt?.toISOString();
+        audit.record({ type: 'credential.fetched', ...ctx, provider, id, cached: !fetched.has(key), ...(expiresAt ? { expiresAt } : {}) });
+      } else if (failure && 'failure' in failure && failure.provider === provider && failedIds(failure).includes(id)) {
+        const reason = reasonOf(failure.failure);
+        audit.record({ type: 'credential.failed', ...ctx, provider, id, reason });
+        logger.warn('credential fetch failed', { ...ctx, provider, id, reason });
+      }
+    }
+    if (failure && 'failure' in failure) {
+      throw new BrokerError('provider_failed', `service '${service}': ${failure.failure.message}`, { cause: failure.failure });
+    }
+    if (outcomes.some((o) => 'cancelled' in o)) throw cancelled(service, signal);
+
+    const values = new Map<string, Buffer>();
+    let expiresAt: Date | undefined;
+    for (const [name, { provider, id }] of specs) {
+      const key = cacheKey(provider, id);
+      const got = fetched.get(key) ?? cached.get(key)!;
+      // A copy per key: a connector may zero its buffers without touching the cache.
+      values.set(name, Buffer.from(got.value));
+      if (got.expiresAt && (!expiresAt || got.expiresAt < expiresAt)) expiresAt = got.expiresAt;
+    }
+    logger.debug('credentials resolved', { ...ctx, fetched: fetched.size, cached: cached.size });
+    return {
+      values,
+      ...(expiresAt ? { expiresAt } : {}),
+      text: (key) => values.get(key)?.toString('utf8'),
+    };
+  }
+
+  // Runs every provider group in parallel under one internal signal, which stops them
+  // all on the caller's abort, on the timeout, or when one group fails.
+  async function fetchAll(wanted: Map<string, Set<string>>, callerSignal: AbortSignal): Promise<GroupOutcome[]> {
+    if (wanted.size === 0) return [];
+    const stop = new AbortController();
+    let stopReason: StopReason | undefined;
+    const halt = (why: StopReason): void => {
+      if (stopReason) return;
+      stopReason = why;
+      stop.abort();
+    };
+    const onCallerAbort = (): void => halt('caller');
+    if (callerSignal.aborted) halt('caller');
+    else callerSignal.addEventListener('abort', onCallerAbort, { once: true });
+    const timer = setTimeout(() => halt('timeout'), timeoutMs);
+
+    const runGroup = async (provider: string, ids: string[]): Promise<GroupOutcome> => {
+      try {
+        return { provider, ids, values: await fetchGroup(provider, ids, stop.signal) };
+      } catch (err) {
+        if (stopReason === 'timeout') {
+          return { provider, ids, failure: new ProviderError(provider, ids.join(', '), `timed out after ${timeoutMs} ms`) };
+        }
+        if (stopReason) return { provider, ids, cancelled: true };
+        halt('sibling');
+        return { provider, ids, failure: asProviderError(provider, ids, err) };
+      }
+    };
+    try {
+      return await Promise.all([...wanted].map(([provider, ids]) => runGroup(provider, [...ids])));
+    } finally {
+      clearTimeout(timer);
+      callerSignal.removeEventListener('abort', onCallerAbort);
+    }
+  }
+
+  async function fetchGroup(name: string, ids: string[], signal: AbortSignal): Promise<Map<string, SecretValue>> {
+    const provider = registry.get(name);
+    if (!provider) throw new ProviderError(name, ids.join(', '), 'no such provider is configured');
+    // Raced against the signal so a provider that ignores it cannot hold the connection.
+    const got = await raceSignal(provider.get(ids, { signal }), signal);
+    for (const id of ids) {
+      const v = got.get(id);
+      if (!v || !Buffer.isBuffer(v.value)) throw new ProviderError(name, id, 'the provider returned no value');
+    }
+    return got;
+  }
+
+  return {
+    resolve,
+    invalidate(service) {
+      generation++;
+      if (service === undefined) {
+        cache.clear();
+        usedBy.clear();
+        return;
+      }
+      for (const key of usedBy.get(service) ?? []) cache.delete(key);
+      usedBy.delete(service);
+    },
+  };
+}
+
+function raceSignal<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    work.catch(() => {});
+    return Promise.reject(new Error('aborted'));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new Error('aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+function failedIds(o: { ids: string[]; failure: ProviderError }): string[] {
+  return o.ids.includes(o.failure.id) ? [o.failure.id] : o.ids;
+}
+
+// A ProviderError's message is safe by contract. Anything else may carry text we did
+// not write, so only its class name is shown; the original stays as the cause.
+function asProviderError(provider: string, ids: string[], err: unknown): ProviderError {
+  if (err instanceof ProviderError) return err;
+  const kind = err instanceof Error ? err.name : typeof err;
+  return new ProviderError(provider, ids.join(', '), `unexpected error (${kind})`, { cause: err });
+}
+
+function reasonOf(err: ProviderError): string {
+  const prefix = `provider '${err.provider}' could not get '${err.id}': `;
+  return err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
+}
+
+function cancelled(service: string, signal: AbortSignal): BrokerError {
+  if (signal.reason instanceof BrokerError) return signal.reason;
+  return new BrokerError('provider_failed', `service '${service}': fetching credentials was aborted`);
+}
