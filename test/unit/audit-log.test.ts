@@ -1,0 +1,173 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createAuditLog } from '../../broker/audit/audit-log.js';
+import { createMemoryAudit } from '../../broker/audit/memory-audit.js';
+import type { AuditEvent, AuditRecord } from '../../broker/audit/types.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sl-audit-'));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+let counter = 0;
+const logPath = (): string => path.join(tmp, `case${++counter}`, 'audit.jsonl');
+const fixedNow = (): Date => new Date('2024-05-06T07:08:09.010Z');
+const stopped = (n: number): AuditEvent => ({ type: 'service.stopped', service: `svc-${n}` });
+
+function readLines(file: string): AuditRecord[] {
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as AuditRecord);
+}
+
+test('records are appended as JSONL with a time, file 0600 in a 0700 dir', async () => {
+  const p = logPath();
+  const log = createAuditLog({ path: p, now: fixedNow });
+  assert.equal(log.path, p);
+  log.record({ type: 'config.loaded', source: '/etc/secretless.yml', services: 2 });
+  log.record({ type: 'connection.opened', service: 'pg', connectionId: 'c1', client: { transport: 'tcp', address: '127.0.0.1', port: 5000 } });
+  await log.flush();
+  const text = fs.readFileSync(p, 'utf8');
+  assert.ok(text.endsWith('\n'));
+  assert.deepEqual(readLines(p), [
+    { time: '2024-05-06T07:08:09.010Z', type: 'config.loaded', source: '/etc/secretless.yml', services: 2 },
+    {
+      time: '2024-05-06T07:08:09.010Z',
+      type: 'connection.opened',
+      service: 'pg',
+      connectionId: 'c1',
+      client: { transport: 'tcp', address: '127.0.0.1', port: 5000 },
+    },
+  ]);
+  assert.ok(text.startsWith('{"time":'), 'time comes first');
+  assert.equal(fs.statSync(p).mode & 0o777, 0o600);
+  assert.equal(fs.statSync(path.dirname(p)).mode & 0o777, 0o700);
+  await log.close();
+});
+
+test('an existing file is appended to, not truncated', async () => {
+  const p = logPath();
+  const first = createAuditLog({ path: p, now: fixedNow });
+  first.record(stopped(1));
+  await first.close();
+  const second = createAuditLog({ path: p, now: fixedNow });
+  second.record(stopped(2));
+  await second.close();
+  assert.deepEqual(
+    readLines(p).map((r) => (r as { service: string }).service),
+    ['svc-1', 'svc-2'],
+  );
+});
+
+test('rotation at maxBytes keeps `keep` files, newest in .1, nothing lost in between', async () => {
+  const p = logPath();
+  const lineBytes = Buffer.byteLength(JSON.stringify({ time: fixedNow().toISOString(), ...stopped(10) }) + '\n');
+  const maxBytes = lineBytes * 3; // three records per file
+  const log = createAuditLog({ path: p, now: fixedNow, maxBytes, keep: 2 });
+  // Records 10..29 (same line length); some flushed one by one, most in one batch.
+  for (let n = 10; n < 13; n++) {
+    log.record(stopped(n));
+    await log.flush();
+  }
+  for (let n = 13; n < 30; n++) log.record(stopped(n));
+  await log.close();
+
+  const names = fs.readdirSync(path.dirname(p)).sort();
+  assert.deepEqual(names, ['audit.jsonl', 'audit.jsonl.1', 'audit.jsonl.2']);
+  for (const name of names) assert.ok(fs.statSync(path.join(path.dirname(p), name)).size <= maxBytes, name);
+  const ids = [`${p}.2`, `${p}.1`, p].flatMap((f) => readLines(f).map((r) => (r as { service: string }).service));
+  // 20 records, 3 per file: [10,11,12] ... [25,26,27] [28,29]; .1 and .2 are the two before.
+  assert.deepEqual(ids, [22, 23, 24, 25, 26, 27, 28, 29].map((n) => `svc-${n}`));
+  assert.equal(fs.statSync(`${p}.1`).mode & 0o777, 0o600);
+});
+
+test('a record larger than maxBytes still gets written, alone', async () => {
+  const p = logPath();
+  const log = createAuditLog({ path: p, now: fixedNow, maxBytes: 10, keep: 1 });
+  log.record(stopped(1));
+  log.record(stopped(2));
+  await log.close();
+  assert.deepEqual(readLines(p).map((r) => (r as { service: string }).service), ['svc-2']);
+  assert.deepEqual(readLines(`${p}.1`).map((r) => (r as { service: string }).service), ['svc-1']);
+});
+
+test('subscribe gets live records until unsubscribed', async () => {
+  const log = createAuditLog({ path: logPath(), now: fixedNow });
+  const got: AuditRecord[] = [];
+  log.record(stopped(0)); // before subscribing: not delivered
+  const off = log.subscribe((r) => got.push(r));
+  log.subscribe(() => {
+    throw new Error('a broken subscriber');
+  });
+  log.record(stopped(1));
+  assert.deepEqual(got, [{ time: fixedNow().toISOString(), ...stopped(1) }]);
+  off();
+  log.record(stopped(2));
+  assert.equal(got.length, 1);
+  await log.close();
+});
+
+test('recent() is oldest first, limited, and capped as a ring', async () => {
+  const log = createAuditLog({ path: logPath(), now: fixedNow, recentLimit: 5 });
+  assert.deepEqual(log.recent(), []);
+  for (let n = 1; n <= 8; n++) log.record(stopped(n));
+  const services = (rs: AuditRecord[]): string[] => rs.map((r) => (r as { service: string }).service);
+  assert.deepEqual(services(log.recent()), ['svc-4', 'svc-5', 'svc-6', 'svc-7', 'svc-8']);
+  assert.deepEqual(services(log.recent(2)), ['svc-7', 'svc-8']);
+  assert.deepEqual(log.recent(0), []);
+  await log.close();
+  const big = createAuditLog({ path: logPath(), now: fixedNow });
+  for (let n = 0; n < 1100; n++) big.record(stopped(n));
+  assert.equal(big.recent().length, 1000);
+  assert.equal((big.recent(1)[0] as { service: string }).service, 'svc-1099');
+  await big.close();
+});
+
+test('flush resolves once everything recorded so far is on disk', async () => {
+  const p = logPath();
+  const log = createAuditLog({ path: p, now: fixedNow });
+  await log.flush(); // nothing recorded: resolves at once, creates nothing
+  assert.equal(fs.existsSync(p), false);
+  for (let n = 0; n < 500; n++) log.record(stopped(n));
+  const flushed = log.flush();
+  log.record(stopped(500)); // recorded after the flush call
+  await flushed;
+  assert.ok(readLines(p).length >= 500);
+  await log.flush();
+  assert.equal(readLines(p).length, 501);
+  await log.close();
+});
+
+test('I/O errors never throw into record() and are reported once', async () => {
+  const blocker = path.join(tmp, 'not-a-dir');
+  fs.writeFileSync(blocker, '');
+  const errors: Error[] = [];
+  const log = createAuditLog({ path: path.join(blocker, 'audit.jsonl'), onError: (e) => errors.push(e) });
+  const live: AuditRecord[] = [];
+  log.subscribe((r) => live.push(r));
+  for (let n = 0; n < 3; n++) {
+    log.record(stopped(n));
+    await log.flush();
+  }
+  assert.equal(errors.length, 1);
+  assert.match(errors[0].message, /ENOTDIR|EEXIST/);
+  assert.equal(live.length, 3, 'the live feed keeps working');
+  await log.close();
+});
+
+test('memory audit keeps records and feeds subscribers', async () => {
+  const audit = createMemoryAudit({ now: fixedNow });
+  const got: AuditRecord[] = [];
+  audit.subscribe((r) => got.push(r));
+  audit.record(stopped(1));
+  audit.record({ type: 'service.started', service: 'pg', address: 'tcp://127.0.0.1:5432' });
+  await audit.flush();
+  assert.deepEqual(audit.records, got);
+  assert.deepEqual(audit.recent(1), [{ time: fixedNow().toISOString(), type: 'service.started', service: 'pg', address: 'tcp://127.0.0.1:5432' }]);
+  audit.clear();
+  assert.deepEqual(audit.records, []);
+  await audit.close();
+});
