@@ -1,0 +1,151 @@
+// The running broker: one listener and connector instance per service. apply() moves
+// from the current config to a new one: unchanged services keep running untouched,
+// changed ones restart (their open connections finish on the old instance), removed
+// ones stop. stop() stops accepting, drains, then force-closes.
+import type { Socket } from 'node:net';
+import type { AuditSink, ClientInfo } from './audit/types.js';
+import { diffServices } from './config/diff.js';
+import type { BrokerConfig, ServiceConfig } from './config/types.js';
+import { handleConnection, type ConnectionHandle } from './connection.js';
+import type { Connector, ServiceConnector } from './connectors/types.js';
+import type { ResolvedCredentials } from './credentials/types.js';
+import { listen, type Listener } from './listeners/listener.js';
+import type { Logger } from './log.js';
+
+export interface CredentialResolver {
+  resolve(
+    service: string,
+    creds: ServiceConfig['credentials'],
+    opts: { signal: AbortSignal; connectionId?: string },
+  ): Promise<ResolvedCredentials>;
+}
+
+export interface BrokerOptions {
+  logger: Logger;
+  audit: AuditSink;
+  resolver: CredentialResolver;
+  connectors: Map<string, Connector>;
+  lookupPeer?: (socket: Socket) => Promise<{ pid?: number; uid?: number }>;
+  /** How long stop() waits for connections to finish before closing them. */
+  drainMs?: number;
+  /** The broker's own certificate, for services with client-facing TLS. */
+  localCertificate?: () => Promise<{ certPem: string; keyPem: string }>;
+}
+
+export type ServiceState =
+  | { state: 'listening'; address: string }
+  | { state: 'failed'; reason: string }
+  | { state: 'stopped' };
+
+export interface ServiceStatus {
+  name: string;
+  connector: string;
+  connections: number;
+  status: ServiceState;
+}
+
+interface Running {
+  config: ServiceConfig;
+  listener?: Listener;
+  connector: ServiceConnector;
+  connections: Set<ConnectionHandle>;
+  failure?: string;
+}
+
+export interface Broker {
+  /** Starts, restarts and stops services to match config; a failing service does not stop the others. */
+  apply(config: BrokerConfig): Promise<void>;
+  status(): ServiceStatus[];
+  /** Address a service actually listens on (port resolved), for tests and the CLI. */
+  address(service: string): string | undefined;
+  stop(options?: { drainMs?: number }): Promise<void>;
+}
+
+export function createBroker(options: BrokerOptions): Broker {
+  const { logger, audit } = options;
+  let current: BrokerConfig = { version: '2', services: [] };
+  const running = new Map<string, Running>();
+
+  async function start(config: ServiceConfig): Promise<void> {
+    const connector = options.connectors.get(config.connector)!.create(config, { logger, audit, localCertificate: options.localCertificate });
+    const svc: Running = { config, connector, connections: new Set() };
+    running.set(config.name, svc);
+    const onConnection = (socket: Socket, client: ClientInfo) => {
+      const handle = handleConnection(socket, client, {
+        service: config,
+        connector,
+        logger,
+        audit,
+        resolve: (connectionId, signal) => options.resolver.resolve(config.name, config.credentials, { signal, connectionId }),
+        lookupPeer: options.lookupPeer,
+      });
+      svc.connections.add(handle);
+      void handle.done.finally(() => svc.connections.delete(handle));
+    };
+    try {
+      svc.listener = await listen(config.listenOn, onConnection, { allowRemote: config.allowRemote, logger });
+      logger.info('service listening', { service: config.name, address: svc.listener.display, connector: config.connector });
+      audit.record({ type: 'service.started', service: config.name, address: svc.listener.display });
+    } catch (err) {
+      svc.failure = (err as Error).message;
+      logger.error('service failed to start', { service: config.name, reason: svc.failure });
+      audit.record({ type: 'service.failed', service: config.name, reason: svc.failure });
+    }
+  }
+
+  /** Stop accepting; then wait up to drainMs for open connections before aborting them. */
+  async function stopService(name: string, drainMs: number): Promise<void> {
+    const svc = running.get(name);
+    if (!svc) return;
+    running.delete(name);
+    await svc.listener?.stopAccepting();
+    await drain(svc.connections, drainMs);
+    audit.record({ type: 'service.stopped', service: name });
+    logger.info('service stopped', { service: name });
+  }
+
+  return {
+    async apply(next) {
+      const diff = diffServices(current, next);
+      current = next;
+      // Restarted services let their open sessions finish on the old instance.
+      await Promise.all(diff.changed.map((s) => stopService(s.name, Infinity).catch(() => {})));
+      await Promise.all(diff.removed.map((s) => stopService(s.name, options.drainMs ?? 10_000)));
+      for (const s of [...diff.changed, ...diff.added]) await start(s);
+    },
+    status() {
+      return current.services.map((s) => {
+        const svc = running.get(s.name);
+        const status: ServiceState = svc?.listener
+          ? { state: 'listening', address: svc.listener.display }
+          : svc?.failure
+            ? { state: 'failed', reason: svc.failure }
+            : { state: 'stopped' };
+        return { name: s.name, connector: s.connector, connections: svc?.connections.size ?? 0, status };
+      });
+    },
+    address: (name) => running.get(name)?.listener?.display,
+    async stop(stopOptions) {
+      const drainMs = stopOptions?.drainMs ?? options.drainMs ?? 10_000;
+      await Promise.all([...running.keys()].map((name) => stopService(name, drainMs)));
+      current = { version: '2', services: [] };
+    },
+  };
+}
+
+async function drain(connections: Set<ConnectionHandle>, drainMs: number): Promise<void> {
+  const all = Promise.all([...connections].map((c) => c.done));
+  if (drainMs === Infinity) {
+    // Keep the stop quick; the connections finish in the background.
+    void all;
+    return;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), drainMs)));
+  const outcome = await Promise.race([all.then(() => 'drained' as const), timedOut]);
+  clearTimeout(timer);
+  if (outcome === 'timeout') {
+    for (const c of connections) c.abort();
+    await all;
+  }
+}

@@ -1,0 +1,109 @@
+// One client connection, start to finish: audit it, let the connector authenticate
+// it, splice, and turn any failure into a protocol error for the client.
+import type { Socket } from 'node:net';
+import type { AuditSink, ClientInfo } from './audit/types.js';
+import type { ServiceConfig } from './config/types.js';
+import type { ConnectionContext, ServiceConnector } from './connectors/types.js';
+import type { ResolvedCredentials } from './credentials/types.js';
+import { toClientError } from './errors.js';
+import type { Logger } from './log.js';
+import { splice } from './splice.js';
+
+export interface ConnectionDeps {
+  service: ServiceConfig;
+  connector: ServiceConnector;
+  logger: Logger;
+  audit: AuditSink;
+  resolve(connectionId: string, signal: AbortSignal): Promise<ResolvedCredentials>;
+  /** Peer process lookup for audit; bounded and never throws. */
+  lookupPeer?(socket: Socket): Promise<{ pid?: number; uid?: number }>;
+}
+
+export interface ConnectionHandle {
+  readonly id: string;
+  readonly done: Promise<void>;
+  /** Abort the handshake or close the spliced sockets now. */
+  abort(): void;
+}
+
+let counter = 0;
+const idPrefix = Date.now().toString(36);
+
+export function nextConnectionId(): string {
+  return `${idPrefix}-${(++counter).toString(36)}`;
+}
+
+/** How long a failed client gets to read its error before the socket is destroyed. */
+const ERROR_LINGER_MS = 2_000;
+
+export function handleConnection(socket: Socket, client: ClientInfo, deps: ConnectionDeps): ConnectionHandle {
+  const id = nextConnectionId();
+  const controller = new AbortController();
+  const started = performance.now();
+  const { service, logger, audit } = deps;
+  const log = logger.child({ service: service.name, conn: id });
+  // Until the splice takes over, socket errors surface through the connector's reads.
+  socket.on('error', (err) => log.debug('client socket error', { reason: err.message }));
+  controller.signal.addEventListener('abort', () => socket.destroy(), { once: true });
+
+  const opened = (async () => {
+    const peer = deps.lookupPeer ? await deps.lookupPeer(socket) : {};
+    audit.record({ type: 'connection.opened', service: service.name, connectionId: id, client: { ...client, ...peer } });
+  })();
+
+  const ctx: ConnectionContext = {
+    service,
+    connectionId: id,
+    signal: controller.signal,
+    logger: log,
+    audit,
+    resolveCredentials: () => deps.resolve(id, controller.signal),
+  };
+
+  const done = (async () => {
+    try {
+      const upstream = await deps.connector.connect(socket, ctx);
+      await opened;
+      if (!upstream) {
+        socket.end();
+        setTimeout(() => socket.destroy(), ERROR_LINGER_MS).unref();
+        return;
+      }
+      audit.record({
+        type: 'connection.authenticated',
+        service: service.name,
+        connectionId: id,
+        target: upstream.target,
+        tls: upstream.tls,
+        authMethod: upstream.authMethod,
+      });
+      const onAbort = () => upstream.socket.destroy();
+      controller.signal.addEventListener('abort', onAbort, { once: true });
+      await splice(upstream.client ?? socket, upstream.socket, { toUpstream: upstream.clientPending, toClient: upstream.upstreamPending });
+      controller.signal.removeEventListener('abort', onAbort);
+      upstream.onClose?.();
+    } catch (err) {
+      await opened;
+      const clientError = toClientError(err);
+      if (clientError.code === 'internal') log.error('connection failed', { reason: (err as Error)?.message ?? String(err) });
+      else log.info('connection failed', { code: clientError.code, reason: clientError.message });
+      audit.record({ type: 'connection.failed', service: service.name, connectionId: id, code: clientError.code, reason: clientError.message });
+      if (!socket.destroyed) {
+        deps.connector.writeError(socket, clientError);
+        socket.end();
+        setTimeout(() => socket.destroy(), ERROR_LINGER_MS).unref();
+      }
+    }
+    if (!socket.destroyed) await new Promise((r) => socket.once('close', r));
+    audit.record({
+      type: 'connection.closed',
+      service: service.name,
+      connectionId: id,
+      bytesFromClient: socket.bytesRead,
+      bytesToClient: socket.bytesWritten,
+      durationMs: Math.round(performance.now() - started),
+    });
+  })();
+
+  return { id, done, abort: () => controller.abort() };
+}

@@ -1,0 +1,55 @@
+// Opens the TCP (or Unix socket) connection to a target, with a timeout and abort.
+import * as net from 'node:net';
+import { BrokerError } from '../errors.js';
+
+export interface DialOptions {
+  host: string;
+  port: number;
+  signal: AbortSignal;
+  timeoutMs?: number;
+  /** For messages: which service wants the target. */
+  service: string;
+}
+
+/** "host:port", or the socket path for a host that is a directory (libpq style). */
+export function describeTarget(host: string, port: number, socketName?: (port: number) => string): string {
+  return host.startsWith('/') && socketName ? `${host}/${socketName(port)}` : host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+const reasons: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ENOTFOUND: 'host name not found',
+  EAI_AGAIN: 'host name lookup failed',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ETIMEDOUT: 'timed out',
+  ENOENT: 'no socket at that path',
+  ECONNRESET: 'connection reset',
+};
+
+export function dial(options: DialOptions & { path?: string }): Promise<net.Socket> {
+  const target = options.path ?? describeTarget(options.host, options.port);
+  return new Promise((resolve, reject) => {
+    const socket = options.path ? net.connect({ path: options.path }) : net.connect({ host: options.host, port: options.port, noDelay: true });
+    const timer = setTimeout(() => done(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })), options.timeoutMs ?? 10_000);
+    const onAbort = () => done(new BrokerError('service_stopping', 'connection aborted'));
+    options.signal.addEventListener('abort', onAbort, { once: true });
+    function done(err?: Error & { code?: string }) {
+      clearTimeout(timer);
+      options.signal.removeEventListener('abort', onAbort);
+      socket.off('error', done);
+      socket.off('connect', ok);
+      if (!err) return resolve(socket);
+      socket.destroy();
+      if (err instanceof BrokerError) return reject(err);
+      const why = reasons[err.code ?? ''] ?? err.message;
+      reject(new BrokerError('target_unreachable', `cannot reach the target ${target} of service '${options.service}': ${why}`, { cause: err }));
+    }
+    function ok() {
+      done();
+    }
+    socket.once('error', done);
+    socket.once('connect', ok);
+    if (options.signal.aborted) onAbort();
+  });
+}
