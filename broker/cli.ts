@@ -1,0 +1,214 @@
+// The `secretless-desktop` command.
+import { existsSync, mkdirSync, readFileSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createAuditLog } from './audit/audit-log.js';
+import { createBroker } from './broker.js';
+import { formatListenAddress } from './config/listen-address.js';
+import { findConfigPath, loadConfig, userConfigDir, userStateDir } from './config/load.js';
+import { ConfigError, type BrokerConfig } from './config/types.js';
+import { builtinConnectors, connectorSpecs } from './connectors/registry.js';
+import { createProviderRegistry, defaultProviders } from './credentials/registry.js';
+import { createResolver } from './credentials/resolver.js';
+import { lookupPeer } from './listeners/peer.js';
+import { createLogger, parseLogLevel, type Logger } from './log.js';
+import { ensureLocalCertificate } from './tls/local-certificate.js';
+
+const USAGE = `Usage: secretless-desktop <command> [options]
+
+Commands:
+  serve            run the broker headless with a secretless.yml (version 2) config
+  check            validate a config file and list its services
+  help             show this help
+
+Options (serve, check):
+  -f, --config FILE    config file (default: ./secretless.yml, then the user config dir)
+  --watch              reload when the config file changes (SIGHUP always reloads)
+  --audit-log PATH     audit log file (default: <user state dir>/audit.jsonl)
+  --log-level LEVEL    debug, info, warn or error (default info)
+  --log-format FORMAT  text or json (default text)
+  --peer-lookup        record the client process (pid/uid) of TCP clients in the audit
+                       log (scans /proc; costs a few ms per connection)
+`;
+
+const EXAMPLE_CONFIG = `# Secretless Desktop configuration (Secretless Broker secretless.yml, version 2).
+# Each service is a local listener; clients connect to it without credentials and the
+# broker logs in to the target with the credentials below. Uncomment and adapt:
+#
+# services:
+#   my-postgres:
+#     connector: pg
+#     listenOn: tcp://127.0.0.1:15432      # or unix:///path/to/socket
+#     credentials:
+#       host: db.example.com
+#       port: 5432
+#       username: app
+#       password:
+#         from: keychain                 # literal, env, file or keychain
+#         get: secretless#my-postgres    # keychain id: service#account
+#       sslmode: verify-full
+#       sslrootcert: /path/to/ca.pem
+version: "2"
+services: {}
+`;
+
+export async function main(argv: string[]): Promise<void> {
+  const [command = 'help', ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return serve(rest);
+    case 'check':
+      return check(rest);
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return;
+    default:
+      process.stderr.write(`unknown command '${command}'\n\n${USAGE}`);
+      process.exitCode = 2;
+  }
+}
+
+function parseServeArgs(args: string[]) {
+  return parseArgs({
+    args,
+    options: {
+      config: { type: 'string', short: 'f' },
+      watch: { type: 'boolean', default: false },
+      'audit-log': { type: 'string' },
+      'log-level': { type: 'string', default: 'info' },
+      'log-format': { type: 'string', default: 'text' },
+      'peer-lookup': { type: 'boolean', default: false },
+    },
+    allowPositionals: false,
+  }).values;
+}
+
+function loadOptions() {
+  const registry = createProviderRegistry(defaultProviders());
+  const connectors = builtinConnectors();
+  return { registry, connectors, parse: { connectors: connectorSpecs(connectors), providers: registry.names() } };
+}
+
+/** Without -f and with no config anywhere, create the user's config with a commented example. */
+function resolveConfigPath(explicit: string | undefined, logger?: Logger): string {
+  const found = findConfigPath({ explicit });
+  if (explicit || existsSync(found.path)) return found.path;
+  const path = join(userConfigDir(), 'secretless.yml');
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  writeFileSync(path, EXAMPLE_CONFIG, { mode: 0o600, flag: 'wx' });
+  logger?.info('created an example config', { path });
+  return path;
+}
+
+async function check(args: string[]): Promise<void> {
+  const values = parseServeArgs(args);
+  const { parse } = loadOptions();
+  const path = findConfigPath({ explicit: values.config }).path;
+  try {
+    const config = await loadConfig(path, parse);
+    process.stdout.write(`${path}: ok, ${config.services.length} service(s)\n`);
+    for (const s of config.services) process.stdout.write(`  ${s.name}: ${s.connector} on ${formatListenAddress(s.listenOn)}\n`);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exitCode = 2;
+  }
+}
+
+
+async function serve(args: string[]): Promise<void> {
+  const values = parseServeArgs(args);
+  const logger = createLogger({
+    level: parseLogLevel(values['log-level']!),
+    format: values['log-format'] === 'json' ? 'json' : 'text',
+  });
+  const { registry, connectors, parse } = loadOptions();
+  const configPath = resolveConfigPath(values.config, logger);
+  const auditPath = values['audit-log'] ?? join(userStateDir(), 'audit.jsonl');
+  const audit = createAuditLog({ path: auditPath, onError: (err) => logger.error('audit log write failed', { path: auditPath, reason: err.message }) });
+  const resolver = createResolver({ registry, audit, logger });
+  const broker = createBroker({
+    logger,
+    audit,
+    resolver,
+    connectors,
+    lookupPeer: values['peer-lookup'] ? (s) => lookupPeer(s) : undefined,
+    localCertificate: () => ensureLocalCertificate(userStateDir()),
+  });
+
+  let config: BrokerConfig;
+  const loadedText = readFileSyncOrEmpty(configPath);
+  try {
+    config = await loadConfig(configPath, parse);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    await audit.close();
+    process.exitCode = 2;
+    return;
+  }
+  logger.info('config loaded', { path: configPath, services: config.services.length, audit: auditPath });
+  audit.record({ type: 'config.loaded', source: configPath, services: config.services.length });
+  await broker.apply(config);
+
+  let reloading = Promise.resolve();
+  const reload = (why: string) => {
+    reloading = reloading.then(async () => {
+      try {
+        const next = await loadConfig(configPath, parse);
+        logger.info('config reloaded', { why, services: next.services.length });
+        audit.record({ type: 'config.loaded', source: configPath, services: next.services.length });
+        await broker.apply(next);
+      } catch (err) {
+        const reason = err instanceof ConfigError ? err.message : `cannot reload: ${(err as Error).message}`;
+        logger.error('new config rejected; the running config stays', { why, reason });
+        audit.record({ type: 'config.rejected', source: configPath, reason });
+      }
+    });
+  };
+  process.on('SIGHUP', () => reload('SIGHUP'));
+  const watcher = values.watch ? watchFile(configPath, loadedText, () => reload('file changed')) : undefined;
+  if (watcher) logger.info('watching the config file for changes', { path: configPath });
+
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) process.exit(130); // a second Ctrl-C: leave now
+      stopping = true;
+      logger.info('stopping', { signal });
+      watcher?.close();
+      void broker
+        .stop({ drainMs: 5_000 })
+        .then(() => audit.close())
+        .then(resolve);
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+  });
+}
+
+/** Watch the directory: editors replace files by rename, which a file watch misses. */
+function watchFile(path: string, loadedText: string, onChange: () => void): FSWatcher {
+  let timer: NodeJS.Timeout | undefined;
+  let last = loadedText;
+  const name = basename(path);
+  return watch(dirname(path), (_event, file) => {
+    if (file && file !== name) return;
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const text = await readFile(path, 'utf8').catch(() => '');
+      if (text === last) return;
+      last = text;
+      onChange();
+    }, 150);
+  });
+}
+
+function readFileSyncOrEmpty(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}

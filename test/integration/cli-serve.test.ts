@@ -1,0 +1,212 @@
+// The real `secretless-desktop serve` process: config from a file, SIGHUP and --watch
+// reloads that keep unchanged services' connections, a bad config that leaves the
+// running one in place, the audit log file, and no secret in anything it writes.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
+import { clientEnv, run } from '../fixtures/run.js';
+
+const CLI = join(process.cwd(), 'bin', 'secretless-desktop.js');
+let cluster: PgCluster;
+let dir: string;
+
+interface Serve {
+  child: ChildProcess;
+  stderr(): string;
+  /** Resolves when stderr matches, searching only output after `from`. */
+  waitFor(re: RegExp, from?: number, timeoutMs?: number): Promise<RegExpMatchArray>;
+  stop(): Promise<number | null>;
+}
+
+function serve(args: string[], env: NodeJS.ProcessEnv): Serve {
+  const child = spawn(process.execPath, [CLI, 'serve', ...args], { env: { ...clientEnv(), ...env, XDG_STATE_HOME: join(dir, 'state'), XDG_CONFIG_HOME: join(dir, 'config') } });
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  child.stdout!.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return {
+    child,
+    stderr: () => err,
+    async waitFor(re, from = 0, timeoutMs = 15_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const m = err.slice(from).match(re);
+        if (m) return m;
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`timed out waiting for ${re}; output:\n${err}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    async stop() {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+function yamlFor(services: Record<string, { port: number; user: string; pwVar: string }>): string {
+  const body = Object.entries(services)
+    .map(
+      ([name, s]) => `  ${name}:
+    connector: pg
+    listenOn: tcp://127.0.0.1:${s.port}
+    credentials:
+      host: 127.0.0.1
+      port: ${cluster.port}
+      username: ${s.user}
+      password:
+        from: env
+        get: ${s.pwVar}
+      sslmode: disable
+`,
+    )
+    .join('');
+  return `version: "2"\nservices:\n${body}`;
+}
+
+async function query(port: number, sql = 'select current_user as u'): Promise<string> {
+  const client = new pg.Client({ host: '127.0.0.1', port, database: 'app', user: 'someone' });
+  await client.connect();
+  try {
+    return String(Object.values((await client.query(sql)).rows[0])[0]);
+  } finally {
+    await client.end();
+  }
+}
+
+async function freePorts(n: number): Promise<number[]> {
+  const { freePort } = await import('../fixtures/free-port.js');
+  const out: number[] = [];
+  while (out.length < n) {
+    const p = await freePort();
+    if (!out.includes(p)) out.push(p);
+  }
+  return out;
+}
+
+before(async () => {
+  cluster = await startPgCluster();
+  dir = mkdtempSync(join(tmpdir(), 'sl-cli-'));
+});
+after(async () => {
+  await cluster?.stop();
+});
+
+describe('secretless-desktop serve', () => {
+  test('serves a config file; SIGHUP reloads changed services and keeps unchanged ones; a bad config is rejected', async () => {
+    const [pa, pb, pb2, pc] = await freePorts(4);
+    const cfg = join(dir, 'secretless.yml');
+    const auditPath = join(dir, 'audit', 'audit.jsonl');
+    const env = { PW_A: cluster.users.scram.password, PW_B: cluster.users.md5.password };
+    writeFileSync(cfg, yamlFor({ a: { port: pa!, user: 'scram_user', pwVar: 'PW_A' }, b: { port: pb!, user: 'md5_user', pwVar: 'PW_B' } }));
+    const s = serve(['-f', cfg, '--audit-log', auditPath, '--log-level', 'debug'], env);
+    try {
+      await s.waitFor(new RegExp(`service listening service=b address=tcp://127.0.0.1:${pb}`));
+      await s.waitFor(new RegExp(`service listening service=a address=tcp://127.0.0.1:${pa}`));
+      assert.equal(await query(pa!), 'scram_user');
+      assert.equal(await query(pb!), 'md5_user');
+
+      // A session on the unchanged service stays open across the reload.
+      const held = new pg.Client({ host: '127.0.0.1', port: pa, database: 'app', user: 'x' });
+      await held.connect();
+      const mark = s.stderr().length;
+      writeFileSync(cfg, yamlFor({ a: { port: pa!, user: 'scram_user', pwVar: 'PW_A' }, b: { port: pb2!, user: 'md5_user', pwVar: 'PW_B' }, c: { port: pc!, user: 'scram_user', pwVar: 'PW_A' } }));
+      s.child.kill('SIGHUP');
+      await s.waitFor(new RegExp(`service listening service=c`), mark);
+      await s.waitFor(new RegExp(`service listening service=b address=tcp://127.0.0.1:${pb2}`), mark);
+      assert.doesNotMatch(s.stderr().slice(mark), /service stopped service=a/);
+      assert.equal((await held.query('select 42 as n')).rows[0].n, 42);
+      assert.equal(await query(pb2!), 'md5_user');
+      assert.equal(await query(pc!), 'scram_user');
+      await assert.rejects(query(pb!), /ECONNREFUSED/);
+
+      // A broken config: reported with its line, the running services stay.
+      const mark2 = s.stderr().length;
+      writeFileSync(cfg, yamlFor({ a: { port: pa!, user: 'scram_user', pwVar: 'PW_A' } }).replace('    connector: pg', '    connector: pg\n    listenon: tcp://127.0.0.1:1'));
+      s.child.kill('SIGHUP');
+      await s.waitFor(/new config rejected; the running config stays/, mark2);
+      assert.match(s.stderr().slice(mark2), /line 5: services\.a\.listenon/);
+      assert.equal((await held.query('select 43 as n')).rows[0].n, 43);
+      assert.equal(await query(pc!), 'scram_user');
+      await held.end();
+    } finally {
+      assert.equal(await s.stop(), 0);
+    }
+
+    const auditText = readFileSync(auditPath, 'utf8');
+    assert.equal(statSync(auditPath).mode & 0o777, 0o600);
+    const records = auditText.trim().split('\n').map((l) => JSON.parse(l));
+    const types = new Set(records.map((r) => r.type));
+    for (const t of ['config.loaded', 'config.rejected', 'service.started', 'service.stopped', 'connection.opened', 'connection.authenticated', 'connection.closed', 'credential.fetched'])
+      assert.ok(types.has(t), `audit log has ${t}`);
+    const closedWithBytes = records.find((r) => r.type === 'connection.closed' && r.bytesToClient > 0);
+    assert.ok(closedWithBytes && typeof closedWithBytes.durationMs === 'number' && closedWithBytes.time);
+    for (const secret of Object.values(env)) {
+      assert.ok(!auditText.includes(secret), 'password in the audit log');
+      assert.ok(!s.stderr().includes(secret), 'password in the log');
+    }
+  });
+
+  test('--watch reloads when the file changes', async () => {
+    const [pa, pb] = await freePorts(2);
+    const cfg = join(dir, 'watched.yml');
+    writeFileSync(cfg, yamlFor({ a: { port: pa!, user: 'scram_user', pwVar: 'PW_A' } }));
+    const s = serve(['-f', cfg, '--watch', '--audit-log', join(dir, 'w.jsonl')], { PW_A: cluster.users.scram.password });
+    try {
+      await s.waitFor(/watching the config file for changes/);
+      writeFileSync(cfg, yamlFor({ a: { port: pa!, user: 'scram_user', pwVar: 'PW_A' }, b: { port: pb!, user: 'scram_user', pwVar: 'PW_A' } }));
+      await s.waitFor(/service listening service=b/);
+      assert.equal(await query(pb!), 'scram_user');
+    } finally {
+      assert.equal(await s.stop(), 0);
+    }
+  });
+
+  test('a Unix socket listener is created 0600 and removed on exit', async () => {
+    const sock = join(dir, 'pg.sock');
+    const cfg = join(dir, 'unix.yml');
+    writeFileSync(cfg, yamlFor({ a: { port: 1, user: 'scram_user', pwVar: 'PW_A' } }).replace('tcp://127.0.0.1:1', `unix://${sock}`));
+    const s = serve(['-f', cfg, '--audit-log', join(dir, 'u.jsonl')], { PW_A: cluster.users.scram.password });
+    try {
+      await s.waitFor(/service listening service=a/);
+      assert.ok(statSync(sock).isSocket());
+      assert.equal(statSync(sock).mode & 0o777, 0o600);
+    } finally {
+      assert.equal(await s.stop(), 0);
+    }
+    assert.throws(() => statSync(sock), /ENOENT/);
+  });
+
+  test('an invalid config file fails at start with every problem and its line', async () => {
+    const cfg = join(dir, 'bad.yml');
+    writeFileSync(
+      cfg,
+      `version: "2"
+services:
+  one:
+    connector: pg
+    listenOn: tcp://0.0.0.0:5432
+    credentials:
+      host: localhost
+  two:
+    connector: nosuch
+    listenOn: tcp://127.0.0.1:5433
+    credentials:
+      password: { from: vaultish, get: x }
+`,
+    );
+    const r = await run(process.execPath, [CLI, 'serve', '-f', cfg], { env: { ...clientEnv(), XDG_STATE_HOME: join(dir, 'state') } });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /line 5: services\.one\.listenOn: .*allowRemote/);
+    assert.match(r.stderr, /services\.one\.credentials.*username/);
+    assert.match(r.stderr, /line 9: services\.two\.connector/);
+    assert.match(r.stderr, /line 12: services\.two\.credentials\.password\.from/);
+    const check = await run(process.execPath, [CLI, 'check', '-f', cfg], { env: clientEnv() });
+    assert.equal(check.code, 2);
+    assert.match(check.stderr, /4 configuration errors|configuration errors/);
+  });
+});
