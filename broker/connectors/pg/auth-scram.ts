@@ -19,6 +19,8 @@ export interface ScramOptions {
   /** When set, use SCRAM-SHA-256-PLUS with tls-server-end-point binding over this hash. */
   channelBinding?: Buffer;
   nonce?: string;
+  /** PostgreSQL ignores the SCRAM user name (it uses the startup user), so it is empty by default. */
+  username?: string;
 }
 
 export interface ScramClient {
@@ -66,10 +68,9 @@ function parseAttributes(msg: string): Map<string, string> {
 
 export function createScramClient(options: ScramOptions): ScramClient {
   const plus = options.channelBinding !== undefined;
-  // PostgreSQL ignores the SCRAM user name (it uses the startup user), so send it empty.
   const gs2Header = plus ? 'p=tls-server-end-point,,' : 'n,,';
   const clientNonce = options.nonce ?? randomBytes(18).toString('base64');
-  const clientFirstBare = `n=,r=${clientNonce}`;
+  const clientFirstBare = `n=${options.username ?? ''},r=${clientNonce}`;
   let expectedServerSignature: Buffer | undefined;
 
   return {
