@@ -3,12 +3,14 @@
 // Values without an expiry are fetched every time (a rotated file or keychain item is
 // picked up by the next connection). Values with an expiry are cached per provider+id
 // until expiryMarginMs before they expire, so a connection never gets a value about
-// to lapse. Audit events and errors name service, provider and id, never a value.
+// to lapse. Audit events and errors name service, provider and id, never a value
+// (a literal's id is its value, so it is shown as a placeholder: see shownId).
 import type { AuditSink } from '../audit/types.js';
 import type { CredentialSpec } from '../config/types.js';
 import { BrokerError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ProviderRegistry } from './registry.js';
+import { shownId } from './providers/literal.js';
 import { ProviderError, type ResolvedCredentials, type SecretValue } from './types.js';
 
 export interface ResolverOptions {
@@ -38,9 +40,10 @@ interface CacheEntry {
   expiresAt: Date;
 }
 
+type Failed = { provider: string; ids: string[]; failure: ProviderError };
 type GroupOutcome =
   | { provider: string; ids: string[]; values: Map<string, SecretValue> }
-  | { provider: string; ids: string[]; failure: ProviderError }
+  | Failed
   | { provider: string; ids: string[]; cancelled: true };
 
 type StopReason = 'caller' | 'timeout' | 'sibling';
@@ -99,43 +102,40 @@ export function createResolver(opts: ResolverOptions): Resolver {
         if (generation === startGeneration) remember(service, key, v);
       }
     }
-    const failure = outcomes.find((o) => 'failure' in o);
+    const failure = outcomes.find((o): o is Failed => 'failure' in o);
     const complete = outcomes.every((o) => 'values' in o);
-    const ctx = { service, connectionId };
+    const ctx = connectionId === undefined ? { service } : { service, connectionId };
+    auditAll(ctx, specs, fetched, complete ? cached : new Map(), failure);
+    if (failure) {
+      throw new BrokerError('provider_failed', `service '${service}': ${failure.failure.message}`, { cause: failure.failure });
+    }
+    if (!complete) throw cancelled(service, signal);
+    logger.debug('credentials resolved', { ...ctx, fetched: fetched.size, cached: cached.size });
+    return assemble(specs, fetched, cached);
+  }
 
-    // Audit what happened for each credential, in config order.
-    for (const [, { provider, id }] of specs) {
-      const key = cacheKey(provider, id);
-      const got = fetched.get(key) ?? (complete ? cached.get(key) : undefined);
+  // One event per credential, in config order: fetched (from the provider or the
+  // cache), or failed when its provider's failure concerns it.
+  function auditAll(
+    ctx: { service: string; connectionId?: string },
+    specs: [string, CredentialSpec][],
+    fetched: Map<string, SecretValue>,
+    cached: Map<string, CacheEntry>,
+    failure: Failed | undefined,
+  ): void {
+    for (const [, { provider, id: rawId }] of specs) {
+      const key = cacheKey(provider, rawId);
+      const id = shownId(provider, rawId);
+      const got = fetched.get(key) ?? cached.get(key);
       if (got) {
         const expiresAt = got.expiresAt?.toISOString();
         audit.record({ type: 'credential.fetched', ...ctx, provider, id, cached: !fetched.has(key), ...(expiresAt ? { expiresAt } : {}) });
-      } else if (failure && 'failure' in failure && failure.provider === provider && failedIds(failure).includes(id)) {
+      } else if (failure?.provider === provider && failedIds(failure).includes(id)) {
         const reason = reasonOf(failure.failure);
         audit.record({ type: 'credential.failed', ...ctx, provider, id, reason });
         logger.warn('credential fetch failed', { ...ctx, provider, id, reason });
       }
     }
-    if (failure && 'failure' in failure) {
-      throw new BrokerError('provider_failed', `service '${service}': ${failure.failure.message}`, { cause: failure.failure });
-    }
-    if (outcomes.some((o) => 'cancelled' in o)) throw cancelled(service, signal);
-
-    const values = new Map<string, Buffer>();
-    let expiresAt: Date | undefined;
-    for (const [name, { provider, id }] of specs) {
-      const key = cacheKey(provider, id);
-      const got = fetched.get(key) ?? cached.get(key)!;
-      // A copy per key: a connector may zero its buffers without touching the cache.
-      values.set(name, Buffer.from(got.value));
-      if (got.expiresAt && (!expiresAt || got.expiresAt < expiresAt)) expiresAt = got.expiresAt;
-    }
-    logger.debug('credentials resolved', { ...ctx, fetched: fetched.size, cached: cached.size });
-    return {
-      values,
-      ...(expiresAt ? { expiresAt } : {}),
-      text: (key) => values.get(key)?.toString('utf8'),
-    };
   }
 
   // Runs every provider group in parallel under one internal signal, which stops them
@@ -159,7 +159,7 @@ export function createResolver(opts: ResolverOptions): Resolver {
         return { provider, ids, values: await fetchGroup(provider, ids, stop.signal) };
       } catch (err) {
         if (stopReason === 'timeout') {
-          return { provider, ids, failure: new ProviderError(provider, ids.join(', '), `timed out after ${timeoutMs} ms`) };
+          return { provider, ids, failure: new ProviderError(provider, shownIds(provider, ids), `timed out after ${timeoutMs} ms`) };
         }
         if (stopReason) return { provider, ids, cancelled: true };
         halt('sibling');
@@ -176,12 +176,12 @@ export function createResolver(opts: ResolverOptions): Resolver {
 
   async function fetchGroup(name: string, ids: string[], signal: AbortSignal): Promise<Map<string, SecretValue>> {
     const provider = registry.get(name);
-    if (!provider) throw new ProviderError(name, ids.join(', '), 'no such provider is configured');
+    if (!provider) throw new ProviderError(name, shownIds(name, ids), 'no such provider is configured');
     // Raced against the signal so a provider that ignores it cannot hold the connection.
     const got = await raceSignal(provider.get(ids, { signal }), signal);
     for (const id of ids) {
       const v = got.get(id);
-      if (!v || !Buffer.isBuffer(v.value)) throw new ProviderError(name, id, 'the provider returned no value');
+      if (!v || !Buffer.isBuffer(v.value)) throw new ProviderError(name, shownId(name, id), 'the provider returned no value');
     }
     return got;
   }
@@ -201,6 +201,27 @@ export function createResolver(opts: ResolverOptions): Resolver {
   };
 }
 
+/** The connection's view: a copy per key, so a connector may zero its buffers. */
+function assemble(
+  specs: [string, CredentialSpec][],
+  fetched: Map<string, SecretValue>,
+  cached: Map<string, CacheEntry>,
+): ResolvedCredentials {
+  const values = new Map<string, Buffer>();
+  let expiresAt: Date | undefined;
+  for (const [name, { provider, id }] of specs) {
+    const key = cacheKey(provider, id);
+    const got = fetched.get(key) ?? cached.get(key)!;
+    values.set(name, Buffer.from(got.value));
+    if (got.expiresAt && (!expiresAt || got.expiresAt < expiresAt)) expiresAt = got.expiresAt;
+  }
+  return {
+    values,
+    ...(expiresAt ? { expiresAt } : {}),
+    text: (key) => values.get(key)?.toString('utf8'),
+  };
+}
+
 function raceSignal<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) {
     work.catch(() => {});
@@ -213,8 +234,14 @@ function raceSignal<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-function failedIds(o: { ids: string[]; failure: ProviderError }): string[] {
-  return o.ids.includes(o.failure.id) ? [o.failure.id] : o.ids;
+/** Shown ids of the credentials a group failure is about: the one it names, else all. */
+function failedIds(o: Failed): string[] {
+  const shown = o.ids.map((id) => shownId(o.provider, id));
+  return shown.includes(o.failure.id) ? [o.failure.id] : shown;
+}
+
+function shownIds(provider: string, ids: string[]): string {
+  return [...new Set(ids.map((id) => shownId(provider, id)))].join(', ');
 }
 
 // A ProviderError's message is safe by contract. Anything else may carry text we did
@@ -222,7 +249,7 @@ function failedIds(o: { ids: string[]; failure: ProviderError }): string[] {
 function asProviderError(provider: string, ids: string[], err: unknown): ProviderError {
   if (err instanceof ProviderError) return err;
   const kind = err instanceof Error ? err.name : typeof err;
-  return new ProviderError(provider, ids.join(', '), `unexpected error (${kind})`, { cause: err });
+  return new ProviderError(provider, shownIds(provider, ids), `unexpected error (${kind})`, { cause: err });
 }
 
 function reasonOf(err: ProviderError): string {

@@ -343,8 +343,24 @@ test('an empty credential set resolves without calling anything', async () => {
   assert.deepEqual(events, []);
 });
 
+test('literal ids are values: audit events and errors show a placeholder', async () => {
+  const stuck = fake('stuck', { a: 'a' });
+  stuck.hang = true;
+  const { resolver, events } = setup([createLiteralProvider(), stuck], { timeoutMs: 30 });
+  const got = await resolver.resolve('s', { password: spec('literal', 'lit-Pw-42') }, opts());
+  assert.equal(got.text('password'), 'lit-Pw-42');
+  assert.deepEqual(events, [
+    { type: 'credential.fetched', service: 's', connectionId: 'c1', provider: 'literal', id: '(literal value)', cached: false },
+  ]);
+  const err = await brokerError(
+    resolver.resolve('s', { password: spec('literal', 'lit-Pw-42'), other: spec('stuck', 'a') }, { signal: AbortSignal.abort() }),
+  );
+  assert.ok(!err.message.includes('lit-Pw-42'));
+  assert.ok(!JSON.stringify(events).includes('lit-Pw-42'));
+});
+
 test('redaction: secret values never appear in errors, audit events or logs', async () => {
-  const secrets = ['pw-Zq81-secret', 'tok-Yy77-secret', 'env-Xx55-secret'];
+  const secrets = ['pw-Zq81-secret', 'tok-Yy77-secret', 'env-Xx55-secret', 'lit-Ww33-secret'];
   let base = 0;
   const vault = fake('vault', {
     pw: secrets[0]!,
@@ -353,15 +369,15 @@ test('redaction: secret values never appear in errors, audit events or logs', as
   const env = fake('env', { E: secrets[2]! });
   const broken = fake('broken');
   broken.fail = () => new ProviderError('broken', 'k', 'backend said no');
-  const { resolver, events, logs, at } = setup([vault, env, broken]);
+  const { resolver, events, logs, at } = setup([vault, env, broken, createLiteralProvider()]);
   base = at(0).getTime();
-  const creds = { a: spec('vault', 'pw'), b: spec('vault', 'tok'), c: spec('env', 'E') };
+  const creds = { a: spec('vault', 'pw'), b: spec('vault', 'tok'), c: spec('env', 'E'), d: spec('literal', secrets[3]!) };
   const got = await resolver.resolve('s', creds, opts());
-  assert.deepEqual([got.text('a'), got.text('b'), got.text('c')], secrets);
+  assert.deepEqual([got.text('a'), got.text('b'), got.text('c'), got.text('d')], secrets);
   await resolver.resolve('s', creds, opts('c2'));
-  const err = await brokerError(resolver.resolve('s', { ...creds, d: spec('broken', 'k') }, opts('c3')));
+  const err = await brokerError(resolver.resolve('s', { ...creds, e: spec('broken', 'k') }, opts('c3')));
 
   const everything = [JSON.stringify(events), logs.join(''), err.message, String(err.stack), JSON.stringify(err)].join('\n');
   for (const s of secrets) assert.ok(!everything.includes(s), `'${s}' leaked`);
-  assert.ok(events.length >= 9, 'events were recorded');
+  assert.ok(events.length >= 12, 'events were recorded');
 });
