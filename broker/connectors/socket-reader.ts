@@ -34,7 +34,8 @@ export function createSocketReader(socket: Duplex, options: SocketReaderOptions)
   const settle = () => {
     if (!pending) return;
     const p = pending;
-    if (failure) {
+    // Abort wins at once; a peer close still lets already-buffered messages through.
+    if (failure && options.signal.aborted) {
       pending = null;
       p.reject(failure);
       return;
@@ -48,7 +49,10 @@ export function createSocketReader(socket: Duplex, options: SocketReaderOptions)
       return;
     }
     if (!parsed) {
-      if (socket.isPaused()) socket.resume();
+      if (failure) {
+        pending = null;
+        p.reject(failure);
+      } else if (socket.isPaused()) socket.resume();
       return;
     }
     pending = null;
@@ -65,7 +69,7 @@ export function createSocketReader(socket: Duplex, options: SocketReaderOptions)
     settle();
   };
   const onEnd = () => fail(options.closedError());
-  const onError = (err: Error) => fail(options.closedError() ?? err);
+  const onError = (err: Error) => fail(Object.assign(options.closedError(), { cause: err }));
   const onAbort = () => fail(options.abortedError());
 
   socket.on('data', onData);

@@ -10,7 +10,7 @@ import type { CredentialSpec } from '../config/types.js';
 import { BrokerError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ProviderRegistry } from './registry.js';
-import { shownId } from './providers/literal.js';
+import { LITERAL_PROVIDER, shownId } from './providers/literal.js';
 import { ProviderError, type ResolvedCredentials, type SecretValue } from './types.js';
 
 export interface ResolverOptions {
@@ -124,6 +124,8 @@ export function createResolver(opts: ResolverOptions): Resolver {
     failure: Failed | undefined,
   ): void {
     for (const [, { provider, id: rawId }] of specs) {
+      // A literal is configuration, not a fetch: auditing it would only add noise.
+      if (provider === LITERAL_PROVIDER) continue;
       const key = cacheKey(provider, rawId);
       const id = shownId(provider, rawId);
       const got = fetched.get(key) ?? cached.get(key);

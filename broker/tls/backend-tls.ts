@@ -29,7 +29,7 @@ export interface BackendTlsInput {
 export function parseSslMode(value: string | undefined, fallback: SslMode): SslMode {
   if (value === undefined || value === '') return fallback;
   if ((SSL_MODES as readonly string[]).includes(value)) return value as SslMode;
-  throw new BrokerError('internal', `unsupported sslmode '${value}' (expected ${SSL_MODES.join(', ')})`);
+  throw new BrokerError('tls_failed', `unsupported sslmode '${value}' (expected ${SSL_MODES.join(', ')})`);
 }
 
 /** PEM text is used as is; anything else is a path to read. */

@@ -18,6 +18,11 @@ export interface ScramOptions {
   password: Buffer;
   /** When set, use SCRAM-SHA-256-PLUS with tls-server-end-point binding over this hash. */
   channelBinding?: Buffer;
+  /**
+   * TLS is up but the server did not offer PLUS: send the 'y' flag (RFC 5802 section 6)
+   * so a server that does support binding detects a stripped offer, as libpq does.
+   */
+  bindingSupported?: boolean;
   nonce?: string;
   /** PostgreSQL ignores the SCRAM user name (it uses the startup user), so it is empty by default. */
   username?: string;
@@ -68,7 +73,7 @@ function parseAttributes(msg: string): Map<string, string> {
 
 export function createScramClient(options: ScramOptions): ScramClient {
   const plus = options.channelBinding !== undefined;
-  const gs2Header = plus ? 'p=tls-server-end-point,,' : 'n,,';
+  const gs2Header = plus ? 'p=tls-server-end-point,,' : options.bindingSupported ? 'y,,' : 'n,,';
   const clientNonce = options.nonce ?? randomBytes(18).toString('base64');
   const clientFirstBare = `n=${options.username ?? ''},r=${clientNonce}`;
   let expectedServerSignature: Buffer | undefined;

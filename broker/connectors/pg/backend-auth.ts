@@ -105,7 +105,11 @@ export async function authenticateBackend(ctx: BackendAuthInput): Promise<Backen
         const plus = binding && req.mechanisms.includes('SCRAM-SHA-256-PLUS');
         if (!plus && !req.mechanisms.includes('SCRAM-SHA-256'))
           throw new BrokerError('unsupported_auth', `the target offered SASL mechanisms ${req.mechanisms.join(', ')}; the broker supports SCRAM-SHA-256(-PLUS)`);
-        scram = createScramClient({ password: needPassword(ctx, 'SCRAM-SHA-256'), channelBinding: plus ? binding : undefined });
+        scram = createScramClient({
+          password: needPassword(ctx, 'SCRAM-SHA-256'),
+          channelBinding: plus ? binding : undefined,
+          bindingSupported: !!binding,
+        });
         method = scram.mechanism.toLowerCase();
         ctx.write(encodeSaslInitialResponse(scram.mechanism, scram.clientFirst()));
         break;
