@@ -3,7 +3,7 @@
 import type { Socket } from 'node:net';
 import type { AuditSink, ClientInfo } from './audit/types.js';
 import type { ServiceConfig } from './config/types.js';
-import type { ConnectionContext, ServiceConnector } from './connectors/types.js';
+import type { ConnectionContext, ServiceConnector, Upstream } from './connectors/types.js';
 import type { ResolvedCredentials } from './credentials/types.js';
 import { toClientError } from './errors.js';
 import type { Logger } from './log.js';
@@ -62,7 +62,7 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
 
   const done = (async () => {
     try {
-      const upstream = await deps.connector.connect(socket, ctx);
+      let upstream: Upstream | null = await deps.connector.connect(socket, ctx);
       await opened;
       if (!upstream) {
         socket.end();
@@ -77,11 +77,9 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
         tls: upstream.tls,
         authMethod: upstream.authMethod,
       });
-      const onAbort = () => upstream.socket.destroy();
-      controller.signal.addEventListener('abort', onAbort, { once: true });
-      await splice(upstream.client ?? socket, upstream.socket, { toUpstream: upstream.clientPending, toClient: upstream.upstreamPending });
-      controller.signal.removeEventListener('abort', onAbort);
-      upstream.onClose?.();
+      const spliced = spliceUpstream(socket, upstream, controller.signal);
+      upstream = null; // held connections keep only what the pipe needs
+      await spliced;
     } catch (err) {
       await opened;
       const clientError = toClientError(err);
@@ -106,4 +104,14 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
   })();
 
   return { id, done, abort: () => controller.abort() };
+}
+
+function spliceUpstream(client: Socket, upstream: Upstream, signal: AbortSignal): Promise<void> {
+  const { socket: up, onClose } = upstream;
+  const onAbort = () => up.destroy();
+  signal.addEventListener('abort', onAbort, { once: true });
+  return splice(upstream.client ?? client, up, { toUpstream: upstream.clientPending, toClient: upstream.upstreamPending }).then(() => {
+    signal.removeEventListener('abort', onAbort);
+    onClose?.();
+  });
 }

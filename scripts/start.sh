@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 npx tsc -p tsconfig.json
-exec node bin/secretless-desktop.js serve "$@"
+exec ./bin/secretless-desktop.js serve "$@"

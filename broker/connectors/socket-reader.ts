@@ -25,9 +25,11 @@ export interface SocketReaderOptions {
   highWaterMark?: number;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 export function createSocketReader(socket: Duplex, options: SocketReaderOptions): SocketReader {
   const highWater = options.highWaterMark ?? 256 * 1024;
-  let buffered: Buffer = Buffer.alloc(0);
+  let buffered: Buffer = EMPTY;
   let pending: { parse: (buf: Buffer) => Parsed<unknown> | null; resolve: (v: unknown) => void; reject: (e: Error) => void } | null = null;
   let failure: Error | null = null;
 
@@ -94,8 +96,9 @@ export function createSocketReader(socket: Duplex, options: SocketReaderOptions)
       socket.off('close', onEnd);
       socket.off('error', onError);
       options.signal.removeEventListener('abort', onAbort);
-      const rest = buffered;
-      buffered = Buffer.alloc(0);
+      // Copy: a view would pin the whole read buffer for the life of the connection.
+      const rest = buffered.length ? Buffer.from(buffered) : EMPTY;
+      buffered = EMPTY;
       return rest;
     },
   };

@@ -437,8 +437,9 @@ async function startBroker(setup: Setup, cfgPath: string, services: number): Pro
   const bin = join(ROOT, 'bin', 'secretless-desktop.js');
   const log = join(setup.dir, 'broker.log');
   const env = cleanEnv({ SD_BENCH_PGPASS: setup.cluster.users.scram.password, SD_BENCH_FAKEPASS: 'unused-by-trust' });
-  const args = [bin, 'serve', '-f', cfgPath, '--audit-log', join(setup.dir, 'audit.jsonl'), ...setup.brokerArgs];
-  const child = spawn(process.execPath, args, {
+  // Run the launcher itself (not `node launcher`) so its V8 flags apply, as for users.
+  const args = ['serve', '-f', cfgPath, '--audit-log', join(setup.dir, 'audit.jsonl'), ...setup.brokerArgs];
+  const child = spawn(bin, args, {
     env, stdio: ['ignore', openSync(log, 'a'), 'pipe'],
   });
   children.add(child);

@@ -271,9 +271,7 @@ async function openAuthenticated(
     });
     // One write: AuthenticationOk plus the replayed parameters, key data and ReadyForQuery.
     client.write(Buffer.concat([encodeAuthenticationOk(), ...auth.replay]));
-    const cancelTarget: CancelTarget = {
-      open: async (signal) => (await openLink(addr, tls, name, signal, connectTimeoutMs)).socket,
-    };
+    const cancelTarget = cancelTargetFor(addr, tls, name, connectTimeoutMs);
     const unregister = auth.keyData ? cancels.add(auth.keyData.pid, auth.keyData.secret, cancelTarget, ctx.connectionId) : () => {};
     return {
       socket: link.socket,
@@ -289,6 +287,11 @@ async function openAuthenticated(
     link.socket.destroy();
     throw err;
   }
+}
+
+/** Its own scope, so a held connection does not keep the handshake's values (credentials included) alive. */
+function cancelTargetFor(addr: ReturnType<typeof targetAddress>, tls: BackendTlsSettings, service: string, timeoutMs: number): CancelTarget {
+  return { open: async (signal) => (await openLink(addr, tls, service, signal, timeoutMs)).socket };
 }
 
 /** Client parameters minus user, then the service's extra credential keys (config wins), then the configured user. */
