@@ -6,11 +6,14 @@
 // reads `socket:[inode]`. Only clients in our network namespace are found, which is
 // exactly the set of local processes; remote clients yield {}.
 //
-// Unix sockets: Node does not expose SO_PEERCRED, and /proc/net/unix does not list the
-// peer of a connected socket (only `ss`, through netlink sock_diag, knows it), so there
-// is no reliable way to find the peer here: unix sockets yield {}.
+// Unix sockets: Node does not expose SO_PEERCRED and /proc/net/unix does not list the
+// peer of a connected socket; `ss -xp` (iproute2, netlink sock_diag) does: our socket's
+// row names the peer's inode, and the peer's row names the process holding it. That
+// costs a process spawn, which is why peer lookup is opt-in.
 
+import { execFile } from 'node:child_process';
 import net from 'node:net';
+import { promisify } from 'node:util';
 import os from 'node:os';
 import { readFile, readdir, readlink, stat } from 'node:fs/promises';
 
@@ -29,7 +32,9 @@ export async function lookupPeer(socket: net.Socket, options: LookupPeerOptions 
   const remoteAddress = socket.remoteAddress;
   const remotePort = socket.remotePort;
   const localPort = socket.localPort;
-  if (process.platform !== 'linux' || !remoteAddress || !remotePort || !localPort) return {};
+  if (process.platform !== 'linux') return {};
+  const unix = !remotePort;
+  if (!unix && (!remoteAddress || !localPort)) return {};
 
   const deadline = Date.now() + (options.timeoutMs ?? 250);
   const result: PeerInfo = {};
@@ -38,11 +43,45 @@ export async function lookupPeer(socket: net.Socket, options: LookupPeerOptions 
     timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
     timer.unref();
   });
-  const work = findTcpPeer({ remoteAddress, remotePort, localPort }, deadline, result).catch(() => {});
+  const work = (unix ? findUnixPeer(socket, deadline, result) : findTcpPeer({ remoteAddress: remoteAddress!, remotePort: remotePort!, localPort: localPort! }, deadline, result)).catch(() => {});
   await Promise.race([work, timeout]);
   clearTimeout(timer);
   // A copy, so a scan still winding down after the timeout cannot change what we returned.
   return { ...result };
+}
+
+const execFileAsync = promisify(execFile);
+
+interface UnixRow {
+  inode: string;
+  peerInode: string;
+  pid?: number;
+}
+
+/** Rows of `ss -xpnH`: netid state recv-q send-q local inode peer peer-inode [users:((...,pid=N,...))]. */
+export function parseSsUnix(text: string): UnixRow[] {
+  const rows: UnixRow[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\S+\s+\S+\s+\d+\s+\d+\s+\S+\s+(\d+)\s+\S+\s+(\d+)(.*)$/.exec(line.trim());
+    if (!m) continue;
+    const pid = /pid=(\d+)/.exec(m[3]!)?.[1];
+    rows.push({ inode: m[1]!, peerInode: m[2]!, pid: pid ? Number(pid) : undefined });
+  }
+  return rows;
+}
+
+async function findUnixPeer(socket: net.Socket, deadline: number, result: PeerInfo): Promise<void> {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) return;
+  const ours = /^socket:\[(\d+)\]$/.exec(await readlink(`/proc/self/fd/${fd}`))?.[1];
+  if (!ours) return;
+  const { stdout } = await execFileAsync('ss', ['-xpnH'], { timeout: Math.max(1, deadline - Date.now()), maxBuffer: 16 << 20 });
+  const rows = parseSsUnix(stdout);
+  const peerInode = rows.find((r) => r.inode === ours)?.peerInode;
+  const pid = peerInode ? rows.find((r) => r.inode === peerInode)?.pid : undefined;
+  if (pid === undefined) return;
+  result.pid = pid;
+  result.uid = (await stat(`/proc/${pid}`)).uid;
 }
 
 interface Endpoints {

@@ -166,19 +166,27 @@ describe('secretless-desktop serve', () => {
     }
   });
 
-  test('a Unix socket listener is created 0600 and removed on exit', async () => {
-    const sock = join(dir, 'pg.sock');
+  test('a Unix socket listener is created 0600, records the client process with --peer-lookup, and is removed on exit', async () => {
+    const sockDir = mkdtempSync(join(dir, 'sock-'));
+    const sock = join(sockDir, '.s.PGSQL.5432');
     const cfg = join(dir, 'unix.yml');
+    const auditPath = join(dir, 'u.jsonl');
     writeFileSync(cfg, yamlFor({ a: { port: 1, user: 'scram_user', pwVar: 'PW_A' } }).replace('tcp://127.0.0.1:1', `unix://${sock}`));
-    const s = serve(['-f', cfg, '--audit-log', join(dir, 'u.jsonl')], { PW_A: cluster.users.scram.password });
+    const s = serve(['-f', cfg, '--audit-log', auditPath, '--peer-lookup'], { PW_A: cluster.users.scram.password });
     try {
       await s.waitFor(/service listening service=a/);
       assert.ok(statSync(sock).isSocket());
       assert.equal(statSync(sock).mode & 0o777, 0o600);
+      const r = await run('psql', ['-X', '-h', sockDir, '-p', '5432', '-d', 'app', '-U', 'x', '-Atc', 'select current_user'], { env: clientEnv() });
+      assert.equal(r.stdout.trim(), 'scram_user', r.stderr);
     } finally {
       assert.equal(await s.stop(), 0);
     }
     assert.throws(() => statSync(sock), /ENOENT/);
+    const opened = readFileSync(auditPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).find((r) => r.type === 'connection.opened');
+    assert.equal(opened.client.transport, 'unix');
+    assert.equal(opened.client.uid, process.getuid!());
+    assert.ok(Number.isInteger(opened.client.pid) && opened.client.pid !== s.child.pid, 'the peer is psql, not the broker');
   });
 
   test('an invalid config file fails at start with every problem and its line', async () => {

@@ -53,7 +53,7 @@ ${service('plus', { ...base, username: c.users.tlsonly.name, password: '{ from: 
 ${service('prefer', { ...scram, sslmode: 'prefer' })}
 ${service('require', { ...scram, sslmode: 'require' })}
 ${service('verify-ca', { ...scram, sslmode: 'verify-ca', sslrootcert: certs.ca.certPath })}
-${service('verify-full', { ...scram, sslmode: 'verify-full', sslhost: 'localhost', sslrootcert: certs.ca.certPath })}
+${service('verify-full', { ...scram, sslmode: 'verify-full', sslhost: 'localhost', sslrootcert: '{ from: env, get: CA_PEM }' })}
 ${service('wrong-ca', { ...scram, sslmode: 'verify-ca', sslrootcert: certs.wrongCa.certPath })}
 ${service('wrong-host', { ...scram, sslmode: 'verify-full', sslhost: 'db.example.com', sslrootcert: certs.ca.certPath })}
 ${service('wrong-password', { ...base, username: c.users.scram.name, password: '{ from: env, get: PW_WRONG }', sslmode: 'disable' })}
@@ -69,6 +69,7 @@ ${service('app-name', { ...scram, sslmode: 'disable', application_name: 'from-co
       PW_PLAIN: c.users.plain.password,
       PW_TLSONLY: c.users.tlsonly.password,
       PW_WRONG: WRONG_PASSWORD,
+      CA_PEM: c.certs!.ca.cert,
     },
   });
 });
@@ -312,6 +313,38 @@ describe('bad input and failures', () => {
     body.copy(pkt, 8);
     const f = errorFields(await rawExchange('scram', pkt));
     assert.equal(f.get('C'), '08P01');
+  });
+
+  test('GSSENCRequest and SSLRequest are both answered N, then the startup proceeds', async () => {
+    const request = (code: number) => {
+      const b = Buffer.alloc(8);
+      b.writeInt32BE(8, 0);
+      b.writeInt32BE(code, 4);
+      return b;
+    };
+    const params = Buffer.from('user\0x\0database\0app\0\0');
+    const startup = Buffer.alloc(8 + params.length);
+    startup.writeInt32BE(startup.length, 0);
+    startup.writeInt32BE(196608, 4);
+    params.copy(startup, 8);
+    const { host, port } = tb.tcp('scram');
+    const reply = await new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      const s = net.connect({ host, port }, () => s.write(request(80877104)));
+      s.on('data', (d) => {
+        chunks.push(d);
+        const all = Buffer.concat(chunks);
+        if (all.length === 1) s.write(request(80877103));
+        else if (all.length === 2) s.write(startup);
+        else if (all.includes(Buffer.from([0x5a, 0, 0, 0, 5]))) {
+          s.end();
+          resolve(all);
+        }
+      });
+      s.on('error', reject);
+    });
+    assert.equal(reply.subarray(0, 2).toString(), 'NN');
+    assert.equal(reply.subarray(2, 11).toString('hex'), '520000000800000000'); // AuthenticationOk
   });
 
   test('a truncated startup packet followed by close is dropped quietly', async () => {

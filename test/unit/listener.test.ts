@@ -294,7 +294,7 @@ test('lookupPeer works over IPv6 loopback and with a dual-stack listener', async
   }
 });
 
-test('lookupPeer returns {} for unix sockets and never throws on a closed socket', async () => {
+test('lookupPeer finds this process as the peer of a unix socket client and never throws on a closed socket', async () => {
   const p = sockPath();
   const got: Promise<object>[] = [];
   await start({ type: 'unix', path: p }, (socket) => {
@@ -305,7 +305,7 @@ test('lookupPeer returns {} for unix sockets and never throws on a closed socket
   sockets.add(client);
   await once(client, 'connect');
   while (got.length === 0) await new Promise((r) => setTimeout(r, 5));
-  assert.deepEqual(await got[0], {});
+  assert.deepEqual(await got[0], { pid: process.pid, uid: process.getuid!() });
   client.destroy();
   assert.deepEqual(await lookupPeer(new net.Socket()), {});
 });
