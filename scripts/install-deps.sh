@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# command -> Debian package
+# command (or file) -> Debian package
 declare -A needed=(
   [initdb]=postgresql
   [psql]=postgresql-client
@@ -14,11 +14,19 @@ declare -A needed=(
   [dbus-run-session]=dbus-daemon
   [gnome-keyring-daemon]=gnome-keyring
   [runuser]=util-linux
+  [ss]=iproute2
+  [java]=openjdk-17-jdk-headless
+  [/usr/share/java/postgresql.jar]=libpostgresql-jdbc-java
 )
 missing=()
 for cmd in "${!needed[@]}"; do
   if [ "$cmd" = initdb ]; then
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=("${needed[$cmd]}")
+  elif [ "${cmd:0:1}" = / ]; then
+    [ -e "$cmd" ] || missing+=("${needed[$cmd]}")
+  elif [ "$cmd" = java ]; then
+    # Single-file source launch (java Foo.java) needs a JDK, not just a JRE.
+    command -v javac >/dev/null 2>&1 || missing+=("${needed[$cmd]}")
   elif ! command -v "$cmd" >/dev/null 2>&1; then
     missing+=("${needed[$cmd]}")
   fi
