@@ -155,12 +155,17 @@ describe('secretless-desktop serve', () => {
     const [pa, pb] = await freePorts(2);
     const cfg = join(dir, 'watched.yml');
     writeFileSync(cfg, yamlFor({ a: { port: pa!, user: 'scram_user', pwVar: 'PW_A' } }));
-    const s = serve(['-f', cfg, '--watch', '--audit-log', join(dir, 'w.jsonl')], { PW_A: cluster.users.scram.password });
+    const s = serve(['-f', cfg, '--watch', '--audit-log', join(dir, 'w.jsonl')], { PW_A: cluster.users.scram.password, PW_B: cluster.users.md5.password });
     try {
       await s.waitFor(/watching the config file for changes/);
       writeFileSync(cfg, yamlFor({ a: { port: pa!, user: 'scram_user', pwVar: 'PW_A' }, b: { port: pb!, user: 'scram_user', pwVar: 'PW_A' } }));
       await s.waitFor(/service listening service=b/);
       assert.equal(await query(pb!), 'scram_user');
+      // Same address, other credentials: the service restarts in place.
+      const mark = s.stderr().length;
+      writeFileSync(cfg, yamlFor({ a: { port: pa!, user: 'scram_user', pwVar: 'PW_A' }, b: { port: pb!, user: 'md5_user', pwVar: 'PW_B' } }));
+      await s.waitFor(/service listening service=b/, mark);
+      assert.equal(await query(pb!), 'md5_user');
     } finally {
       assert.equal(await s.stop(), 0);
     }
@@ -187,6 +192,24 @@ describe('secretless-desktop serve', () => {
     assert.equal(opened.client.transport, 'unix');
     assert.equal(opened.client.uid, process.getuid!());
     assert.ok(Number.isInteger(opened.client.pid) && opened.client.pid !== s.child.pid, 'the peer is psql, not the broker');
+  });
+
+  test('without -f and with no config anywhere, it creates the user config with a commented example', async () => {
+    const home = mkdtempSync(join(dir, 'home-'));
+    const child = spawn(process.execPath, [CLI, 'serve'], { cwd: home, env: { ...clientEnv(), XDG_CONFIG_HOME: join(home, 'cfg'), XDG_STATE_HOME: join(home, 'state') } });
+    let out = '';
+    child.stderr.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const path = join(home, 'cfg', 'secretless-desktop', 'secretless.yml');
+    for (let i = 0; i < 100 && !/config loaded/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, out);
+    assert.match(out, /created an example config/);
+    const text = readFileSync(path, 'utf8');
+    assert.match(text, /^version: "2"$/m);
+    assert.match(text, /^# +my-postgres:$/m);
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    assert.ok(statSync(join(home, 'state', 'secretless-desktop', 'audit.jsonl')).isFile(), 'audit log at the default path');
   });
 
   test('an invalid config file fails at start with every problem and its line', async () => {
