@@ -6,24 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# command -> Debian package
-declare -A needed=([haproxy]=haproxy [pgbouncer]=pgbouncer [pgbench]=postgresql [psql]=postgresql-client [openssl]=openssl)
-missing=()
-for cmd in "${!needed[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${needed[$cmd]}")
-done
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
-if [ ${#missing[@]} -gt 0 ]; then
-  pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
-  if [ "$(id -u)" = 0 ]; then
-    echo "installing Debian packages: $pkgs" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
-  else
-    echo "missing Debian packages (paths that need them are skipped); as root: apt-get install -y $pkgs" >&2
-  fi
-fi
+source scripts/lib/debian-packages.sh
+ensure_debian_packages lenient haproxy=haproxy pgbouncer=pgbouncer initdb=postgresql \
+  pgbench=postgresql-client psql=postgresql-client openssl=openssl
 
-# Other people's files may not compile at every moment; tsc still emits JS, so go on.
-npx tsc -p tsconfig.json || echo "bench: tsc reported errors (see above); running what was emitted" >&2
+npx tsc -p tsconfig.json
 exec node dist/test/bench/pg-bench.js "$@"
