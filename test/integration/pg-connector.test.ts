@@ -229,15 +229,18 @@ describe('cancel and load', () => {
   test('Ctrl-C in psql cancels a running query through the broker', async () => {
     const { host, port } = tb.tcp('scram');
     const started = Date.now();
-    const child = run('psql', ['-X', '-h', host, '-p', String(port), '-U', 'x', '-d', 'app', '-c', 'select pg_sleep(60)'], { env: clientEnv() });
+    let psqlProcess: import('node:child_process').ChildProcess | undefined;
+    const child = run('psql', ['-X', '-h', host, '-p', String(port), '-U', 'x', '-d', 'app', '-c', 'select pg_sleep(60)'], {
+      env: clientEnv(),
+      onSpawn: (c) => (psqlProcess = c),
+    });
     // Wait until the query is running on the backend, then interrupt psql.
     for (let i = 0; i < 100; i++) {
       const n = await cluster.psql("select count(*) from pg_stat_activity where query = 'select pg_sleep(60)' and state = 'active'");
       if (n.trim() === '1') break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    const pids = await run('pgrep', ['-f', 'select pg_sleep\\(60\\)']);
-    for (const pid of pids.stdout.trim().split('\n').filter(Boolean)) if (Number(pid) !== process.pid) process.kill(Number(pid), 'SIGINT');
+    psqlProcess!.kill('SIGINT'); // what Ctrl-C does
     const r = await child;
     clientOutput.push(r.stderr);
     assert.match(r.stderr, /canceling statement due to user request/);
