@@ -55,6 +55,7 @@ ${service('require', { ...scram, sslmode: 'require' })}
 ${service('verify-ca', { ...scram, sslmode: 'verify-ca', sslrootcert: certs.ca.certPath })}
 ${service('verify-full', { ...scram, sslmode: 'verify-full', sslhost: 'localhost', sslrootcert: '{ from: env, get: CA_PEM }' })}
 ${service('wrong-ca', { ...scram, sslmode: 'verify-ca', sslrootcert: certs.wrongCa.certPath })}
+${service('wrong-ca-full', { ...scram, sslmode: 'verify-full', sslrootcert: certs.wrongCa.certPath })}
 ${service('wrong-host', { ...scram, sslmode: 'verify-full', sslhost: 'db.example.com', sslrootcert: certs.ca.certPath })}
 ${service('wrong-password', { ...base, username: c.users.scram.name, password: '{ from: env, get: PW_WRONG }', sslmode: 'disable' })}
 ${service('down', { host: '127.0.0.1', port: downPort, username: 'x', password: '{ from: env, get: PW_SCRAM }', sslmode: 'disable' })}
@@ -181,6 +182,12 @@ describe('backend TLS (sslmode)', () => {
     const err = await pgError('wrong-ca');
     assert.equal(err.code, '08001');
     assert.match(err.message, /TLS to 127\.0\.0\.1:\d+ failed: the server certificate is not signed by the configured sslrootcert/);
+  });
+
+  test('verify-full with the wrong CA fails with a clear error', async () => {
+    const err = await pgError('wrong-ca-full');
+    assert.equal(err.code, '08001');
+    assert.match(err.message, /not signed by the configured sslrootcert/);
   });
 
   test('verify-full with a host name the certificate does not carry fails with a clear error', async () => {
