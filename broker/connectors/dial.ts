@@ -1,6 +1,7 @@
 // Opens the TCP (or Unix socket) connection to a target, with a timeout and abort.
 import * as net from 'node:net';
 import { BrokerError } from '../errors.js';
+import { abortError } from './abort.js';
 
 export interface DialOptions {
   host: string;
@@ -32,7 +33,7 @@ export function dial(options: DialOptions & { path?: string }): Promise<net.Sock
   return new Promise((resolve, reject) => {
     const socket = options.path ? net.connect({ path: options.path }) : net.connect({ host: options.host, port: options.port, noDelay: true });
     const timer = setTimeout(() => done(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })), options.timeoutMs ?? 10_000);
-    const onAbort = () => done(new BrokerError('service_stopping', 'connection aborted'));
+    const onAbort = () => done(abortError(options.signal, options.service));
     options.signal.addEventListener('abort', onAbort, { once: true });
     function done(err?: Error & { code?: string }) {
       clearTimeout(timer);

@@ -67,10 +67,16 @@ export async function backendTlsSettings(input: BackendTlsInput): Promise<Backen
 }
 
 /** Upgrade an established socket; resolves once the handshake (and verification) is done. */
-export function upgradeToTls(socket: import('node:net').Socket, settings: BackendTlsSettings, target: string, signal: AbortSignal): Promise<tls.TLSSocket> {
+export function upgradeToTls(
+  socket: import('node:net').Socket,
+  settings: BackendTlsSettings,
+  target: string,
+  signal: AbortSignal,
+  aborted: () => Error,
+): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
     const secure = tls.connect({ ...settings.options, socket });
-    const onAbort = () => secure.destroy(new BrokerError('service_stopping', 'connection aborted'));
+    const onAbort = () => secure.destroy(aborted());
     signal.addEventListener('abort', onAbort, { once: true });
     const fail = (err: Error) => {
       signal.removeEventListener('abort', onAbort);

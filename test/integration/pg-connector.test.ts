@@ -17,6 +17,7 @@ import { clientEnv, psql, run } from '../fixtures/run.js';
 let cluster: PgCluster;
 let tb: TestBroker;
 let sockDir: string;
+let silent: net.Server;
 const clientOutput: string[] = [];
 const WRONG_PASSWORD = `wrong-${randomBytes(8).toString('hex')}`;
 
@@ -33,6 +34,10 @@ before(async () => {
   const base = { host: '127.0.0.1', port: c.port };
   const scram = { ...base, username: c.users.scram.name, password: '{ from: env, get: PW_SCRAM }' };
   const downPort = await freePort();
+  // A target that accepts connections and never says a word.
+  silent = net.createServer((s) => s.on('error', () => {}));
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+  const silentPort = (silent.address() as net.AddressInfo).port;
   const yaml = `version: "2"
 services:
 ${service('scram', { ...scram, sslmode: 'disable' })}
@@ -59,6 +64,7 @@ ${service('wrong-ca-full', { ...scram, sslmode: 'verify-full', sslrootcert: cert
 ${service('wrong-host', { ...scram, sslmode: 'verify-full', sslhost: 'db.example.com', sslrootcert: certs.ca.certPath })}
 ${service('wrong-password', { ...base, username: c.users.scram.name, password: '{ from: env, get: PW_WRONG }', sslmode: 'disable' })}
 ${service('down', { host: '127.0.0.1', port: downPort, username: 'x', password: '{ from: env, get: PW_SCRAM }', sslmode: 'disable' })}
+${service('silent', { host: '127.0.0.1', port: silentPort, username: 'x', sslmode: 'disable' }, '    config:\n      authTimeoutMs: 300\n')}
 ${service('no-secret', { ...base, username: c.users.scram.name, password: '{ from: env, get: PW_NOT_SET }', sslmode: 'disable' })}
 ${service('client-tls', { ...scram, sslmode: 'disable' }, '    config:\n      clientTls: true\n')}
 ${service('app-name', { ...scram, sslmode: 'disable', application_name: 'from-config' })}
@@ -76,6 +82,7 @@ ${service('app-name', { ...scram, sslmode: 'disable', application_name: 'from-co
 });
 
 after(async () => {
+  silent?.close();
   await tb?.stop();
   await cluster?.stop();
 });
@@ -368,6 +375,14 @@ describe('bad input and failures', () => {
     const err = await pgError('down');
     assert.equal(err.code, '08001');
     assert.match(err.message, /cannot reach the target 127\.0\.0\.1:\d+ of service 'down': connection refused/);
+  });
+
+  test('a target that accepts and never answers times out with 08006 instead of hanging', async () => {
+    const started = Date.now();
+    const err = await pgError('silent');
+    assert.equal(err.code, '08006');
+    assert.match(err.message, /the target of service 'silent' did not complete the login in time/);
+    assert.ok(Date.now() - started < 5000);
   });
 
   test('a wrong configured password gives 28P01 saying the broker credentials were rejected', async () => {

@@ -9,6 +9,7 @@ import type { ConnectorSpec, ServiceConfig } from '../../config/types.js';
 import type { ResolvedCredentials } from '../../credentials/types.js';
 import { BrokerError } from '../../errors.js';
 import { backendTlsSettings, upgradeToTls, type BackendTlsSettings } from '../../tls/backend-tls.js';
+import { abortError } from '../abort.js';
 import { describeTarget, dial } from '../dial.js';
 import { createSocketReader, type SocketReader } from '../socket-reader.js';
 import type { ConnectionContext, Connector, ConnectorDeps, ServiceConnector, Upstream } from '../types.js';
@@ -34,7 +35,7 @@ export const pgSpec: ConnectorSpec = {
   name: 'pg',
   requiredCredentials: ['host', 'username'],
   knownCredentials: 'any',
-  configKeys: ['connectTimeoutMs', 'clientTls', 'clientTlsCert', 'clientTlsKey'],
+  configKeys: ['connectTimeoutMs', 'authTimeoutMs', 'clientTls', 'clientTlsCert', 'clientTlsKey'],
 };
 
 const STARTUP_TIMEOUT_MS = 30_000;
@@ -45,7 +46,7 @@ export const pgConnector: Connector = {
   spec: pgSpec,
   create(service, deps) {
     const cancels = createCancelRegistry();
-    const connectTimeoutMs = Number(service.config.connectTimeoutMs ?? 10_000);
+    const timeouts = { connectMs: Number(service.config.connectTimeoutMs ?? 10_000), authMs: Number(service.config.authTimeoutMs ?? 30_000) };
     const clientTls = clientTlsFor(service, deps);
     // The socket errors go to, per client: the TLS socket once the client switched to TLS.
     const wrapped = new WeakMap<Socket, Socket>();
@@ -59,7 +60,7 @@ export const pgConnector: Connector = {
           return null;
         }
         const creds = await ctx.resolveCredentials();
-        const upstream = await openAuthenticated(side.socket, startup, creds, ctx, cancels, connectTimeoutMs);
+        const upstream = await openAuthenticated(side.socket, startup, creds, ctx, cancels, timeouts);
         upstream.clientPending = side.reader.detach();
         if (side.socket !== client) upstream.client = side.socket;
         return upstream;
@@ -87,7 +88,7 @@ function clientReader(socket: Socket, ctx: ConnectionContext): SocketReader {
   return createSocketReader(socket, {
     signal: ctx.signal,
     closedError: () => new BrokerError('protocol_violation', 'the client closed the connection during startup'),
-    abortedError: () => new BrokerError('service_stopping', `service '${ctx.service.name}' is stopping`),
+    abortedError: () => abortError(ctx.signal, ctx.service.name),
   });
 }
 
@@ -205,7 +206,7 @@ async function openLink(addr: ReturnType<typeof targetAddress>, tls: BackendTlsS
   socket.write(encodeSslRequest());
   const answer = await readOneByte(socket, signal, service);
   if (answer === 'S') {
-    const secure = await upgradeToTls(socket, tls, addr.display, signal);
+    const secure = await upgradeToTls(socket, tls, addr.display, signal, () => abortError(signal, service));
     return { socket: secure, tlsSocket: secure };
   }
   if (answer === 'N' && tls.mode === 'prefer') return { socket };
@@ -219,7 +220,7 @@ function readOneByte(socket: Socket, signal: AbortSignal, service: string): Prom
     const reader = createSocketReader(socket, {
       signal,
       closedError: () => new BrokerError('target_unreachable', `the target of service '${service}' closed the connection during TLS negotiation`),
-      abortedError: () => new BrokerError('service_stopping', `service '${service}' is stopping`),
+      abortedError: () => abortError(signal, service),
     });
     reader
       .read((b) => (b.length >= 1 ? { value: String.fromCharCode(b[0]!), consumed: 1 } : null))
@@ -238,7 +239,7 @@ async function openAuthenticated(
   creds: ResolvedCredentials,
   ctx: ConnectionContext,
   cancels: CancelRegistry,
-  connectTimeoutMs: number,
+  timeouts: { connectMs: number; authMs: number },
 ): Promise<Upstream> {
   const name = ctx.service.name;
   const addr = targetAddress(creds);
@@ -251,12 +252,14 @@ async function openAuthenticated(
     sslcert: creds.values.get('sslcert'),
     sslkey: creds.values.get('sslkey'),
   });
-  const link = await openLink(addr, tls, name, ctx.signal, connectTimeoutMs);
+  // One deadline for connect, TLS and login: a target that accepts and then says nothing must not hang the client.
+  const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeouts.authMs)]);
+  const link = await openLink(addr, tls, name, signal, timeouts.connectMs);
   const username = creds.text('username')!;
   const reader = createSocketReader(link.socket, {
-    signal: ctx.signal,
+    signal,
     closedError: () => new BrokerError('target_unreachable', `the target ${addr.display} closed the connection during authentication`),
-    abortedError: () => new BrokerError('service_stopping', `service '${name}' is stopping`),
+    abortedError: () => abortError(signal, name),
   });
   try {
     link.socket.write(encodeStartup(startupParams(startup, creds, username), startup.protocol));
@@ -271,7 +274,7 @@ async function openAuthenticated(
     });
     // One write: AuthenticationOk plus the replayed parameters, key data and ReadyForQuery.
     client.write(Buffer.concat([encodeAuthenticationOk(), ...auth.replay]));
-    const cancelTarget = cancelTargetFor(addr, tls, name, connectTimeoutMs);
+    const cancelTarget = cancelTargetFor(addr, tls, name, timeouts.connectMs);
     const unregister = auth.keyData ? cancels.add(auth.keyData.pid, auth.keyData.secret, cancelTarget, ctx.connectionId) : () => {};
     return {
       socket: link.socket,
