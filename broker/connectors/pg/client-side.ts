@@ -1,0 +1,124 @@
+// The client half of the pg handshake: SSL/GSS encryption requests (refused, or TLS
+// with the broker's certificate when the service has clientTls), cancel requests, and
+// the startup message. The client's user and password are never used.
+import { readFile } from 'node:fs/promises';
+import type { Socket } from 'node:net';
+import * as tls from 'node:tls';
+import type { ServiceConfig } from '../../config/types.js';
+import { BrokerError } from '../../errors.js';
+import { abortError } from '../abort.js';
+import { createSocketReader, type SocketReader } from '../socket-reader.js';
+import type { ConnectionContext, ConnectorDeps } from '../types.js';
+import type { CancelRegistry } from './cancel.js';
+import { ACCEPT_ENCRYPTION, encodeCancelRequest, parseStartupPacket, PgProtocolError, REFUSE_ENCRYPTION, type StartupPacket } from './codec.js';
+
+export const STARTUP_TIMEOUT_MS = 30_000;
+
+export type Startup = Extract<StartupPacket, { type: 'startup' }>;
+
+export interface ClientSide {
+  socket: Socket;
+  reader: SocketReader;
+}
+
+export function clientReader(socket: Socket, ctx: ConnectionContext): SocketReader {
+  return createSocketReader(socket, {
+    signal: ctx.signal,
+    closedError: () => new BrokerError('protocol_violation', 'the client closed the connection during startup'),
+    abortedError: () => abortError(ctx.signal, ctx.service.name),
+  });
+}
+
+/** Client-facing TLS is opt-in: `config.clientTls: true`, with the broker's local certificate or clientTlsCert/clientTlsKey. */
+export function clientTlsFor(service: ServiceConfig, deps: ConnectorDeps): (() => Promise<tls.SecureContext>) | undefined {
+  const c = service.config;
+  if (c.clientTls !== true && c.clientTls !== 'true') return undefined;
+  let context: Promise<tls.SecureContext> | undefined;
+  return () =>
+    (context ??= (async () => {
+      if (c.clientTlsCert && c.clientTlsKey)
+        return tls.createSecureContext({ cert: await readFile(String(c.clientTlsCert)), key: await readFile(String(c.clientTlsKey)) });
+      if (!deps.localCertificate) throw new BrokerError('internal', 'no local certificate available for client TLS');
+      const local = await deps.localCertificate();
+      return tls.createSecureContext({ cert: local.certPem, key: local.keyPem });
+    })());
+}
+
+/** Answers 'S' and runs the TLS handshake as the server; later reads come from the TLS socket. */
+async function acceptClientTls(side: ClientSide, context: tls.SecureContext, ctx: ConnectionContext): Promise<void> {
+  // A client must wait for our answer before its ClientHello; bytes already here were injected in plain text.
+  if (side.reader.detach().length) throw new BrokerError('protocol_violation', 'unexpected data after the SSL request');
+  const secure = new tls.TLSSocket(side.socket, { isServer: true, secureContext: context });
+  side.socket.write(ACCEPT_ENCRYPTION);
+  await new Promise<void>((resolve, reject) => {
+    secure.once('secure', resolve);
+    secure.once('error', (err) => reject(new BrokerError('protocol_violation', `client TLS handshake failed: ${err.message}`)));
+  });
+  secure.on('error', () => {});
+  side.socket = secure;
+  side.reader = clientReader(secure, ctx);
+}
+
+export async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BrokerError('timeout', `no startup message within ${ms / 1000} s`)), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function readClientStartup(
+  side: ClientSide,
+  cancels: CancelRegistry,
+  clientTls: (() => Promise<tls.SecureContext>) | undefined,
+  ctx: ConnectionContext,
+): Promise<Startup | null> {
+  // A client may ask for SSL and then GSS encryption before the startup message.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    let packet: StartupPacket;
+    try {
+      packet = await side.reader.read(parseStartupPacket);
+    } catch (err) {
+      if (err instanceof PgProtocolError)
+        throw new BrokerError(err.kind === 'too-large' ? 'packet_too_large' : 'protocol_violation', err.message);
+      throw err;
+    }
+    switch (packet.type) {
+      case 'ssl-request':
+        if (clientTls && !(side.socket instanceof tls.TLSSocket)) await acceptClientTls(side, await clientTls(), ctx);
+        else side.socket.write(REFUSE_ENCRYPTION);
+        continue;
+      case 'gssenc-request':
+        side.socket.write(REFUSE_ENCRYPTION);
+        continue;
+      case 'cancel-request':
+        await forwardCancel(packet.pid, packet.secret, cancels, ctx);
+        side.socket.end();
+        return null;
+      case 'startup':
+        return packet;
+    }
+  }
+  throw new BrokerError('protocol_violation', 'too many encryption requests before the startup message');
+}
+
+async function forwardCancel(pid: number, secret: Buffer, cancels: CancelRegistry, ctx: ConnectionContext): Promise<void> {
+  const hit = cancels.find(pid, secret);
+  if (!hit) {
+    ctx.logger.debug('cancel request for an unknown backend key dropped');
+    return;
+  }
+  try {
+    const socket = await hit.target.open(ctx.signal);
+    socket.end(encodeCancelRequest(pid, secret));
+    socket.on('error', () => socket.destroy());
+    ctx.audit.record({ type: 'cancel.forwarded', service: ctx.service.name, connectionId: hit.connectionId });
+  } catch (err) {
+    ctx.logger.warn('could not forward a cancel request', { reason: (err as Error).message });
+  }
+}
+
