@@ -124,6 +124,7 @@ async function serve(args: string[]): Promise<void> {
     level: parseLogLevel(values['log-level']!),
     format: values['log-format'] === 'json' ? 'json' : 'text',
   });
+  const stopSignal = stopSignals();
   const { registry, connectors, parse } = loadOptions();
   const configPath = resolveConfigPath(values.config, logger);
   const auditPath = values['audit-log'] ?? join(userStateDir(), 'audit.jsonl');
@@ -171,20 +172,25 @@ async function serve(args: string[]): Promise<void> {
   const watcher = values.watch ? watchFile(configPath, loadedText, () => reload('file changed')) : undefined;
   if (watcher) logger.info('watching the config file for changes', { path: configPath });
 
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) process.exit(130); // a second Ctrl-C: leave now
-      stopping = true;
-      logger.info('stopping', { signal });
-      watcher?.close();
-      void broker
-        .stop({ drainMs: 5_000 })
-        .then(() => audit.close())
-        .then(resolve);
+  logger.info('ready', { services: config.services.length });
+  const signal = await stopSignal;
+  logger.info('stopping', { signal });
+  watcher?.close();
+  await broker.stop({ drainMs: 5_000 });
+  await audit.close();
+}
+
+/** Resolves at the first SIGINT/SIGTERM; a second one exits at once. Installed before anything starts. */
+function stopSignals(): Promise<string> {
+  return new Promise((resolve) => {
+    let received = false;
+    const on = (signal: string) => {
+      if (received) process.exit(130);
+      received = true;
+      resolve(signal);
     };
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => on('SIGINT'));
+    process.on('SIGTERM', () => on('SIGTERM'));
   });
 }
 

@@ -201,7 +201,7 @@ describe('secretless-desktop serve', () => {
     child.stderr.on('data', (d) => (out += d));
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     const path = join(home, 'cfg', 'secretless-desktop', 'secretless.yml');
-    for (let i = 0; i < 100 && !/config loaded/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 300 && !/INFO  ready/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
     child.kill('SIGTERM');
     assert.equal(await exited, 0, out);
     assert.match(out, /created an example config/);
