@@ -2,7 +2,7 @@
 // Hosts are limited to IP literals and `localhost` so that "is this loopback?" has one
 // answer that does not depend on DNS.
 
-import { isIPv4, isIPv6 } from 'node:net';
+import { BlockList, isIP, isIPv4, isIPv6 } from 'node:net';
 import { posix } from 'node:path';
 import type { ListenAddress } from './types.js';
 
@@ -78,16 +78,21 @@ function parseUnix(rest: string): ListenAddress {
   return { type: 'unix', path };
 }
 
-/** Loopback: 127.0.0.0/8, ::1 (any spelling, also IPv4-mapped 127.x) and localhost. */
+const loopback = new BlockList();
+loopback.addSubnet('127.0.0.0', 8, 'ipv4');
+loopback.addAddress('::1', 'ipv6');
+
+/** True for IP literals in 127.0.0.0/8 and ::1 (also as ::ffff:127.x.y.z); names are not resolved. */
+export function isLoopbackAddress(host: string): boolean {
+  const family = isIP(host);
+  if (family === 0) return false;
+  return loopback.check(host, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+/** Loopback as written in config: a loopback IP literal (brackets and zone allowed) or localhost. */
 export function isLoopbackHost(host: string): boolean {
-  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
-  if (h === 'localhost') return true;
-  if (isIPv4(h)) return h.startsWith('127.');
-  const groups = ipv6Groups(h);
-  if (!groups) return false;
-  const zeroPrefix = (n: number) => groups.slice(0, n).every((g) => g === 0);
-  if (zeroPrefix(7) && groups[7] === 1) return true;
-  return zeroPrefix(5) && groups[5] === 0xffff && groups[6]! >> 8 === 127;
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/%.*$/, '');
+  return h === 'localhost' || isLoopbackAddress(h);
 }
 
 /** The 8 16-bit groups of an IPv6 address (zone id dropped), or undefined if not IPv6. */

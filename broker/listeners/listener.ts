@@ -7,7 +7,10 @@ import { lookup } from 'node:dns/promises';
 import path from 'node:path';
 import { chmod, link, lstat, mkdtemp, rename, rm, stat, unlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
+import { isLoopbackAddress } from '../config/listen-address.js';
 import type { ListenAddress } from '../config/types.js';
+
+export { isLoopbackAddress };
 import type { ClientInfo } from '../audit/types.js';
 import type { Logger } from '../log.js';
 
@@ -41,17 +44,6 @@ export function displayAddress(address: ListenAddress): string {
   if (address.type === 'unix') return `unix://${address.path}`;
   const host = net.isIPv6(address.host) ? `[${address.host}]` : address.host;
   return `tcp://${host}:${address.port}`;
-}
-
-const loopback = new net.BlockList();
-loopback.addSubnet('127.0.0.0', 8, 'ipv4');
-loopback.addAddress('::1', 'ipv6');
-
-/** True for 127.0.0.0/8 and ::1 (also as ::ffff:127.x.y.z); hostnames are not resolved here. */
-export function isLoopbackAddress(host: string): boolean {
-  const family = net.isIP(host);
-  if (family === 0) return false;
-  return loopback.check(host, family === 4 ? 'ipv4' : 'ipv6');
 }
 
 // ---------------------------------------------------------------------------------------
