@@ -172,8 +172,11 @@ async function serve(args: string[]): Promise<void> {
   const watcher = values.watch ? watchFile(configPath, loadedText, () => reload('file changed')) : undefined;
   if (watcher) logger.info('watching the config file for changes', { path: configPath });
 
+  // With no services nothing else holds the event loop, yet serve must stay up for a reload.
+  const keepAlive = setInterval(() => {}, 1 << 30);
   logger.info('ready', { services: config.services.length });
   const signal = await stopSignal;
+  clearInterval(keepAlive);
   logger.info('stopping', { signal });
   watcher?.close();
   await broker.stop({ drainMs: 5_000 });

@@ -202,6 +202,9 @@ describe('secretless-desktop serve', () => {
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     const path = join(home, 'cfg', 'secretless-desktop', 'secretless.yml');
     for (let i = 0; i < 300 && !/INFO  ready/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+    // With no services it must still be serving (waiting for a reload), not exit by itself.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(child.exitCode, null, 'serve exited with no services');
     child.kill('SIGTERM');
     assert.equal(await exited, 0, out);
     assert.match(out, /created an example config/);
