@@ -10,7 +10,10 @@ source scripts/lib/debian-packages.sh
 ensure_debian_packages strict \
   initdb=postgresql psql=postgresql-client pgbench=postgresql-client openssl=openssl \
   dbus-run-session=dbus-daemon gnome-keyring-daemon=gnome-keyring runuser=util-linux ss=iproute2 \
-  javac=openjdk-17-jdk-headless /usr/share/java/postgresql.jar=libpostgresql-jdbc-java
+  javac=openjdk-17-jdk-headless /usr/share/java/postgresql.jar=libpostgresql-jdbc-java \
+  mariadb-install-db=mariadb-server /usr/sbin/mariadbd=mariadb-server mariadb=mariadb-client \
+  mariadb-slap=mariadb-client /usr/sbin/sshd=openssh-server ssh=openssh-client \
+  /usr/lib/openssh/sftp-server=openssh-sftp-server git=git chromium=chromium
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "installing npm packages (npm ci)" >&2
