@@ -39,6 +39,15 @@ export type AuditEvent =
       expiresAt?: string;
     }
   | { type: 'credential.failed'; service: string; connectionId?: string; provider: string; id: string; reason: string }
+  | { type: 'credential.rotated'; service: string; provider: string; id: string }
+  | { type: 'credential.expiring'; service: string; provider: string; id: string; expiresAt: string }
+  | { type: 'identity.login'; identity: string; flow: string; expiresAt?: string }
+  | { type: 'identity.refreshed'; identity: string; expiresAt?: string }
+  | { type: 'identity.failed'; identity: string; step: string; reason: string }
+  | { type: 'identity.logout'; identity: string; revoked: boolean }
+  | { type: 'identity.exchanged'; identity: string; provider: string; expiresAt?: string }
+  | { type: 'ssh-agent.signed'; service: string; connectionId: string; key: string; client: ClientInfo }
+  | { type: 'ssh-agent.refused'; service: string; connectionId: string; request: string }
   | { type: 'cancel.forwarded'; service: string; connectionId: string }
   | { type: 'service.started'; service: string; address: string }
   | { type: 'service.stopped'; service: string }
