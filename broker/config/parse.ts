@@ -5,6 +5,7 @@
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit } from 'yaml';
 import type { Document, Node as YamlNode, Scalar, YAMLMap } from 'yaml';
 import { formatListenAddress, isLoopbackHost, listenAddressesClash, parseListenAddress } from './listen-address.js';
+import { checkCredentialRef, parseIdentities, type IdentityConfig } from '../identity/config.js';
 import { ConfigError } from './types.js';
 import type { BrokerConfig, ConfigIssue, ConnectorSpec, CredentialSpec, ListenAddress, ServiceConfig } from './types.js';
 
@@ -65,8 +66,50 @@ export function parseConfig(text: string, options: ParseOptions): BrokerConfig {
   // A broken document yields a partial tree; validating it would only add noise.
   // Warnings (such as an unknown tag) leave the tree whole, so validation goes on.
   const services = doc.errors.length === 0 && badAliases === 0 ? parseTop(ctx) : [];
+  const identities = doc.errors.length === 0 && badAliases === 0 ? parseIdentitySection(ctx, services) : [];
   if (ctx.issues.length > 0) throw new ConfigError(options.source, sortIssues(ctx.issues));
-  return { version: '2', services, source: options.source };
+  return { version: '2', services, ...(identities.length > 0 ? { identities } : {}), source: options.source };
+}
+
+/** `identities:` is validated by broker/identity/config.ts; here it gets positions. */
+function parseIdentitySection(ctx: Ctx, services: ServiceConfig[]): IdentityConfig[] {
+  const root = ctx.doc.contents;
+  const node = isMap(root) ? (root.get('identities', true) as YamlNode | undefined) : undefined;
+  // A scalar value is shown where it is; a missing key or a mapping at its key.
+  const at = (path: string[]): YamlNode | undefined => {
+    for (let n = path.length; n >= 0; n--) {
+      const full = ['identities', ...path.slice(0, n)];
+      const found = ctx.doc.getIn(full, true) as YamlNode | undefined;
+      if (isScalar(found) && found.range) return found;
+      const parent = ctx.doc.getIn(full.slice(0, -1), true);
+      const pair = isMap(parent) ? parent.items.find((p) => isScalar(p.key) && String(p.key.value) === full[full.length - 1]) : undefined;
+      if (pair && isScalar(pair.key)) return pair.key;
+    }
+    return undefined;
+  };
+  const { identities, issues } = parseIdentities({
+    value: node && !isEmpty(node) ? node.toJS(ctx.doc, { maxAliasCount: 100 }) : undefined,
+    lineOf: (path) => lineOf(ctx, at(path) ?? root!),
+  });
+  for (const issue of issues) add(ctx, { node: at(issue.path) ?? root, path: ['identities', ...issue.path].join('.') }, issue.message);
+  // Credentials that name an identity entry must name one that exists and fits.
+  if (issues.length === 0) {
+    for (const s of services) {
+      for (const [key, spec] of Object.entries(s.credentials)) {
+        const problem = checkCredentialRef(spec.provider, spec.id, identities);
+        const credNode = ctx.doc.getIn(['services', s.name, 'credentials', key, 'get'], true) as YamlNode | undefined;
+        if (problem) add(ctx, { node: credNode ?? root, path: `services.${s.name}.credentials.${key}.get`, service: s.name }, problem);
+      }
+      // RDS accepts IAM tokens only over TLS; the pg connector's default (require) is fine.
+      const sslmode = s.credentials.sslmode;
+      const usesIam = Object.values(s.credentials).some((c) => c.provider === 'aws-rds-iam');
+      if (usesIam && sslmode?.provider === 'literal' && ['disable', 'allow', 'prefer'].includes(sslmode.id)) {
+        const node = ctx.doc.getIn(['services', s.name, 'credentials', 'sslmode'], true) as YamlNode | undefined;
+        add(ctx, { node: node ?? root, path: `services.${s.name}.credentials.sslmode`, service: s.name }, 'aws-rds-iam tokens are only accepted over TLS: use require, verify-ca or verify-full');
+      }
+    }
+  }
+  return identities;
 }
 
 /** yaml quotes the bad escape it found; inside a quoted password that is part of a secret. */
@@ -105,10 +148,6 @@ function parseTop(ctx: Ctx): ServiceConfig[] {
   const fields = fieldsOf(ctx, root, [], TOP_KEYS, (key) => topLevelHint(key));
   const top: At = { node: root, path: '' };
   checkVersion(ctx, fields.get('version'), top);
-  const identities = fields.get('identities');
-  if (identities?.value && !isEmpty(identities.value) && !isMap(identities.value)) {
-    add(ctx, { node: identities.value, path: 'identities' }, 'must be a mapping');
-  }
   const services = fields.get('services');
   if (!services) {
     add(ctx, { ...top, path: 'services' }, 'missing `services:` (a mapping of service name to settings; may be empty)');

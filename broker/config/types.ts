@@ -1,4 +1,5 @@
 // The parsed, validated form of a secretless.yml version 2 file.
+import type { IdentityConfig } from '../identity/config.js';
 
 export type ListenAddress =
   | { type: 'tcp'; host: string; port: number }
@@ -27,6 +28,8 @@ export interface ServiceConfig {
 export interface BrokerConfig {
   version: '2';
   services: ServiceConfig[];
+  /** The `identities:` section (OIDC logins, AWS roles, Vault servers); absent when empty. */
+  identities?: IdentityConfig[];
   /** Path the config was read from, when read from a file. */
   source?: string;
 }

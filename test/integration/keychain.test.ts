@@ -137,7 +137,7 @@ test('a deleted item gives a clear ProviderError, never a value', async () => {
   assert.ok(!err.message.includes('doomed-value'));
 });
 
-test('through the resolver: fetched every time, failure names service and provider', async () => {
+test('through the resolver: fetched every time, an edited item is one rotation, failure names service and provider', async () => {
   requireSecretService();
   const events: AuditEvent[] = [];
   const resolver = createResolver({
@@ -161,8 +161,10 @@ test('through the resolver: fetched every time, failure names service and provid
   assert.ok(!all.includes('r-1') && !all.includes('r-2'));
   assert.deepEqual(
     events.map((e) => e.type),
-    ['credential.fetched', 'credential.fetched', 'credential.failed'],
+    ['credential.fetched', 'credential.fetched', 'credential.rotated', 'credential.failed'],
   );
+  const rotated = events.find((e) => e.type === 'credential.rotated');
+  assert.deepEqual(rotated, { type: 'credential.rotated', service: 'pg', provider: 'keychain', id: `${service}#resolver` });
 });
 
 test('with no session bus the error says the OS keychain is not available', async () => {

@@ -81,7 +81,7 @@ test('a valid Secretless-style file parses with every kind of credential and lis
       '      user: 1234',
       '      privateKey: { from: literal, get: "not-a-real-key" }',
       'identities:',
-      '  corp: { issuer: https://login.example.com }',
+      '  corp: { issuer: https://login.example.com, clientId: secretless-desktop }',
     ),
     options,
   );

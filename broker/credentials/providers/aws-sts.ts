@@ -1,0 +1,45 @@
+// `aws-sts`: temporary AWS credentials from AssumeRoleWithWebIdentity with an OIDC
+// session's ID token. Id: `AWS#field`, AWS naming an `identities:` entry of type aws
+// (identity + roleArn), field one of accessKeyId, secretAccessKey, sessionToken,
+// expiration. All fields of one entry come from the same STS answer, and carry its
+// expiry, so the resolver reuses them until a margin before it.
+import type { AwsCredentialSource, AwsSessionCredentials } from '../../identity/aws-credentials.js';
+import { safeReason, withTimeout } from '../../identity/context.js';
+import { ProviderError, type Provider, type SecretValue } from '../types.js';
+
+const FIELDS = ['accessKeyId', 'secretAccessKey', 'sessionToken', 'expiration'] as const;
+type Field = (typeof FIELDS)[number];
+
+export function createAwsStsProvider(options: { aws: AwsCredentialSource; timeoutMs: number }): Provider {
+  const name = 'aws-sts';
+  return {
+    name,
+    async get(ids, { signal }) {
+      const byEntry = new Map<string, string[]>();
+      for (const id of ids) {
+        const [entry, field, ...rest] = id.split('#');
+        if (!entry || !FIELDS.includes(field as Field) || rest.length > 0) {
+          throw new ProviderError(name, id, `the id must have the form AWS#field with field one of ${FIELDS.join(', ')}`);
+        }
+        byEntry.set(entry, [...(byEntry.get(entry) ?? []), id]);
+      }
+      const out = new Map<string, SecretValue>();
+      await Promise.all(
+        [...byEntry].map(async ([entry, entryIds]) => {
+          let creds: AwsSessionCredentials;
+          try {
+            creds = await options.aws.assumed(entry, withTimeout(signal, options.timeoutMs));
+          } catch (err) {
+            throw new ProviderError(name, entryIds.join(', '), safeReason(err));
+          }
+          for (const id of entryIds) {
+            const field = id.split('#')[1] as Field;
+            const text = field === 'expiration' ? creds.expiration.toISOString() : creds[field];
+            out.set(id, { value: Buffer.from(text, 'utf8'), expiresAt: creds.expiration });
+          }
+        }),
+      );
+      return out;
+    },
+  };
+}
