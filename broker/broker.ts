@@ -30,6 +30,8 @@ export interface BrokerOptions {
   drainMs?: number;
   /** The broker's own certificate, for services with client-facing TLS. */
   localCertificate?: () => Promise<{ certPem: string; keyPem: string }>;
+  /** Services the user stopped (kept stopped by apply() until startService()). */
+  stopped?: Iterable<string>;
 }
 
 export type ServiceState =
@@ -40,6 +42,8 @@ export type ServiceState =
 export interface ServiceStatus {
   name: string;
   connector: string;
+  /** The configured address (port 0 and all), as opposed to status.address. */
+  listenOn: ServiceConfig['listenOn'];
   connections: number;
   status: ServiceState;
 }
@@ -59,12 +63,21 @@ export interface Broker {
   /** Address a service actually listens on (port resolved), for tests and the CLI. */
   address(service: string): string | undefined;
   stop(options?: { drainMs?: number }): Promise<void>;
+  /** User start: clears the stopped mark and starts the configured service (restarts a failed one). */
+  startService(name: string): Promise<void>;
+  /** User stop: stays stopped across apply() until startService(); open connections are closed after drainMs (default 0). */
+  stopService(name: string, options?: { drainMs?: number }): Promise<void>;
+  /** Names the user has stopped. */
+  stopped(): string[];
+  /** The config last applied. */
+  config(): BrokerConfig;
 }
 
 export function createBroker(options: BrokerOptions): Broker {
   const { logger, audit } = options;
   let current: BrokerConfig = { version: '2', services: [] };
   const running = new Map<string, Running>();
+  const userStopped = new Set<string>(options.stopped ?? []);
 
   async function start(config: ServiceConfig): Promise<void> {
     const connector = options.connectors.get(config.connector)!.create(config, { logger, audit, localCertificate: options.localCertificate });
@@ -111,7 +124,7 @@ export function createBroker(options: BrokerOptions): Broker {
       // Restarted services let their open sessions finish on the old instance.
       await Promise.all(diff.changed.map((s) => stopService(s.name, Infinity).catch(() => {})));
       await Promise.all(diff.removed.map((s) => stopService(s.name, options.drainMs ?? 10_000)));
-      for (const s of [...diff.changed, ...diff.added]) await start(s);
+      for (const s of [...diff.changed, ...diff.added]) if (!userStopped.has(s.name)) await start(s);
     },
     status() {
       return current.services.map((s) => {
@@ -121,7 +134,7 @@ export function createBroker(options: BrokerOptions): Broker {
           : svc?.failure
             ? { state: 'failed', reason: svc.failure }
             : { state: 'stopped' };
-        return { name: s.name, connector: s.connector, connections: svc?.connections.size ?? 0, status };
+        return { name: s.name, connector: s.connector, listenOn: s.listenOn, connections: svc?.connections.size ?? 0, status };
       });
     },
     address: (name) => running.get(name)?.listener?.display,
@@ -130,6 +143,27 @@ export function createBroker(options: BrokerOptions): Broker {
       await Promise.all([...running.keys()].map((name) => stopService(name, drainMs)));
       current = { version: '2', services: [] };
     },
+    async startService(name) {
+      const config = current.services.find((s) => s.name === name);
+      if (!config) throw new Error(`no service named '${name}' in the config`);
+      userStopped.delete(name);
+      const svc = running.get(name);
+      if (svc?.listener) return;
+      if (svc) running.delete(name); // a failed start: try again
+      await start(config);
+    },
+    async stopService(name, stopOptions) {
+      if (!current.services.some((s) => s.name === name)) throw new Error(`no service named '${name}' in the config`);
+      userStopped.add(name);
+      const svc = running.get(name);
+      if (svc && !svc.listener) {
+        running.delete(name); // failed: nothing listens, just forget the failure
+        return;
+      }
+      await stopService(name, stopOptions?.drainMs ?? 0);
+    },
+    stopped: () => [...userStopped],
+    config: () => current,
   };
 }
 

@@ -14,12 +14,24 @@ import { createResolver } from './credentials/resolver.js';
 import { lookupPeer } from './listeners/peer.js';
 import { createLogger, parseLogLevel, type Logger } from './log.js';
 import { ensureLocalCertificate } from './tls/local-certificate.js';
+import { identityCommand } from './identity/cli-commands.js';
+import { createIdentityRuntime, IDENTITY_PROVIDER_NAMES } from './identity/runtime.js';
+import type { Provider } from './credentials/types.js';
+import { readStoppedTargets } from './api-service.js';
+import { controlCommand, parseUiPort } from './control/cli-commands.js';
+import { startUi, targetStateFile, type Ui } from './control/ui.js';
 
 const USAGE = `Usage: secretless-desktop <command> [options]
 
 Commands:
   serve            run the broker headless with a secretless.yml (version 2) config
   check            validate a config file and list its services
+  login NAME       log in to an identity of the config's \`identities:\` (OIDC; tokens go to the OS keychain)
+  logout NAME      revoke and forget an identity's tokens
+  status           targets of the running broker: state, local address, expiries
+  start NAME       start a target of the running broker
+  stop NAME        stop a target (it stays stopped across restarts until started)
+  audit [--follow] recent audit records (--service NAME, --outcome ok|failed, --limit N)
   help             show this help
 
 Options (serve, check):
@@ -30,6 +42,9 @@ Options (serve, check):
   --log-format FORMAT  text or json (default text)
   --peer-lookup        record the client process (pid/uid) of TCP clients in the audit
                        log (scans /proc; costs a few ms per connection)
+  --ui                 also serve the UI and the control API on 127.0.0.1 (prints the
+                       URL with its access token once; status/start/stop/audit use it)
+  --ui-port N          port for --ui (default: a free port)
 `;
 
 const EXAMPLE_CONFIG = `# Secretless Desktop configuration (Secretless Broker secretless.yml, version 2).
@@ -60,6 +75,14 @@ export async function main(argv: string[]): Promise<void> {
       return serve(rest);
     case 'check':
       return check(rest);
+    case 'login':
+    case 'logout':
+      return identityCommand(command, rest, connectorSpecs(builtinConnectors()));
+    case 'status':
+    case 'start':
+    case 'stop':
+    case 'audit':
+      return controlCommand(command, rest);
     case 'help':
     case '--help':
     case '-h':
@@ -81,15 +104,18 @@ function parseServeArgs(args: string[]) {
       'log-level': { type: 'string', default: 'info' },
       'log-format': { type: 'string', default: 'text' },
       'peer-lookup': { type: 'boolean', default: false },
+      ui: { type: 'boolean', default: false },
+      'ui-port': { type: 'string' },
     },
     allowPositionals: false,
   }).values;
 }
 
-function loadOptions() {
-  const registry = createProviderRegistry(defaultProviders());
+function loadOptions(identityProviders: Provider[] = []) {
+  const registry = createProviderRegistry([...defaultProviders(), ...identityProviders]);
   const connectors = builtinConnectors();
-  return { registry, connectors, parse: { connectors: connectorSpecs(connectors), providers: registry.names() } };
+  const providers = [...new Set([...registry.names(), ...IDENTITY_PROVIDER_NAMES])];
+  return { registry, connectors, parse: { connectors: connectorSpecs(connectors), providers } };
 }
 
 /** Without -f and with no config anywhere, create the user's config with a commented example. */
@@ -125,7 +151,13 @@ async function serve(args: string[]): Promise<void> {
     format: values['log-format'] === 'json' ? 'json' : 'text',
   });
   const stopSignal = stopSignals();
-  const { registry, connectors, parse } = loadOptions();
+  // Identity sessions (IdentitySessions for the API layer: identity.sessions) and the
+  // providers that use them. Audit is bound late: the log is opened below.
+  const identity = createIdentityRuntime({ audit: { record: (e) => audit.record(e) }, logger, baseProviders: defaultProviders() });
+  const { registry, connectors, parse } = loadOptions(identity.providers);
+  // Sessions resume from the keychain in the background; a failure is a session state, not a crash.
+  const resumeSessions = (): void =>
+    void identity.sessions.resume().catch((err: Error) => logger.error('identity sessions could not resume', { reason: err.message }));
   const configPath = resolveConfigPath(values.config, logger);
   const auditPath = values['audit-log'] ?? join(userStateDir(), 'audit.jsonl');
   const audit = createAuditLog({ path: auditPath, onError: (err) => logger.error('audit log write failed', { path: auditPath, reason: err.message }) });
@@ -137,6 +169,7 @@ async function serve(args: string[]): Promise<void> {
     connectors,
     lookupPeer: values['peer-lookup'] ? (s) => lookupPeer(s) : undefined,
     localCertificate: () => ensureLocalCertificate(userStateDir()),
+    stopped: values.ui ? readStoppedTargets(targetStateFile(userStateDir())) : undefined,
   });
 
   let config: BrokerConfig;
@@ -151,26 +184,44 @@ async function serve(args: string[]): Promise<void> {
   }
   logger.info('config loaded', { path: configPath, services: config.services.length, audit: auditPath });
   audit.record({ type: 'config.loaded', source: configPath, services: config.services.length });
+  identity.apply(config.identities);
+  resumeSessions();
   await broker.apply(config);
 
   let reloading = Promise.resolve();
-  const reload = (why: string) => {
-    reloading = reloading.then(async () => {
+  const reload = (why: string): Promise<void> => {
+    return (reloading = reloading.then(async () => {
       try {
         const next = await loadConfig(configPath, parse);
         logger.info('config reloaded', { why, services: next.services.length });
         audit.record({ type: 'config.loaded', source: configPath, services: next.services.length });
+        identity.apply(next.identities);
+        resumeSessions();
         await broker.apply(next);
       } catch (err) {
         const reason = err instanceof ConfigError ? err.message : `cannot reload: ${(err as Error).message}`;
         logger.error('new config rejected; the running config stays', { why, reason });
         audit.record({ type: 'config.rejected', source: configPath, reason });
       }
-    });
+    }));
   };
   process.on('SIGHUP', () => reload('SIGHUP'));
   const watcher = values.watch ? watchFile(configPath, loadedText, () => reload('file changed')) : undefined;
   if (watcher) logger.info('watching the config file for changes', { path: configPath });
+  let ui: Ui | undefined;
+  if (values.ui) {
+    try {
+      const port = parseUiPort(values['ui-port']);
+      ui = await startUi({ broker, audit, configPath, parse, reload: () => reload('saved from the UI'), stateDir: userStateDir(), port, logger, identities: identity.sessions });
+    } catch (err) {
+      process.stderr.write(`${(err as Error).message}\n`);
+      watcher?.close();
+      await broker.stop({ drainMs: 0 });
+      await audit.close();
+      process.exitCode = 2;
+      return;
+    }
+  }
 
   // With no services nothing else holds the event loop, yet serve must stay up for a reload.
   const keepAlive = setInterval(() => {}, 1 << 30);
@@ -178,7 +229,9 @@ async function serve(args: string[]): Promise<void> {
   const signal = await stopSignal;
   clearInterval(keepAlive);
   logger.info('stopping', { signal });
+  identity.close();
   watcher?.close();
+  await ui?.close();
   await broker.stop({ drainMs: 5_000 });
   await audit.close();
 }

@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# `npm test`: installs what is missing, builds, and runs every unit and integration
-# test (real PostgreSQL clusters, a real Secret Service) with node's test runner.
+# `npm test`: installs what is missing, builds, and runs every unit, integration and
+# end-to-end test (real PostgreSQL clusters, a real Secret Service, Debian's Chromium)
+# with node's test runner. Screenshots go to test-output/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 npx tsc -p tsconfig.json
-mapfile -t files < <(find dist/test/unit dist/test/integration -name '*.test.js' | sort)
+# The desktop app: Electron main/preload against the real electron types, the renderer's
+# own typecheck, and its Vite build (dist/ui, served by `serve --ui` and the e2e tests).
+npx tsc -p electron/tsconfig.json --noEmit
+npx tsc -p renderer/tsconfig.json
+npx vite build -c renderer/vite.config.ts
+mkdir -p test-output
+mapfile -t files < <(find dist/test/unit dist/test/integration dist/test/e2e -name '*.test.js' | sort)
 exec bash scripts/with-keyring.sh node --test --test-concurrency=2 --test-timeout=300000 "$@" "${files[@]}"

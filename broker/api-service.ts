@@ -1,0 +1,234 @@
+// The BrokerApi implementation over a running broker: what the control API (browser,
+// CLI) and the Electron main process serve. Targets come from broker.status() plus the
+// credential expiries seen in the audit feed; events are the audit feed translated into
+// BrokerEvents (and the identity layer's own events when there is one). Nothing here
+// ever holds a secret value: the audit feed carries ids and provider names only.
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { AuditQuery, BrokerApi, BrokerEvent, IdentitySessions, TargetInfo, TargetInput } from './api.js';
+import type { AuditRecord } from './audit/types.js';
+import type { Broker, ServiceStatus } from './broker.js';
+import { formatListenAddress } from './config/listen-address.js';
+import type { ParseOptions } from './config/parse.js';
+import type { BrokerConfig } from './config/types.js';
+import { writeTarget, type KeychainWriter } from './config/write.js';
+import { identityOf } from './identity/config.js';
+
+/** The slice of the audit log the API reads. */
+export interface AuditFeedSource {
+  subscribe(fn: (record: AuditRecord) => void): () => void;
+  /** Oldest first. */
+  recent(limit?: number): AuditRecord[];
+}
+
+export interface BrokerApiOptions {
+  broker: Broker;
+  audit: AuditFeedSource;
+  /** The config file saveTarget() edits. */
+  configPath: string;
+  parse: Omit<ParseOptions, 'source'>;
+  /** Re-reads the config file and applies it to the broker. */
+  reload: () => Promise<void>;
+  identities?: IdentitySessions;
+  /** Where the user's stopped targets are remembered across restarts (JSON, 0600). */
+  stateFile?: string;
+  keychain?: KeychainWriter;
+}
+
+export interface BrokerApiService extends BrokerApi {
+  /** Stops listening to the audit feed and the identity layer. */
+  close(): void;
+}
+
+export class ApiError extends Error {
+  override name = 'ApiError';
+  constructor(
+    readonly status: 400 | 404 | 409,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const FAILED_TYPES = new Set(['connection.failed', 'credential.failed', 'identity.failed', 'service.failed', 'config.rejected', 'ssh-agent.refused']);
+
+export function isFailure(record: AuditRecord): boolean {
+  return FAILED_TYPES.has(record.type);
+}
+
+/** Read the stopped-target list written by a previous run; a missing or broken file means none. */
+export function readStoppedTargets(stateFile: string | undefined): string[] {
+  if (!stateFile) return [];
+  try {
+    const data = JSON.parse(readFileSync(stateFile, 'utf8')) as { stopped?: unknown };
+    return Array.isArray(data.stopped) ? data.stopped.filter((n): n is string => typeof n === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+export function createBrokerApi(options: BrokerApiOptions): BrokerApiService {
+  const { broker, audit } = options;
+  // service -> provider\0id -> expiry, from credential.fetched records.
+  const expiries = new Map<string, Map<string, string | undefined>>();
+  const listeners = new Set<(event: BrokerEvent) => void>();
+
+  const track = (r: AuditRecord): void => {
+    if (r.type !== 'credential.fetched') return;
+    let m = expiries.get(r.service);
+    if (!m) expiries.set(r.service, (m = new Map()));
+    m.set(`${r.provider}\u0000${r.id}`, r.expiresAt);
+  };
+  for (const r of audit.recent()) track(r);
+
+  const emit = (event: BrokerEvent): void => {
+    for (const fn of [...listeners]) {
+      try {
+        fn(event);
+      } catch {
+        // One broken subscriber (a closed stream) must not starve the others.
+      }
+    }
+  };
+
+  const offAudit = audit.subscribe((record) => {
+    track(record);
+    const event = toBrokerEvent(record);
+    if (event) emit(event);
+    emit({ type: 'audit', record });
+  });
+  const offIdentities = options.identities?.subscribe(emit);
+
+  const info = (s: ServiceStatus): TargetInfo => {
+    const times = [...(expiries.get(s.name)?.values() ?? [])].filter((t): t is string => !!t).sort();
+    return {
+      name: s.name,
+      connector: s.connector,
+      listenOn: formatListenAddress(s.listenOn),
+      status:
+        s.status.state === 'failed' ? { state: 'error', reason: s.status.reason } : s.status.state === 'listening' ? { state: 'listening', address: s.status.address } : { state: 'stopped' },
+      connections: s.connections,
+      ...(times[0] ? { credentialExpiresAt: times[0] } : {}),
+      ...withIdentity(sessionOf(broker.config(), s.name)),
+    };
+  };
+
+  const target = (name: string): TargetInfo => {
+    const s = broker.status().find((x) => x.name === name);
+    if (!s) throw new ApiError(404, `no target named '${name}'`);
+    return info(s);
+  };
+
+  const persistStopped = (): void => {
+    if (!options.stateFile) return;
+    mkdirSync(dirname(options.stateFile), { recursive: true, mode: 0o700 });
+    const tmp = `${options.stateFile}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ stopped: broker.stopped() }) + '\n', { mode: 0o600 });
+    renameSync(tmp, options.stateFile);
+  };
+
+  const identity = (name: string): IdentitySessions => {
+    if (!options.identities || !options.identities.list().some((s) => s.name === name)) {
+      throw new ApiError(404, `no identity named '${name}'`);
+    }
+    return options.identities;
+  };
+
+  return {
+    async listTargets() {
+      return broker.status().map(info);
+    },
+    async startTarget(name) {
+      target(name);
+      await broker.startService(name);
+      persistStopped();
+      return target(name);
+    },
+    async stopTarget(name) {
+      target(name);
+      await broker.stopService(name);
+      persistStopped();
+      return target(name);
+    },
+    async saveTarget(input: TargetInput) {
+      await writeTarget(options.configPath, input, { parse: options.parse, keychain: options.keychain });
+      await options.reload();
+      return target(input.name);
+    },
+    async listSessions() {
+      return options.identities?.list() ?? [];
+    },
+    async login(name) {
+      return identity(name).login(name);
+    },
+    async logout(name) {
+      return identity(name).logout(name);
+    },
+    async recentAudit(query: AuditQuery = {}) {
+      const limit = query.limit ?? 200;
+      const out: AuditRecord[] = [];
+      const all = audit.recent();
+      for (let i = all.length - 1; i >= 0 && out.length < limit; i--) {
+        const r = all[i]!;
+        if (query.service !== undefined && !('service' in r && r.service === query.service)) continue;
+        if (query.outcome !== undefined && isFailure(r) !== (query.outcome === 'failed')) continue;
+        out.push(r);
+      }
+      return out;
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
+    close() {
+      offAudit();
+      offIdentities?.();
+      listeners.clear();
+    },
+  };
+}
+
+const withIdentity = (identity: string | undefined) => (identity ? { identity } : {});
+
+/**
+ * The OIDC login a service's credentials depend on: a credential naming an identity
+ * entry (aws-sts, vault, …) whose entry is, or exchanges the token of, an oidc identity.
+ */
+export function sessionOf(config: BrokerConfig, service: string): string | undefined {
+  const svc = config.services.find((s) => s.name === service);
+  const identities = config.identities ?? [];
+  for (const spec of Object.values(svc?.credentials ?? {})) {
+    const entry = identities.find((i) => i.name === identityOf(spec.provider, spec.id));
+    if (!entry) continue;
+    if (entry.type === 'oidc') return entry.name;
+    if (entry.type === 'aws' && entry.identity) return entry.identity;
+    if (entry.type === 'vault' && entry.auth.method === 'jwt') return entry.auth.identity;
+  }
+  return undefined;
+}
+
+/** The BrokerEvent an audit record stands for, if any (every record is also sent as `audit`). */
+export function toBrokerEvent(r: AuditRecord): BrokerEvent | undefined {
+  switch (r.type) {
+    case 'service.started':
+      return { type: 'target.started', name: r.service, address: r.address };
+    case 'service.stopped':
+      return { type: 'target.stopped', name: r.service };
+    case 'service.failed':
+      return { type: 'target.failed', name: r.service, reason: r.reason };
+    case 'connection.opened':
+      return { type: 'connection.opened', name: r.service, connectionId: r.connectionId };
+    case 'connection.closed':
+      return { type: 'connection.closed', name: r.service, connectionId: r.connectionId };
+    case 'connection.failed':
+      return { type: 'connection.failed', name: r.service, connectionId: r.connectionId, code: r.code, reason: r.reason };
+    case 'credential.fetched':
+      return { type: 'credential.fetched', name: r.service, provider: r.provider, id: r.id, ...(r.expiresAt ? { expiresAt: r.expiresAt } : {}) };
+    case 'credential.rotated':
+      return { type: 'credential.rotated', name: r.service, provider: r.provider, id: r.id };
+    case 'credential.expiring':
+      return { type: 'credential.expiring', name: r.service, provider: r.provider, id: r.id, expiresAt: r.expiresAt };
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,177 @@
+// `secretless-desktop status | start NAME | stop NAME | audit [--follow]`: the CLI as one
+// more client of the running broker's control API, found through the control file.
+import { parseArgs } from 'node:util';
+import type { AuditQuery, BrokerApi, IdentitySessionInfo, TargetInfo } from '../api.js';
+import type { AuditRecord } from '../audit/types.js';
+import { userStateDir } from '../config/load.js';
+import { createHttpBrokerApi } from './http-client.js';
+import { controlFilePath, isAlive, readControlFile } from './runtime-file.js';
+
+export function parseUiPort(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new Error(`--ui-port: '${text}' is not a port number (0-65535)`);
+  return Number(text);
+}
+
+class Usage extends Error {}
+
+/** Connects to the running broker; throws with a clear message when there is none. */
+export function connectToBroker(stateDir = userStateDir(), onConnection?: (state: 'connected' | 'reconnecting') => void): BrokerApi {
+  const file = controlFilePath(stateDir);
+  const info = readControlFile(file);
+  if (!info || !isAlive(info.pid)) {
+    throw new Error(`no running broker found (${file} ${info ? 'names a process that has exited' : 'does not exist'}); start one with: secretless-desktop serve --ui`);
+  }
+  return createHttpBrokerApi({ baseUrl: info.url, token: info.token, onConnection });
+}
+
+export async function controlCommand(command: string, args: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<void> {
+  try {
+    await run(command, args, out);
+  } catch (err) {
+    const message = err instanceof TypeError && /fetch failed/.test(err.message) ? 'the broker did not answer (it may have just stopped)' : (err as Error).message;
+    process.stderr.write(`secretless-desktop ${command}: ${message}\n`);
+    process.exitCode = err instanceof Usage ? 2 : 1;
+  }
+}
+
+async function run(command: string, args: string[], out: (s: string) => void): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      follow: { type: 'boolean', short: 'f', default: false },
+      service: { type: 'string' },
+      outcome: { type: 'string' },
+      limit: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+    allowPositionals: true,
+  });
+  const needsName = command === 'start' || command === 'stop';
+  if (needsName && positionals.length !== 1) throw new Usage(`usage: secretless-desktop ${command} NAME`);
+  if (!needsName && positionals.length > 0) throw new Usage(`unexpected argument '${positionals[0]}'`);
+  // audit --follow ends when the broker goes away (a restarted one has a new token).
+  let brokerGone = () => {};
+  const api = connectToBroker(undefined, (state) => state === 'reconnecting' && brokerGone());
+  switch (command) {
+    case 'status': {
+      const [targets, sessions] = await Promise.all([api.listTargets(), api.listSessions()]);
+      out(values.json ? JSON.stringify({ targets, sessions }, null, 2) + '\n' : formatStatus(targets, sessions, new Date()));
+      return;
+    }
+    case 'start':
+    case 'stop': {
+      const t = command === 'start' ? await api.startTarget(positionals[0]!) : await api.stopTarget(positionals[0]!);
+      out(`${t.name}: ${stateText(t)}${t.status.state === 'listening' ? ` on ${t.status.address}` : ''}\n`);
+      if (t.status.state === 'error') process.exitCode = 1;
+      return;
+    }
+    case 'audit':
+      return audit(api, values, out, (fn) => (brokerGone = fn));
+  }
+}
+
+async function audit(
+  api: BrokerApi,
+  values: { follow?: boolean; service?: string; outcome?: string; limit?: string; json?: boolean },
+  out: (s: string) => void,
+  onBrokerGone: (fn: () => void) => void,
+): Promise<void> {
+  const query: AuditQuery = {};
+  if (values.service) query.service = values.service;
+  if (values.outcome !== undefined) {
+    if (values.outcome !== 'ok' && values.outcome !== 'failed') throw new Usage("--outcome must be 'ok' or 'failed'");
+    query.outcome = values.outcome;
+  }
+  if (values.limit !== undefined) {
+    if (!/^\d+$/.test(values.limit) || Number(values.limit) < 1) throw new Usage('--limit must be a positive number');
+    query.limit = Number(values.limit);
+  }
+  const line = (r: AuditRecord) => (values.json ? JSON.stringify(r) : formatAuditRecord(r)) + '\n';
+  const matches = (r: AuditRecord) =>
+    (!query.service || ('service' in r && r.service === query.service)) &&
+    (!query.outcome || (query.outcome === 'failed') === /\.(failed|refused|rejected)$/.test(r.type));
+  // Following: subscribe before reading the backlog so nothing falls in between; records
+  // that arrive meanwhile are held back, then printed unless the backlog had them.
+  let buffered: AuditRecord[] | undefined = [];
+  let stop = () => {};
+  const ended = new Promise<void>((resolve) => (stop = resolve));
+  const off = values.follow
+    ? api.subscribe((e) => {
+        if (e.type !== 'audit' || !matches(e.record)) return;
+        if (buffered) buffered.push(e.record);
+        else out(line(e.record));
+      })
+    : undefined;
+  const backlog = await api.recentAudit(query).catch((err: unknown) => {
+    off?.();
+    throw err;
+  });
+  for (const r of [...backlog].reverse()) out(line(r));
+  if (!off) return;
+  const seen = new Set(backlog.map((r) => JSON.stringify(r)));
+  for (const r of buffered) if (!seen.has(JSON.stringify(r))) out(line(r));
+  buffered = undefined;
+  let gone = false;
+  onBrokerGone(() => {
+    gone = true;
+    stop();
+  });
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  await ended;
+  off();
+  if (gone) throw new Error('the broker stopped');
+}
+
+function stateText(t: TargetInfo): string {
+  switch (t.status.state) {
+    case 'stopped':
+      return 'stopped';
+    case 'error':
+      return `error: ${t.status.reason}`;
+    case 'listening':
+      return t.connections > 0 ? `${t.connections} connection${t.connections === 1 ? '' : 's'}` : 'listening';
+  }
+}
+
+export function formatRemaining(iso: string | undefined, now: Date): string {
+  if (!iso) return '-';
+  const ms = Date.parse(iso) - now.getTime();
+  if (ms <= 0) return 'expired';
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `in ${s}s`;
+  if (s < 3600) return `in ${Math.floor(s / 60)}m ${s % 60}s`;
+  if (s < 86400) return `in ${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+  return `in ${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
+}
+
+export function formatStatus(targets: TargetInfo[], sessions: IdentitySessionInfo[], now: Date): string {
+  if (targets.length === 0 && sessions.length === 0) return 'no targets configured\n';
+  const rows = [['NAME', 'PROTOCOL', 'STATE', 'ADDRESS', 'CREDENTIAL EXPIRES']];
+  for (const t of targets) {
+    rows.push([t.name, t.connector, stateText(t), t.status.state === 'listening' ? t.status.address : t.listenOn, formatRemaining(t.credentialExpiresAt, now)]);
+  }
+  let text = table(rows);
+  if (sessions.length > 0) {
+    const srows = [['IDENTITY', 'ISSUER', 'STATE', 'EXPIRES']];
+    for (const s of sessions) srows.push([s.name, s.issuer, s.reason ? `${s.state} (${s.reason})` : s.state, formatRemaining(s.expiresAt, now)]);
+    text += '\n' + table(srows);
+  }
+  return text;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
+}
+
+export function formatAuditRecord(r: AuditRecord): string {
+  const { time, type, ...rest } = r as AuditRecord & Record<string, unknown>;
+  const who = 'service' in rest ? String(rest.service) : 'identity' in rest ? String(rest.identity) : '';
+  delete rest.service;
+  const details = Object.entries(rest)
+    .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+    .join(' ');
+  return `${time}  ${type.padEnd(24)}  ${who}${details ? '  ' + details : ''}`;
+}

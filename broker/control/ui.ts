@@ -1,0 +1,76 @@
+// `serve --ui`: the BrokerApi over the control server, the built renderer, and the
+// control file the CLI uses to find us. Prints the page URL (with the token) once.
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { IdentitySessions } from '../api.js';
+import { createBrokerApi, type AuditFeedSource, type BrokerApiService } from '../api-service.js';
+import type { Broker } from '../broker.js';
+import type { ParseOptions } from '../config/parse.js';
+import type { Logger } from '../log.js';
+import { controlFilePath, removeControlFile, writeControlFile } from './runtime-file.js';
+import { startControlServer, type ControlServer } from './server.js';
+
+export interface UiOptions {
+  broker: Broker;
+  audit: AuditFeedSource;
+  configPath: string;
+  parse: Omit<ParseOptions, 'source'>;
+  reload: () => Promise<void>;
+  stateDir: string;
+  port?: number;
+  identities?: IdentitySessions;
+  logger: Logger;
+  /** Where the URL line goes; default stdout. */
+  print?: (line: string) => void;
+}
+
+export interface Ui {
+  api: BrokerApiService;
+  server: ControlServer;
+  close(): Promise<void>;
+}
+
+/** dist/ui (the Vite build), next to dist/broker (this file is dist/broker/control/ui.js). */
+export const RENDERER_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'ui');
+
+/** The file where user-stopped targets are remembered. */
+export const targetStateFile = (stateDir: string): string => join(stateDir, 'targets.json');
+
+export async function startUi(options: UiOptions): Promise<Ui> {
+  const api = createBrokerApi({
+    broker: options.broker,
+    audit: options.audit,
+    configPath: options.configPath,
+    parse: options.parse,
+    reload: options.reload,
+    identities: options.identities,
+    stateFile: targetStateFile(options.stateDir),
+  });
+  let server: ControlServer;
+  try {
+    server = await startControlServer({ api, port: options.port, staticDir: RENDERER_DIR, logger: options.logger });
+  } catch (err) {
+    api.close();
+    const e = err as NodeJS.ErrnoException;
+    throw new Error(e.code === 'EADDRINUSE' ? `the UI port ${options.port} is in use: pick another with --ui-port` : `the UI could not start: ${e.message}`);
+  }
+  const file = controlFilePath(options.stateDir);
+  writeControlFile(file, { url: server.url, token: server.token, pid: process.pid });
+  const onExit = (): void => removeControlFile(file);
+  process.on('exit', onExit);
+  options.logger.info('control UI listening', { url: server.url, controlFile: file });
+  (options.print ?? ((l) => process.stdout.write(l + '\n')))(`Open the Secretless Desktop UI: ${server.pageUrl}`);
+  // In an Electron utilityProcess the main process learns the address this way.
+  const parentPort = (process as unknown as { parentPort?: { postMessage(m: unknown): void } }).parentPort;
+  parentPort?.postMessage({ type: 'control-ready', url: server.url, token: server.token });
+  return {
+    api,
+    server,
+    async close() {
+      process.off('exit', onExit);
+      removeControlFile(file);
+      api.close();
+      await server.close();
+    },
+  };
+}

@@ -1,0 +1,46 @@
+// The preload bridge (sandboxed, so CommonJS and nothing but `electron`): window.secretless
+// with exactly one function per BrokerApi method, never a generic invoke/send. Arguments
+// are checked against the contract here and again in the main process.
+import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
+import type { AuditQuery, BrokerApi, BrokerEvent, TargetInput } from '../broker/api.js';
+
+const name = (v: unknown, what: string): string => {
+  if (typeof v !== 'string' || v.length === 0 || v.length > 200) throw new TypeError(`${what} must be a non-empty string`);
+  return v;
+};
+const plainObject = (v: unknown, what: string): Record<string, unknown> => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new TypeError(`${what} must be an object`);
+  // A structured-clone-safe copy: functions, prototypes and getters do not cross.
+  return JSON.parse(JSON.stringify(v)) as Record<string, unknown>;
+};
+const pick = <T extends Record<string, unknown>>(v: Record<string, unknown>, keys: readonly string[], what: string): T => {
+  for (const k of Object.keys(v)) if (!keys.includes(k)) throw new TypeError(`${what}: unknown field '${k}'`);
+  return v as T;
+};
+
+const invoke = <T,>(method: keyof BrokerApi, ...args: unknown[]): Promise<T> => ipcRenderer.invoke(`secretless:${method}`, ...args) as Promise<T>;
+
+const api: BrokerApi = {
+  listTargets: () => invoke('listTargets'),
+  startTarget: (target) => invoke('startTarget', name(target, 'the target name')),
+  stopTarget: (target) => invoke('stopTarget', name(target, 'the target name')),
+  saveTarget: (input) =>
+    invoke('saveTarget', pick<TargetInput & Record<string, unknown>>(plainObject(input, 'the target'), ['name', 'connector', 'listenOn', 'credentials', 'config', 'keychainValues', 'previousName'], 'target')),
+  listSessions: () => invoke('listSessions'),
+  login: (identity) => invoke('login', name(identity, 'the identity name')),
+  logout: (identity) => invoke('logout', name(identity, 'the identity name')),
+  recentAudit: (query) =>
+    query === undefined ? invoke('recentAudit') : invoke('recentAudit', pick<AuditQuery & Record<string, unknown>>(plainObject(query, 'the audit query'), ['service', 'outcome', 'limit'], 'audit query')),
+  subscribe(listener) {
+    if (typeof listener !== 'function') throw new TypeError('subscribe needs a function');
+    const onEvent = (_e: IpcRendererEvent, event: BrokerEvent) => listener(event);
+    ipcRenderer.on('secretless:event', onEvent);
+    ipcRenderer.send('secretless:subscribe');
+    return () => {
+      ipcRenderer.removeListener('secretless:event', onEvent);
+      if (ipcRenderer.listenerCount('secretless:event') === 0) ipcRenderer.send('secretless:unsubscribe');
+    };
+  },
+};
+
+contextBridge.exposeInMainWorld('secretless', api);

@@ -1,0 +1,99 @@
+// The tray, as data: its state (idle / active / attention), tooltip and menu. Plain
+// functions of the broker's targets and sessions, so tests run them without Electron;
+// main.ts turns the menu description into an Electron Menu.
+import type { IdentitySessionInfo, TargetInfo } from '../broker/api.js';
+import { connectionStrings } from '../renderer/src/connection-strings.js';
+
+export type TrayState = 'idle' | 'active' | 'attention';
+
+export type TrayAction =
+  | { type: 'start'; name: string }
+  | { type: 'stop'; name: string }
+  | { type: 'copy'; text: string }
+  | { type: 'open-window' }
+  | { type: 'set-start-at-login'; enabled: boolean }
+  | { type: 'quit' };
+
+export type TrayMenuItem =
+  | { kind: 'separator' }
+  | { kind: 'label'; label: string }
+  | { kind: 'action'; label: string; action: TrayAction; enabled: boolean }
+  | { kind: 'toggle'; label: string; checked: boolean; action: TrayAction; enabled: boolean }
+  | { kind: 'submenu'; label: string; items: TrayMenuItem[] };
+
+export interface TrayInput {
+  targets: TargetInfo[];
+  sessions: IdentitySessionInfo[];
+  startAtLogin: boolean;
+  /** False while the broker is (re)starting: target items are disabled. */
+  brokerUp: boolean;
+  now: number;
+}
+
+const expired = (iso: string | undefined, now: number): boolean => iso !== undefined && Date.parse(iso) <= now;
+
+/** attention: something needs the user (a failed target, an expired credential, a session to log in to). */
+export function trayState(input: Pick<TrayInput, 'targets' | 'sessions' | 'brokerUp' | 'now'>): TrayState {
+  const { targets, sessions, now } = input;
+  if (!input.brokerUp) return 'attention';
+  if (targets.some((t) => t.status.state === 'error')) return 'attention';
+  if (sessions.some((s) => s.state === 'refresh-failed' || s.state === 'login-needed' || expired(s.expiresAt, now))) return 'attention';
+  if (targets.some((t) => t.status.state === 'listening' && expired(t.credentialExpiresAt, now))) return 'attention';
+  return targets.some((t) => t.status.state === 'listening') ? 'active' : 'idle';
+}
+
+export function trayTooltip(input: Pick<TrayInput, 'targets' | 'sessions' | 'brokerUp' | 'now'>): string {
+  if (!input.brokerUp) return 'Secretless Desktop: broker restarting';
+  const running = input.targets.filter((t) => t.status.state === 'listening').length;
+  const failed = input.targets.filter((t) => t.status.state === 'error').length;
+  const parts = [`${running} of ${input.targets.length} running`];
+  if (failed) parts.push(`${failed} failed`);
+  return `Secretless Desktop: ${parts.join(', ')}`;
+}
+
+function targetLabel(t: TargetInfo): string {
+  switch (t.status.state) {
+    case 'listening':
+      return t.connections > 0 ? `${t.name}: ${t.connections} connection${t.connections === 1 ? '' : 's'}` : `${t.name}: running`;
+    case 'stopped':
+      return `${t.name}: stopped`;
+    case 'error':
+      return `${t.name}: failed`;
+  }
+}
+
+export function buildTrayMenu(input: TrayInput): TrayMenuItem[] {
+  const items: TrayMenuItem[] = [{ kind: 'label', label: trayTooltip(input) }, { kind: 'separator' }];
+  if (input.targets.length === 0) items.push({ kind: 'label', label: 'No targets configured' });
+  for (const t of input.targets) {
+    const running = t.status.state === 'listening';
+    const strings = connectionStrings(t);
+    const sub: TrayMenuItem[] = [
+      {
+        kind: 'toggle',
+        label: running ? 'Running' : 'Start',
+        checked: running,
+        enabled: input.brokerUp,
+        action: running ? { type: 'stop', name: t.name } : { type: 'start', name: t.name },
+      },
+      ...(strings.length
+        ? strings.map((s): TrayMenuItem => ({ kind: 'action', label: `Copy ${s.label}`, enabled: true, action: { type: 'copy', text: s.value } }))
+        : [{ kind: 'action', label: 'Copy connection string', enabled: false, action: { type: 'copy', text: '' } } as TrayMenuItem]),
+    ];
+    if (t.status.state === 'error') sub.unshift({ kind: 'label', label: `Error: ${t.status.reason}` });
+    items.push({ kind: 'submenu', label: targetLabel(t), items: sub });
+  }
+  items.push(
+    { kind: 'separator' },
+    { kind: 'action', label: 'Open window', enabled: true, action: { type: 'open-window' } },
+    { kind: 'toggle', label: 'Start at login', checked: input.startAtLogin, enabled: true, action: { type: 'set-start-at-login', enabled: !input.startAtLogin } },
+    { kind: 'separator' },
+    { kind: 'action', label: 'Quit', enabled: true, action: { type: 'quit' } },
+  );
+  return items;
+}
+
+/** Broker restarts after a crash: allowed while there were fewer than `max` in the last `windowMs`. */
+export function shouldRestartBroker(crashTimes: number[], now: number, max = 5, windowMs = 60_000): boolean {
+  return crashTimes.filter((t) => now - t < windowMs).length < max;
+}

@@ -1,0 +1,74 @@
+import type { BrokerApi, IdentitySessionInfo, LoginStart } from '../../broker/api.js';
+import { Countdown } from './countdown.js';
+
+interface Props {
+  sessions: IdentitySessionInfo[];
+  api: BrokerApi;
+  onError(message: string): void;
+  onChange(): void;
+  onLogin(identity: string): void;
+}
+
+/** Where to continue a login the broker started: a browser page, or a device code to enter. */
+export function LoginNotice({ identity, start }: { identity: string; start: LoginStart }) {
+  return (
+    <div className="notice" role="status">
+      {start.flow === 'authorization_code' ? (
+        <>
+          Continue the login for {identity} in your browser:{' '}
+          <a href={start.url} target="_blank" rel="noopener noreferrer">
+            open the login page
+          </a>
+        </>
+      ) : (
+        <>
+          To log in {identity}, visit{' '}
+          <a href={start.verificationUriComplete ?? start.verificationUri} target="_blank" rel="noopener noreferrer">
+            {start.verificationUri}
+          </a>{' '}
+          and enter the code <code>{start.userCode}</code>
+        </>
+      )}
+    </div>
+  );
+}
+
+export function Sessions({ sessions, api, onError, onChange, onLogin }: Props) {
+  if (sessions.length === 0) return null;
+  const login = async (identity: string) => onLogin(identity);
+  return (
+    <section aria-labelledby="sessions-title" className="panel">
+      <h2 id="sessions-title">Identity sessions</h2>
+      <ul className="sessions">
+        {sessions.map((s) => (
+          <li key={s.name} className={`session ${s.state}`} aria-label={`Identity ${s.name}`}>
+            <h3>{s.name}</h3>
+            <span className="muted">{s.issuer}</span>
+            <span className="state">
+              {s.state}
+              {s.reason ? `: ${s.reason}` : ''}
+            </span>
+            <Countdown label="Session" expiresAt={s.expiresAt} onRenew={() => void login(s.name)} renewLabel="Log in again" />
+            <span className="actions">
+              {s.state === 'active' || s.state === 'refreshing' ? (
+                <button
+                  type="button"
+                  onClick={async () => {
+                    await api.logout(s.name).catch((err: Error) => onError(err.message));
+                    onChange();
+                  }}
+                >
+                  Log out
+                </button>
+              ) : (
+                <button type="button" className="primary" onClick={() => void login(s.name)}>
+                  Log in
+                </button>
+              )}
+            </span>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}

@@ -1,0 +1,22 @@
+import { useEffect, useState } from 'react';
+
+/** The current time, re-rendering every second while mounted. */
+export function useNow(intervalMs = 1000): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const t = setInterval(() => setNow(Date.now()), intervalMs);
+    return () => clearInterval(t);
+  }, [intervalMs]);
+  return now;
+}
+
+/** "4m 05s", "2h 10m", "3d 4h"; undefined once expired. */
+export function remaining(iso: string, now: number): string | undefined {
+  const ms = Date.parse(iso) - now;
+  if (!(ms > 0)) return undefined;
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
+}

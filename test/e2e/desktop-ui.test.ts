@@ -1,0 +1,277 @@
+// End to end in a real browser: the real `serve --ui` process with a real PostgreSQL,
+// the built renderer in Debian's Chromium (headless, through playwright-core). The user
+// opens the printed URL, sees the targets, starts the stopped one, runs psql against the
+// address the page shows, sees the connection in the audit feed, stops it and psql is
+// refused; adds a target with its password stored in the OS keychain; screenshots the
+// main screen (light and dark) into test-output/. Nothing on the page or in any response
+// holds a password. Runs under scripts/with-keyring.sh (npm test does).
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { freePort } from '../fixtures/free-port.js';
+import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
+import { clientEnv, psql } from '../fixtures/run.js';
+
+const CLI = join(process.cwd(), 'bin', 'secretless-desktop.js');
+const OUT = join(process.cwd(), 'test-output');
+let cluster: PgCluster;
+let dir: string;
+let configPath: string;
+let broker: ChildProcess;
+let brokerOutput = '';
+let pageUrl: string;
+let browser: Browser;
+let page: Page;
+const responses: string[] = [];
+
+before(async () => {
+  cluster = await startPgCluster();
+  dir = mkdtempSync(join(tmpdir(), 'sd-e2e-'));
+  configPath = join(dir, 'secretless.yml');
+  writeFileSync(
+    configPath,
+    `# Targets for the end-to-end test
+version: "2"
+services:
+  app-db:
+    connector: pg
+    listenOn: tcp://127.0.0.1:0
+    credentials:
+      host: 127.0.0.1
+      port: ${cluster.port}
+      username: ${cluster.users.scram.name}
+      password:
+        from: env
+        get: APP_DB_PW
+      sslmode: disable
+  reports:
+    connector: pg
+    listenOn: tcp://127.0.0.1:0
+    credentials:
+      host: 127.0.0.1
+      port: ${cluster.port}
+      username: ${cluster.users.plain.name}
+      password:
+        from: env
+        get: REPORTS_PW
+      sslmode: disable
+`,
+  );
+  // app-db starts out stopped, as the user left it last time.
+  const state = join(dir, 'state', 'secretless-desktop');
+  mkdirSync(state, { recursive: true, mode: 0o700 });
+  writeFileSync(join(state, 'targets.json'), JSON.stringify({ stopped: ['app-db'] }), { mode: 0o600 });
+
+  broker = spawn(process.execPath, [CLI, 'serve', '--ui', '-f', configPath, '--log-level', 'debug'], {
+    env: { ...clientEnv(), XDG_STATE_HOME: join(dir, 'state'), XDG_CONFIG_HOME: join(dir, 'config'), APP_DB_PW: cluster.users.scram.password, REPORTS_PW: cluster.users.plain.password },
+  });
+  broker.stdout!.on('data', (d) => (brokerOutput += d));
+  broker.stderr!.on('data', (d) => (brokerOutput += d));
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const m = /Open the Secretless Desktop UI: (\S+)/.exec(brokerOutput);
+    if (m && /ready/.test(brokerOutput)) {
+      pageUrl = m[1]!;
+      break;
+    }
+    if (Date.now() > deadline || broker.exitCode !== null) throw new Error(`serve --ui did not start:\n${brokerOutput}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-sync'],
+  });
+  const context = await browser.newContext({ colorScheme: 'light', viewport: { width: 1200, height: 900 } });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(pageUrl).origin });
+  page = await context.newPage();
+  page.on('response', async (res) => {
+    try {
+      responses.push(await res.text());
+    } catch {
+      // Streams (the event feed) have no final body.
+    }
+  });
+});
+
+after(async () => {
+  await browser?.close().catch(() => {});
+  if (broker && broker.exitCode === null) {
+    broker.kill('SIGTERM');
+    await new Promise((r) => broker.once('exit', r));
+  }
+  await cluster?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const row = (name: string) => page.locator(`li.target[data-target="${name}"]`);
+
+async function addressShown(name: string): Promise<{ host: string; port: number }> {
+  const text = (await row(name).getByTestId('address').textContent()) ?? '';
+  const m = /^tcp:\/\/(127\.0\.0\.1):(\d+)$/.exec(text);
+  if (!m) throw new Error(`unexpected address '${text}'`);
+  return { host: m[1]!, port: Number(m[2]) };
+}
+
+test('open the page with the token: it leaves the address bar, the targets are listed', async () => {
+  await page.goto(pageUrl);
+  await page.getByRole('heading', { name: 'Targets' }).waitFor();
+  assert.ok(!page.url().includes('token'), `the token is stripped from the address bar: ${page.url()}`);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('secretless-desktop-token')), new URL(pageUrl).hash.slice('#token='.length));
+  await row('app-db').getByTestId('state').filter({ hasText: 'Stopped' }).waitFor();
+  await row('reports').getByTestId('state').filter({ hasText: 'Listening' }).waitFor();
+  assert.equal(await row('app-db').getByTestId('address').textContent(), 'tcp://127.0.0.1:0', 'the configured address while stopped');
+  // A reload keeps working without the token in the URL.
+  await page.reload();
+  await row('app-db').waitFor();
+});
+
+test('Start, psql to the address shown, the connection in the audit feed, Stop, psql refused', async () => {
+  await page.getByRole('button', { name: 'Start app-db' }).click();
+  await row('app-db').getByTestId('state').filter({ hasText: 'Listening' }).waitFor();
+  const { host, port } = await addressShown('app-db');
+  assert.notEqual(port, 0);
+
+  const ok = await psql(host, port, 'select current_user');
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(ok.stdout.trim(), cluster.users.scram.name);
+
+  const feed = page.getByRole('log', { name: 'Audit records, newest first' });
+  await feed.locator('li[data-type="connection.authenticated"]', { hasText: 'app-db' }).waitFor();
+  await feed.locator('li[data-type="connection.closed"]', { hasText: 'app-db' }).waitFor();
+  // Newest first: the close comes before the open.
+  const types = await feed.locator('li').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-type')));
+  assert.ok(types.indexOf('connection.closed') < types.indexOf('connection.opened'), types.join(','));
+
+  // Filters: by target and by outcome.
+  await page.getByLabel('Target', { exact: true }).selectOption('reports');
+  assert.equal(await feed.locator('li', { hasText: 'app-db' }).count(), 0);
+  await page.getByLabel('Target', { exact: true }).selectOption('');
+  await page.getByLabel('Outcome').selectOption('failed');
+  await page.getByText('No audit records match the filters.').waitFor();
+  await page.getByLabel('Outcome').selectOption('');
+
+  // The copy buttons put a ready connection string on the clipboard.
+  await row('app-db').getByRole('button', { name: 'Copy psql URI for app-db' }).click();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), `postgresql://${host}:${port}/`);
+
+  // Search narrows the list.
+  await page.getByLabel('Filter targets').fill('rep');
+  assert.equal(await page.locator('li.target').count(), 1);
+  await page.getByLabel('Filter targets').fill('');
+
+  await page.screenshot({ path: join(OUT, 'desktop-main-light.png'), fullPage: true });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  const background = await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+  assert.equal(background, 'rgb(20, 23, 28)', 'dark colours under prefers-color-scheme: dark');
+  await page.screenshot({ path: join(OUT, 'desktop-main-dark.png'), fullPage: true });
+  await page.emulateMedia({ colorScheme: 'light' });
+
+  await page.getByRole('button', { name: 'Stop app-db' }).click();
+  await row('app-db').getByTestId('state').filter({ hasText: 'Stopped' }).waitFor();
+  const refused = await psql(host, port, 'select 1');
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /Connection refused|could not connect/);
+});
+
+test('add a target from the form, by keyboard: fixed port, password into the OS keychain', async () => {
+  const port = await freePort();
+  await page.getByRole('button', { name: 'Add target' }).focus();
+  await page.keyboard.press('Enter');
+  const dialog = page.getByRole('dialog', { name: 'Add a target' });
+  await dialog.waitFor();
+  await dialog.getByLabel('Name', { exact: true }).fill('form-db');
+  await dialog.getByLabel('Local port').fill(String(port));
+  await dialog.getByLabel('Credential 1 value').fill('127.0.0.1');
+  await dialog.getByLabel('Credential 2 value').fill(String(cluster.port));
+  await dialog.getByLabel('Credential 3 value').fill(cluster.users.md5.name);
+  await dialog.getByLabel('Credential 4 reference').fill('secretless-e2e#form-db');
+  await dialog.getByLabel('Secret to store in the keychain for password').fill(cluster.users.md5.password);
+  await dialog.getByLabel('Credential 5 value').fill('disable');
+  await dialog.getByLabel('Secret to store in the keychain for password').press('Enter');
+  await dialog.waitFor({ state: 'detached' });
+
+  await row('form-db').getByTestId('state').filter({ hasText: 'Listening' }).waitFor();
+  assert.deepEqual(await addressShown('form-db'), { host: '127.0.0.1', port });
+  const ok = await psql('127.0.0.1', port, 'select current_user');
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(ok.stdout.trim(), cluster.users.md5.name);
+
+  const config = readFileSync(configPath, 'utf8');
+  assert.match(config, /^# Targets for the end-to-end test\n/, 'comments kept');
+  assert.match(config, new RegExp(`form-db:\\n    connector: pg\\n    listenOn: tcp://127\\.0\\.0\\.1:${port}\\n`), 'the fixed port is in the config');
+  assert.match(config, /password:\n        from: keychain\n        get: secretless-e2e#form-db/);
+
+  // Escape closes the form without saving.
+  await page.getByRole('button', { name: 'Edit form-db' }).click();
+  await page.getByRole('dialog', { name: 'Edit form-db' }).waitFor();
+  await page.keyboard.press('Escape');
+  await page.getByRole('dialog').waitFor({ state: 'detached' });
+});
+
+test('no password on the page, in any response, or in what the broker printed', async () => {
+  const html = await page.content();
+  const text = [html, ...responses, brokerOutput, readFileSync(configPath, 'utf8'), readFileSync(join(dir, 'state', 'secretless-desktop', 'audit.jsonl'), 'utf8')].join('\n');
+  assert.ok(responses.length > 10);
+  for (const secret of [cluster.users.scram.password, cluster.users.plain.password, cluster.users.md5.password]) {
+    assert.ok(!text.includes(secret), 'a password leaked');
+  }
+});
+
+test('countdowns run live and turn into an expired / renew state (renderer on the preload-bridge path)', async () => {
+  // The same built renderer, with window.secretless present as the Electron preload would
+  // provide it: here a scripted BrokerApi, so expiries can be seconds away.
+  const context = await browser.newContext({ colorScheme: 'dark', viewport: { width: 1200, height: 700 } });
+  try {
+    await context.addInitScript(() => {
+      const now = Date.now();
+      const iso = (ms: number) => new Date(now + ms).toISOString();
+      const calls: string[] = [];
+      (window as unknown as { __calls: string[] }).__calls = calls;
+      const target = (name: string, credentialExpiresAt: string, identity?: string) => ({
+        name,
+        connector: 'pg',
+        listenOn: 'tcp://127.0.0.1:15432',
+        status: { state: 'listening', address: 'tcp://127.0.0.1:15432' },
+        connections: 2,
+        credentialExpiresAt,
+        ...(identity ? { identity } : {}),
+      });
+      (window as unknown as { secretless: unknown }).secretless = {
+        listTargets: async () => [target('sts-db', iso(65_000), 'corp'), { ...target('old-db', iso(-5_000)), status: { state: 'error', reason: 'listen EADDRINUSE 127.0.0.1:15433' }, connections: 0 }],
+        listSessions: async () => [{ name: 'corp', issuer: 'https://login.example.com', state: 'active', expiresAt: iso(3_000) }],
+        recentAudit: async () => [],
+        login: async (name: string) => (calls.push(`login ${name}`), { flow: 'device_code', verificationUri: 'https://login.example.com/device', userCode: 'WDJB-MJHT' }),
+        logout: async () => {},
+        startTarget: async () => {},
+        stopTarget: async () => {},
+        saveTarget: async () => {},
+        subscribe: () => () => {},
+      };
+    });
+    const p = await context.newPage();
+    await p.goto(new URL(pageUrl).origin + '/');
+    const sts = p.locator('li.target[data-target="sts-db"]');
+    await sts.getByText('2 connections').waitFor();
+    await p.locator('li.target[data-target="old-db"]').getByText('Error: listen EADDRINUSE 127.0.0.1:15433').waitFor();
+    const credential = sts.locator('time', { hasText: 'Credential expires in' });
+    const first = (await credential.textContent())!;
+    assert.match(first, /^Credential expires in 1m 0\ds$/);
+    await p.waitForFunction((before) => document.querySelector('li.target[data-target="sts-db"] time')?.textContent !== before, first);
+    await p.locator('li.target[data-target="old-db"]').getByText('Credential expired').waitFor();
+    // The session runs out while we watch: expired, with a way to renew it.
+    await sts.getByText('Session corp expired').waitFor({ timeout: 10_000 });
+    await p.getByRole('listitem', { name: 'Identity corp' }).getByText('Session expired').waitFor();
+    await sts.getByRole('button', { name: 'Log in again' }).click();
+    await p.getByRole('status').filter({ hasText: 'WDJB-MJHT' }).waitFor();
+    assert.deepEqual(await p.evaluate(() => (window as unknown as { __calls: string[] }).__calls), ['login corp']);
+    await p.screenshot({ path: join(OUT, 'desktop-expiries-dark.png'), fullPage: true });
+  } finally {
+    await context.close();
+  }
+});

@@ -1,0 +1,204 @@
+// `secretless-desktop status | start | stop | audit [--follow]` against a real
+// `serve --ui` process and a real PostgreSQL: the CLI finds the broker through the 0600
+// control file, a stop refuses psql and survives a restart of the broker, audit --follow
+// shows connections as they happen, and nothing prints a secret.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
+import { clientEnv, psql, run } from '../fixtures/run.js';
+
+const CLI = join(process.cwd(), 'bin', 'secretless-desktop.js');
+let cluster: PgCluster;
+let dir: string;
+let configPath: string;
+const outputs: string[] = [];
+const running = new Set<ChildProcess>();
+
+const env = () => ({ ...clientEnv(), XDG_STATE_HOME: join(dir, 'state'), XDG_CONFIG_HOME: join(dir, 'config'), APP_DB_PW: cluster.users.scram.password });
+const controlFile = () => join(dir, 'state', 'secretless-desktop', 'control.json');
+
+async function cli(...args: string[]) {
+  const r = await run(process.execPath, [CLI, ...args], { env: env(), timeoutMs: 30_000 });
+  outputs.push(r.stdout, r.stderr);
+  return r;
+}
+
+interface Serve {
+  child: ChildProcess;
+  output(): string;
+  stop(): Promise<number | null>;
+}
+
+async function serve(): Promise<Serve> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--ui', '-f', configPath, '--log-level', 'debug'], { env: env() });
+  running.add(child);
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => (running.delete(child), r(code))));
+  const deadline = Date.now() + 20_000;
+  while (!/ready/.test(out)) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`serve --ui did not become ready:\n${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    child,
+    output: () => out,
+    async stop() {
+      child.kill('SIGTERM');
+      const code = await exited;
+      outputs.push(out);
+      return code;
+    },
+  };
+}
+
+before(async () => {
+  cluster = await startPgCluster();
+  dir = mkdtempSync(join(tmpdir(), 'sd-cli-'));
+  configPath = join(dir, 'secretless.yml');
+  writeFileSync(
+    configPath,
+    `version: "2"
+services:
+  app-db:
+    connector: pg
+    listenOn: tcp://127.0.0.1:0
+    credentials:
+      host: 127.0.0.1
+      port: ${cluster.port}
+      username: ${cluster.users.scram.name}
+      password:
+        from: env
+        get: APP_DB_PW
+      sslmode: disable
+`,
+  );
+});
+
+after(async () => {
+  for (const c of running) c.kill('SIGKILL');
+  await cluster?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const addressOf = (status: string): { host: string; port: number } => {
+  const m = /app-db\s+pg\s+\S+\s+tcp:\/\/(127\.0\.0\.1):(\d+)/.exec(status);
+  if (!m) throw new Error(`no address in:\n${status}`);
+  return { host: m[1]!, port: Number(m[2]) };
+};
+
+test('without a running broker the commands say how to start one', async () => {
+  const r = await cli('status');
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /no running broker found .*control\.json does not exist.*secretless-desktop serve --ui/);
+  const usage = await cli('start');
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /usage: secretless-desktop start NAME/);
+});
+
+test('status, stop (psql refused, kept across a restart), start, audit', async () => {
+  let broker = await serve();
+  assert.match(broker.output(), /Open the Secretless Desktop UI: http:\/\/127\.0\.0\.1:\d+\/#token=[A-Za-z0-9_-]{43}\n/);
+  assert.equal(statSync(controlFile()).mode & 0o777, 0o600);
+
+  const status = await cli('status');
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(status.stdout, /^NAME\s+PROTOCOL\s+STATE\s+ADDRESS\s+CREDENTIAL EXPIRES\napp-db\s+pg\s+listening\s+tcp:\/\/127\.0\.0\.1:\d+\s+-\n$/);
+  const first = addressOf(status.stdout);
+  const ok = await psql(first.host, first.port, 'select current_user');
+  assert.equal(ok.code, 0, ok.stderr);
+
+  const stop = await cli('stop', 'app-db');
+  assert.equal(stop.code, 0, stop.stderr);
+  assert.equal(stop.stdout, 'app-db: stopped\n');
+  const refused = await psql(first.host, first.port, 'select 1');
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /Connection refused|could not connect/);
+  assert.match((await cli('status')).stdout, /app-db\s+pg\s+stopped\s+tcp:\/\/127\.0\.0\.1:0\s+-/);
+
+  // The stop is remembered: a new broker keeps the target stopped.
+  assert.equal(await broker.stop(), 0);
+  assert.ok(!existsSync(controlFile()), 'the control file is removed on exit');
+  broker = await serve();
+  assert.match((await cli('status')).stdout, /app-db\s+pg\s+stopped/);
+
+  const start = await cli('start', 'app-db');
+  assert.equal(start.code, 0, start.stderr);
+  assert.match(start.stdout, /^app-db: listening on tcp:\/\/127\.0\.0\.1:\d+\n$/);
+  const again = addressOf((await cli('status')).stdout);
+  const ok2 = await psql(again.host, again.port, 'select current_user');
+  assert.equal(ok2.code, 0, ok2.stderr);
+  assert.equal(ok2.stdout.trim(), cluster.users.scram.name);
+
+  const unknown = await cli('start', 'nope');
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /no target named 'nope'/);
+
+  const audit = await cli('audit', '--service', 'app-db');
+  assert.equal(audit.code, 0, audit.stderr);
+  const lines = audit.stdout.trim().split('\n');
+  assert.match(lines[0]!, /service\.started\s+app-db/, 'oldest first, like a log');
+  assert.match(audit.stdout, /connection\.authenticated\s+app-db\s+connectionId=\S+ target=127\.0\.0\.1:\d+/);
+  assert.match(lines.at(-1)!, /connection\.closed\s+app-db/);
+  const failed = await cli('audit', '--outcome', 'failed');
+  assert.equal(failed.stdout, '');
+  const json = await cli('status', '--json');
+  assert.equal((JSON.parse(json.stdout) as { targets: { name: string }[] }).targets[0]!.name, 'app-db');
+
+  // audit --follow prints new records as they happen, and stops on SIGINT.
+  const follow = spawn(process.execPath, [CLI, 'audit', '--follow', '--limit', '1'], { env: env() });
+  running.add(follow);
+  let followed = '';
+  follow.stdout.on('data', (d) => (followed += d));
+  follow.stderr.on('data', (d) => (followed += d));
+  const followExit = new Promise<number | null>((r) => follow.on('exit', (code) => r(code)));
+  await waitFor(() => followed.includes('\n'), () => `the backlog line; got: ${followed}`);
+  await new Promise((r) => setTimeout(r, 300)); // the event stream connects
+  const ok3 = await psql(again.host, again.port, 'select 1');
+  assert.equal(ok3.code, 0, ok3.stderr);
+  await waitFor(() => /connection\.closed\s+app-db/.test(followed), () => `connection records; got: ${followed}`);
+  assert.match(followed, /connection\.opened\s+app-db\s+connectionId=\S+ client=\{"transport":"tcp"/);
+  follow.kill('SIGINT');
+  assert.equal(await followExit, 0);
+  running.delete(follow);
+  outputs.push(followed);
+
+  // A follower ends, saying so, when the broker stops.
+  const second = spawn(process.execPath, [CLI, 'audit', '--follow', '--limit', '1'], { env: env() });
+  running.add(second);
+  let secondOut = '';
+  second.stdout.on('data', (d) => (secondOut += d));
+  second.stderr.on('data', (d) => (secondOut += d));
+  const secondExit = new Promise<number | null>((r) => second.on('exit', (code) => r(code)));
+  await waitFor(() => secondOut.includes('\n'), () => `the backlog line; got: ${secondOut}`);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(await broker.stop(), 0);
+  assert.equal(await secondExit, 1);
+  running.delete(second);
+  assert.match(secondOut, /secretless-desktop audit: the broker stopped\n$/);
+  outputs.push(secondOut);
+});
+
+test('nothing the CLI or the broker printed contains the password or the control token', () => {
+  const all = outputs.join('\n');
+  assert.ok(all.length > 500);
+  assert.ok(!all.includes(cluster.users.scram.password));
+  // The token appears exactly once per broker run: in the URL line it prints.
+  const tokens = [...all.matchAll(/#token=([A-Za-z0-9_-]+)/g)].map((m) => m[1]!);
+  assert.equal(tokens.length, 2);
+  for (const t of tokens) assert.equal(all.split(t).length - 1, 1);
+  assert.ok(!readFileSync(join(dir, 'state', 'secretless-desktop', 'audit.jsonl'), 'utf8').includes(cluster.users.scram.password));
+});
+
+async function waitFor(check: () => boolean, what: () => string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,137 @@
+// The user's journey with the real command (run under scripts/with-keyring.sh):
+// `secretless-desktop login corp` (URL printed, the browser plays the user), then
+// `serve` picks the session up from the OS keychain and uses its ID token for Vault
+// (JWT auth) to reach PostgreSQL with dynamic credentials; `psql` connects without a
+// password. `logout corp` revokes and deletes the keychain item. Nothing written by
+// any of these processes contains a token or password.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { AsyncEntry } from '@napi-rs/keyring';
+import { TOKEN_SERVICE, type StoredTokens } from '../../broker/identity/token-store.js';
+import { freePort } from '../fixtures/free-port.js';
+import { startOidcProvider, type TestOidcProvider } from '../fixtures/oidc-provider.js';
+import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
+import { clientEnv, psql, run } from '../fixtures/run.js';
+import { startVaultStandin, type VaultStandin } from '../fixtures/vault-standin.js';
+
+const CLI = join(process.cwd(), 'bin', 'secretless-desktop.js');
+let op: TestOidcProvider;
+let vault: VaultStandin;
+let cluster: PgCluster;
+let dir: string;
+let configPath: string;
+let listenPort: number;
+const outputs: string[] = [];
+const tokens: string[] = [];
+
+const env = () => clientEnv({ XDG_STATE_HOME: join(dir, 'state'), XDG_CONFIG_HOME: join(dir, 'config') });
+const item = () => new AsyncEntry(TOKEN_SERVICE, 'corp', { linux: { store: 'secret-service' } });
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'sl-idcli-'));
+  op = await startOidcProvider();
+  cluster = await startPgCluster();
+  vault = await startVaultStandin({
+    jwt: { issuer: op.issuer, audience: op.clientId, role: 'dev', tokenTtl: 600 },
+    databaseRoles: { app: { ttl: 600, maxTtl: 3600 } },
+    onCreateUser: async ({ username, password }) => void (await cluster.psql(`CREATE ROLE "${username}" LOGIN PASSWORD '${password}'`)),
+  });
+  listenPort = await freePort();
+  configPath = join(dir, 'secretless.yml');
+  writeFileSync(
+    configPath,
+    `version: "2"
+identities:
+  corp:
+    issuer: ${op.issuer}
+    clientId: ${op.clientId}
+  vault:
+    type: vault
+    address: ${vault.address}
+    auth: { method: jwt, role: dev, identity: corp }
+services:
+  db:
+    connector: pg
+    listenOn: tcp://127.0.0.1:${listenPort}
+    credentials:
+      host: 127.0.0.1
+      port: ${cluster.port}
+      username: { from: vault, get: "vault:database/creds/app#username" }
+      password: { from: vault, get: "vault:database/creds/app#password" }
+      sslmode: disable
+`,
+  );
+});
+after(async () => {
+  await vault?.stop();
+  await cluster?.stop();
+  await op?.stop();
+});
+
+test('login prints the URL, completes in the browser and stores the session in the OS keychain', async () => {
+  const child = spawn(process.execPath, [CLI, 'login', 'corp', '-f', configPath, '--no-browser'], { env: env() });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', r));
+  const deadline = Date.now() + 15_000;
+  let url: string | undefined;
+  while (!url && Date.now() < deadline) {
+    url = /(http:\/\/127\.0\.0\.1:\d+\/auth\?\S+)/.exec(out)?.[1];
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(url, `a login URL in: ${out}`);
+  await op.approve(url);
+  assert.equal(await exited, 0, out);
+  outputs.push(out);
+  assert.match(out, /logged in to 'corp' until \d{4}-/);
+  const stored = JSON.parse((await item().getPassword())!) as StoredTokens;
+  tokens.push(stored.idToken, stored.refreshToken!, stored.accessToken!);
+});
+
+test('serve resumes the session from the keychain: psql reaches PostgreSQL through Vault dynamic creds', async () => {
+  const child = spawn(process.execPath, [CLI, 'serve', '-f', configPath, '--log-level', 'debug', '--audit-log', join(dir, 'audit.jsonl')], { env: env() });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', r));
+  try {
+    const deadline = Date.now() + 15_000;
+    while (!/ready/.test(out) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+    assert.match(out, /ready/);
+    const r = await psql('127.0.0.1', listenPort, 'select current_user');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), vault.leases[0]!.username);
+    outputs.push(r.stdout + r.stderr);
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+    outputs.push(out, readFileSync(join(dir, 'audit.jsonl'), 'utf8'));
+  }
+  assert.match(outputs[outputs.length - 1]!, /"type":"identity.exchanged","identity":"corp","provider":"vault"/);
+});
+
+test('logout revokes and removes the keychain item; unknown names are a usage error', async () => {
+  const revocations = op.revocations;
+  const r = await run(process.execPath, [CLI, 'logout', 'corp', '-f', configPath], { env: env() });
+  outputs.push(r.stdout + r.stderr);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /logged out of 'corp'/);
+  assert.ok(op.revocations > revocations);
+  assert.equal(await item().getPassword(), null);
+
+  const bad = await run(process.execPath, [CLI, 'login', 'nope', '-f', configPath], { env: env() });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /no oidc identity named 'nope' \(configured: corp\)/);
+});
+
+test('no token or password in anything the commands printed or wrote', () => {
+  const secrets = [...tokens, ...vault.issuedTokens, ...vault.leases.map((l) => l.password)];
+  assert.ok(secrets.length >= 5);
+  const all = outputs.join('\n');
+  for (const s of secrets) assert.ok(!all.includes(s), 'a secret leaked');
+});
