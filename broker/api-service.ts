@@ -13,6 +13,8 @@ import type { ParseOptions } from './config/parse.js';
 import type { BrokerConfig } from './config/types.js';
 import { writeTarget, type KeychainWriter } from './config/write.js';
 import { identityOf } from './identity/config.js';
+import { userStateDir } from './config/load.js';
+import { sshHostKeyFingerprint } from './ssh/host-key.js';
 
 /** The slice of the audit log the API reads. */
 export interface AuditFeedSource {
@@ -33,6 +35,8 @@ export interface BrokerApiOptions {
   /** Where the user's stopped targets are remembered across restarts (JSON, 0600). */
   stateFile?: string;
   keychain?: KeychainWriter;
+  /** Where ssh services keep the broker's host key unless they set `hostKeyDir`. */
+  stateDir?: string;
 }
 
 export interface BrokerApiService extends BrokerApi {
@@ -99,6 +103,31 @@ export function createBrokerApi(options: BrokerApiOptions): BrokerApiService {
   });
   const offIdentities = options.identities?.subscribe(emit);
 
+  // ssh targets show the broker's host key fingerprint, for pinning in known_hosts.
+  // Reading (or creating) the key is async, so listTargets() loads it first.
+  const fingerprints = new Map<string, string>();
+  const hostKeyDirOf = (name: string): string | undefined => {
+    const svc = broker.config().services.find((x) => x.name === name && x.connector === 'ssh');
+    if (!svc) return undefined;
+    return typeof svc.config.hostKeyDir === 'string' ? svc.config.hostKeyDir : (options.stateDir ?? userStateDir());
+  };
+  const loadFingerprints = async (): Promise<void> => {
+    for (const svc of broker.config().services) {
+      const dir = hostKeyDirOf(svc.name);
+      if (dir === undefined || fingerprints.has(dir)) continue;
+      try {
+        fingerprints.set(dir, await sshHostKeyFingerprint(dir));
+      } catch {
+        // The ssh service itself reports an unusable host key when it starts.
+      }
+    }
+  };
+  const withFingerprint = (name: string) => {
+    const dir = hostKeyDirOf(name);
+    const fingerprint = dir === undefined ? undefined : fingerprints.get(dir);
+    return fingerprint ? { hostKeyFingerprint: fingerprint } : {};
+  };
+
   const info = (s: ServiceStatus): TargetInfo => {
     const times = [...(expiries.get(s.name)?.values() ?? [])].filter((t): t is string => !!t).sort();
     return {
@@ -110,6 +139,7 @@ export function createBrokerApi(options: BrokerApiOptions): BrokerApiService {
       connections: s.connections,
       ...(times[0] ? { credentialExpiresAt: times[0] } : {}),
       ...withIdentity(sessionOf(broker.config(), s.name)),
+      ...withFingerprint(s.name),
     };
   };
 
@@ -136,6 +166,7 @@ export function createBrokerApi(options: BrokerApiOptions): BrokerApiService {
 
   return {
     async listTargets() {
+      await loadFingerprints();
       return broker.status().map(info);
     },
     async startTarget(name) {

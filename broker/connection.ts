@@ -3,7 +3,7 @@
 import type { Socket } from 'node:net';
 import type { AuditSink, ClientInfo } from './audit/types.js';
 import type { ServiceConfig } from './config/types.js';
-import type { ConnectionContext, ServiceConnector, Upstream } from './connectors/types.js';
+import type { ConnectionContext, ServedConnection, ServiceConnector, Upstream } from './connectors/types.js';
 import type { ResolvedCredentials } from './credentials/types.js';
 import { toClientError } from './errors.js';
 import type { Logger } from './log.js';
@@ -62,7 +62,7 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
 
   const done = (async () => {
     try {
-      let upstream: Upstream | null = await deps.connector.connect(socket, ctx);
+      let upstream: Upstream | ServedConnection | null = await deps.connector.connect(socket, ctx);
       await opened;
       if (!upstream) {
         socket.end();
@@ -77,9 +77,18 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
         tls: upstream.tls,
         authMethod: upstream.authMethod,
       });
-      const spliced = spliceUpstream(socket, upstream, controller.signal);
-      upstream = null; // held connections keep only what the pipe needs
-      await spliced;
+      if (isServed(upstream)) {
+        await upstream.done;
+        upstream = null;
+        if (!socket.destroyed) {
+          socket.end();
+          setTimeout(() => socket.destroy(), ERROR_LINGER_MS).unref();
+        }
+      } else {
+        const spliced = spliceUpstream(socket, upstream, controller.signal);
+        upstream = null; // held connections keep only what the pipe needs
+        await spliced;
+      }
     } catch (err) {
       await opened;
       const clientError = toClientError(err);
@@ -104,6 +113,10 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
   })();
 
   return { id, done, abort: () => controller.abort() };
+}
+
+function isServed(u: Upstream | ServedConnection): u is ServedConnection {
+  return (u as ServedConnection).type === 'served';
 }
 
 function spliceUpstream(client: Socket, upstream: Upstream, signal: AbortSignal): Promise<void> {

@@ -9,11 +9,13 @@ export type BrokerErrorCode =
   | 'target_error'
   | 'target_protocol_error'
   | 'tls_failed'
+  | 'host_key_mismatch'
   | 'provider_failed'
   | 'unsupported_auth'
   | 'protocol_violation'
   | 'packet_too_large'
   | 'service_stopping'
+  | 'command_refused'
   | 'timeout'
   | 'internal';
 
@@ -22,7 +24,11 @@ export interface CatalogEntry {
   summary: string;
   /** PostgreSQL SQLSTATE sent in ErrorResponse. */
   pgSqlState: string;
-  /** MySQL server error number and SQLSTATE for an ERR packet. */
+  /**
+   * MySQL server error number and SQLSTATE for an ERR packet. Server-range numbers only:
+   * libmariadb reports an ERR carrying a client-range number (2000-2999, e.g. 2003) as
+   * "2027 Received malformed packet", hiding the message.
+   */
   mysql: { errno: number; sqlState: string };
   /** HTTP status for HTTP-facing connectors and the control API. */
   httpStatus: number;
@@ -32,7 +38,7 @@ export const errorCatalog: Readonly<Record<BrokerErrorCode, CatalogEntry>> = {
   target_unreachable: {
     summary: 'the target could not be reached',
     pgSqlState: '08001',
-    mysql: { errno: 2003, sqlState: 'HY000' },
+    mysql: { errno: 1429, sqlState: 'HY000' },
     httpStatus: 502,
   },
   target_rejected_credentials: {
@@ -50,13 +56,19 @@ export const errorCatalog: Readonly<Record<BrokerErrorCode, CatalogEntry>> = {
   target_protocol_error: {
     summary: 'the target sent something the broker does not understand',
     pgSqlState: '08P01',
-    mysql: { errno: 2027, sqlState: 'HY000' },
+    mysql: { errno: 1835, sqlState: 'HY000' },
     httpStatus: 502,
   },
   tls_failed: {
     summary: 'TLS to the target failed',
     pgSqlState: '08001',
-    mysql: { errno: 2026, sqlState: 'HY000' },
+    mysql: { errno: 1429, sqlState: 'HY000' },
+    httpStatus: 502,
+  },
+  host_key_mismatch: {
+    summary: "the target's SSH host key does not match the pinned hostKey",
+    pgSqlState: '08001',
+    mysql: { errno: 1429, sqlState: 'HY000' },
     httpStatus: 502,
   },
   provider_failed: {
@@ -89,10 +101,16 @@ export const errorCatalog: Readonly<Record<BrokerErrorCode, CatalogEntry>> = {
     mysql: { errno: 1053, sqlState: '08S01' },
     httpStatus: 503,
   },
+  command_refused: {
+    summary: 'the broker refused a client command (e.g. MySQL COM_CHANGE_USER)',
+    pgSqlState: '0A000',
+    mysql: { errno: 1235, sqlState: '42000' },
+    httpStatus: 403,
+  },
   timeout: {
     summary: 'the operation timed out',
     pgSqlState: '08006',
-    mysql: { errno: 2013, sqlState: 'HY000' },
+    mysql: { errno: 1159, sqlState: '08S01' },
     httpStatus: 504,
   },
   internal: {

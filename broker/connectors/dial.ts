@@ -10,6 +10,23 @@ export interface DialOptions {
   timeoutMs?: number;
   /** For messages: which service wants the target. */
   service: string;
+  /** Reach host:port through this tunnel (an SSH bastion) instead of directly. */
+  via?: Tunnel;
+}
+
+/** A way to reach host:port other than a direct TCP connect; errors are BrokerErrors. */
+export interface Tunnel {
+  open(host: string, port: number, options: { signal: AbortSignal; timeoutMs: number; service: string }): Promise<net.Socket>;
+}
+
+// Tunnels set per service by its connector (e.g. pg with sshTunnel* credentials), so the
+// protocol code that dials needs no knowledge of them. An explicit `via` wins.
+const serviceTunnels = new Map<string, Tunnel>();
+
+/** Sets (or with undefined clears) the tunnel every dial of `service` goes through. */
+export function setServiceTunnel(service: string, tunnel: Tunnel | undefined): void {
+  if (tunnel) serviceTunnels.set(service, tunnel);
+  else serviceTunnels.delete(service);
 }
 
 /** "host:port", or the socket path for a host that is a directory (libpq style). */
@@ -30,6 +47,11 @@ const reasons: Record<string, string> = {
 
 export function dial(options: DialOptions & { path?: string }): Promise<net.Socket> {
   const target = options.path ?? describeTarget(options.host, options.port);
+  const via = options.via ?? serviceTunnels.get(options.service);
+  if (via) {
+    if (options.path) return Promise.reject(new BrokerError('target_unreachable', `service '${options.service}': a Unix socket target (${target}) cannot be reached through an SSH tunnel`));
+    return via.open(options.host, options.port, { signal: options.signal, timeoutMs: options.timeoutMs ?? 10_000, service: options.service });
+  }
   return new Promise((resolve, reject) => {
     const socket = options.path ? net.connect({ path: options.path }) : net.connect({ host: options.host, port: options.port, noDelay: true });
     const timer = setTimeout(() => done(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })), options.timeoutMs ?? 10_000);

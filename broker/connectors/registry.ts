@@ -1,10 +1,18 @@
 // Every connector the broker knows, by the name used in `connector:`.
 import type { ConnectorSpec } from '../config/types.js';
 import { pgConnector } from './pg/connector.js';
+import { sshConnector } from './ssh/connector.js';
+import { sshAgentConnector } from './ssh-agent/connector.js';
+import { sshTunnelConnector } from './ssh-tunnel/connector.js';
 import type { Connector } from './types.js';
 
 export function builtinConnectors(): Map<string, Connector> {
-  return new Map([[pgConnector.spec.name, pgConnector]]);
+  return new Map([
+    [pgConnector.spec.name, pgConnector],
+    [sshConnector.spec.name, sshConnector],
+    [sshAgentConnector.spec.name, sshAgentConnector],
+    [sshTunnelConnector.spec.name, sshTunnelConnector],
+  ]);
 }
 
 export function connectorSpecs(connectors: Map<string, Connector>): ConnectorSpec[] {

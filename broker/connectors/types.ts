@@ -34,14 +34,29 @@ export interface Upstream {
   onClose?: () => void;
 }
 
+/**
+ * A connection the connector serves itself until it ends (it terminates the client's
+ * protocol instead of handing back a byte stream: the SSH server, the ssh-agent).
+ */
+export interface ServedConnection {
+  type: 'served';
+  /** host:port or a description, for audit. */
+  target: string;
+  tls: boolean;
+  authMethod: string;
+  /** Settles when the session is over (the connector also ends it on ctx.signal). */
+  done: Promise<void>;
+}
+
 /** One connector instance per running service (it may keep per-service state). */
 export interface ServiceConnector {
   /**
    * Performs the client side and target side of the handshake. Resolves to the
    * authenticated upstream, or null when the connection needed no upstream (e.g. a
-   * PostgreSQL cancel request). Rejects with a BrokerError to be written to the client.
+   * PostgreSQL cancel request), or to a ServedConnection the connector runs itself.
+   * Rejects with a BrokerError to be written to the client.
    */
-  connect(client: Socket, ctx: ConnectionContext): Promise<Upstream | null>;
+  connect(client: Socket, ctx: ConnectionContext): Promise<Upstream | ServedConnection | null>;
   /** Writes err to the client in the client's own protocol. */
   writeError(client: Socket, err: BrokerError): void;
 }

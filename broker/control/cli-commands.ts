@@ -153,6 +153,10 @@ export function formatStatus(targets: TargetInfo[], sessions: IdentitySessionInf
     rows.push([t.name, t.connector, stateText(t), t.status.state === 'listening' ? t.status.address : t.listenOn, formatRemaining(t.credentialExpiresAt, now)]);
   }
   let text = table(rows);
+  const pinned = targets.filter((t) => t.hostKeyFingerprint);
+  if (pinned.length > 0) {
+    text += '\n' + pinned.map((t) => `${t.name}: broker host key ${t.hostKeyFingerprint} (pin it in known_hosts)`).join('\n') + '\n';
+  }
   if (sessions.length > 0) {
     const srows = [['IDENTITY', 'ISSUER', 'STATE', 'EXPIRES']];
     for (const s of sessions) srows.push([s.name, s.issuer, s.reason ? `${s.state} (${s.reason})` : s.state, formatRemaining(s.expiresAt, now)]);

@@ -45,6 +45,7 @@ export async function startUi(options: UiOptions): Promise<Ui> {
     reload: options.reload,
     identities: options.identities,
     stateFile: targetStateFile(options.stateDir),
+    stateDir: options.stateDir,
   });
   let server: ControlServer;
   try {

@@ -58,6 +58,11 @@ export function Targets({ targets, sessions, onStart, onStop, onEdit, onLogin }:
                 <div className="target-address">
                   <span className="muted">Local address</span>{' '}
                   <code data-testid="address">{t.status.state === 'listening' ? t.status.address : t.listenOn}</code>
+                  {t.hostKeyFingerprint && (
+                    <div className="muted">
+                      Host key <code data-testid="host-key">{t.hostKeyFingerprint}</code>
+                    </div>
+                  )}
                 </div>
                 <div className="target-expiry">
                   <Countdown label="Credential" expiresAt={t.credentialExpiresAt} />

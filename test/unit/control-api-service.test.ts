@@ -17,6 +17,9 @@ import { builtinConnectors, connectorSpecs } from '../../broker/connectors/regis
 import { createProviderRegistry, defaultProviders } from '../../broker/credentials/registry.js';
 import { createResolver } from '../../broker/credentials/resolver.js';
 import { silentLogger } from '../../broker/log.js';
+import { execFileSync } from 'node:child_process';
+import { formatStatus } from '../../broker/control/cli-commands.js';
+import { SSH_HOST_KEY_FILE } from '../../broker/ssh/host-key.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sd-api-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -194,4 +197,29 @@ test('a target names the OIDC session its credentials depend on (through an aws 
   assert.equal(sessionOf(config, 'plain'), undefined);
   assert.equal(sessionOf(config, 'static-aws'), undefined, 'the default AWS chain needs no login');
   assert.equal(sessionOf(config, 'missing'), undefined);
+});
+
+test('ssh targets show the broker host key fingerprint that ssh-keygen reports for the key file; others none', async () => {
+  const keyDir = join(dir, `hk${Math.random().toString(36).slice(2)}`);
+  const config = `version: "2"
+services:
+  bastion:
+    connector: ssh
+    listenOn: tcp://127.0.0.1:0
+    credentials:
+      address: 127.0.0.1:1
+      user: u
+      password: { from: env, get: PW }
+      hostKey: SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU
+    config:
+      hostKeyDir: ${keyDir}
+${yaml(['db']).split('\n').slice(2).join('\n')}`;
+  const { api } = await setup(config);
+  const targets = await api.listTargets();
+  const ssh = targets.find((t) => t.name === 'bastion')!;
+  const keygen = execFileSync('ssh-keygen', ['-lf', join(keyDir, SSH_HOST_KEY_FILE)], { encoding: 'utf8' });
+  assert.match(ssh.hostKeyFingerprint ?? '', /^SHA256:[A-Za-z0-9+/]{43}$/);
+  assert.ok(keygen.includes(ssh.hostKeyFingerprint!), `ssh-keygen says ${keygen}`);
+  assert.equal(targets.find((t) => t.name === 'db')!.hostKeyFingerprint, undefined);
+  assert.match(formatStatus(targets, [], new Date()), new RegExp(`bastion: broker host key ${ssh.hostKeyFingerprint!.replace(/[+/]/g, '\\$&')}`));
 });

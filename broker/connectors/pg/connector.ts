@@ -3,6 +3,7 @@
 // then pipes bytes. Per service it keeps the cancel-key registry.
 import type { Socket } from 'node:net';
 import type { ConnectorSpec } from '../../config/types.js';
+import { createDbTunnel } from '../../ssh/db-tunnel.js';
 import type { Connector, ServiceConnector } from '../types.js';
 import { BackendErrorResponse } from './backend-auth.js';
 import { createCancelRegistry } from './cancel.js';
@@ -14,7 +15,7 @@ export const pgSpec: ConnectorSpec = {
   name: 'pg',
   requiredCredentials: ['host', 'username'],
   knownCredentials: 'any',
-  configKeys: ['connectTimeoutMs', 'authTimeoutMs', 'clientTls', 'clientTlsCert', 'clientTlsKey'],
+  configKeys: ['connectTimeoutMs', 'authTimeoutMs', 'clientTls', 'clientTlsCert', 'clientTlsKey', 'sshTunnel'],
 };
 
 export const pgConnector: Connector = {
@@ -23,6 +24,8 @@ export const pgConnector: Connector = {
     const cancels = createCancelRegistry();
     const timeouts = { connectMs: Number(service.config.connectTimeoutMs ?? 10_000), authMs: Number(service.config.authTimeoutMs ?? 30_000) };
     const clientTls = clientTlsFor(service, deps);
+    // sshTunnel* credentials: reach the server through an SSH bastion (broker/ssh/db-tunnel.ts).
+    const tunnel = createDbTunnel(service, deps.logger);
     // The socket errors go to, per client: the TLS socket once the client switched to TLS.
     const wrapped = new WeakMap<Socket, Socket>();
     const connector: ServiceConnector = {
@@ -34,7 +37,8 @@ export const pgConnector: Connector = {
           side.reader.detach();
           return null;
         }
-        const creds = await ctx.resolveCredentials();
+        const resolved = await ctx.resolveCredentials();
+        const creds = tunnel ? tunnel.prepare(resolved) : resolved;
         const upstream = await openAuthenticated(side.socket, startup, creds, ctx, cancels, timeouts);
         upstream.clientPending = side.reader.detach();
         if (side.socket !== client) upstream.client = side.socket;

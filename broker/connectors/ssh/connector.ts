@@ -1,0 +1,175 @@
+// `connector: ssh`: the broker is an SSH server on the service's listener. A client
+// that proves a key the service authorizes (client-auth.ts) is accepted only after the
+// broker has logged into the target with the configured credentials; the channels are
+// then bridged to that upstream connection (session.ts). Failures reach the ssh client
+// as an SSH disconnect message.
+import type { Socket } from 'node:net';
+import ssh2 from 'ssh2';
+import type { AuthContext, Client, Connection } from 'ssh2';
+import type { ConnectorSpec } from '../../config/types.js';
+import { userStateDir } from '../../config/load.js';
+import { BrokerError, toClientError } from '../../errors.js';
+import { disconnectReasonFor, sendDisconnect } from '../../ssh/disconnect.js';
+import { ensureSshHostKey, type SshHostKey } from '../../ssh/host-key.js';
+import { readSshTarget, SSH_CREDENTIALS } from '../../ssh/target.js';
+import { connectSsh } from '../../ssh/upstream.js';
+import { abortError } from '../abort.js';
+import type { ConnectionContext, Connector, ServedConnection, ServiceConnector } from '../types.js';
+import { ClientAgentRelay } from './agent-forward.js';
+import { clientAuthFor, type ClientAuth } from './client-auth.js';
+import { bridge } from './session.js';
+
+export const sshSpec: ConnectorSpec = {
+  name: 'ssh',
+  // hostKey is enforced per connection, where insecureIgnoreHostKey can waive it.
+  requiredCredentials: ['address', 'user'],
+  knownCredentials: ['address', 'user', 'privateKey', 'passphrase', 'password', 'hostKey'],
+  configKeys: ['clientAuth', 'authorizedKeys', 'insecureIgnoreHostKey', 'allowRemoteForwarding', 'allowAgentForwarding', 'connectTimeoutMs', 'hostKeyDir'],
+};
+
+/** Like sshd's LoginGraceTime: a client that has not authenticated by then is dropped. */
+const LOGIN_GRACE_MS = 60_000;
+
+export const sshConnector: Connector = {
+  spec: sshSpec,
+  create(service, deps) {
+    const config = service.config;
+    const clientAuth = clientAuthFor(config);
+    const insecureIgnoreHostKey = config.insecureIgnoreHostKey === true;
+    const allowRemoteForwarding = config.allowRemoteForwarding === true;
+    const allowAgentForwarding = config.allowAgentForwarding === true;
+    const connectTimeoutMs = Number(config.connectTimeoutMs ?? 20_000);
+    // hostKeyDir: where the broker's host key lives (default: the app state directory).
+    const hostKeyDir = typeof config.hostKeyDir === 'string' ? config.hostKeyDir : userStateDir();
+    if (insecureIgnoreHostKey) deps.logger.warn('service has insecureIgnoreHostKey: the SSH target host key is NOT checked', { service: service.name });
+    if (typeof clientAuth === 'object' && clientAuth.type === 'none') {
+      deps.logger.warn("service has clientAuth: none: anyone who can reach the listener gets a shell as the target user", { service: service.name });
+    }
+
+    let server: Promise<{ server: InstanceType<typeof ssh2.Server>; hostKey: SshHostKey }> | undefined;
+    const waiting = new Map<Socket, (conn: Connection) => void>();
+    const getServer = () =>
+      (server ??= ensureSshHostKey(hostKeyDir).then((hostKey) => {
+        const srv = new ssh2.Server({ hostKeys: [hostKey.privateKey], ident: 'SecretlessDesktop' }, () => {});
+        srv.on('connection', (conn: Connection) => {
+          const sock = (conn as unknown as { _sock: Socket })._sock;
+          waiting.get(sock)?.(conn);
+          waiting.delete(sock);
+        });
+        deps.logger.info('ssh service host key', { service: service.name, fingerprint: hostKey.fingerprint });
+        return { server: srv, hostKey };
+      }));
+
+    const connector: ServiceConnector = {
+      async connect(socket, ctx) {
+        if (typeof clientAuth === 'string') throw new BrokerError('target_error', `service '${service.name}': ${clientAuth}`);
+        const { server: srv } = await getServer();
+        const conn = await new Promise<Connection>((resolve, reject) => {
+          // A client that never sends its SSH version line is dropped like one that never logs in.
+          const timer = setTimeout(() => socket.destroy(), LOGIN_GRACE_MS);
+          waiting.set(socket, (c) => {
+            clearTimeout(timer);
+            resolve(c);
+          });
+          socket.once('close', () => {
+            clearTimeout(timer);
+            waiting.delete(socket);
+            reject(new BrokerError('protocol_violation', 'the client closed the connection before the SSH handshake'));
+          });
+          srv.injectSocket(socket);
+        });
+        return serve(conn, ctx, clientAuth, { insecureIgnoreHostKey, allowRemoteForwarding, allowAgentForwarding, connectTimeoutMs });
+      },
+      // Errors are sent as SSH disconnect messages by serve(), which owns the transport.
+      writeError() {},
+    };
+    return connector;
+  },
+};
+
+interface ServeOptions {
+  insecureIgnoreHostKey: boolean;
+  allowRemoteForwarding: boolean;
+  allowAgentForwarding: boolean;
+  connectTimeoutMs: number;
+}
+
+function serve(conn: Connection, ctx: ConnectionContext, clientAuth: ClientAuth, opts: ServeOptions): Promise<ServedConnection> {
+  const name = ctx.service.name;
+  const log = ctx.logger;
+  return new Promise((resolve, reject) => {
+    let upstream: Client | undefined;
+    let target = '';
+    let authMethod = '';
+    let settled = false;
+    let loggingIn = false;
+    const fail = (err: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(grace);
+      const clientError = toClientError(err);
+      sendDisconnect(conn, disconnectReasonFor(clientError.code), clientError.message);
+      upstream?.end();
+      reject(err);
+    };
+    const grace = setTimeout(() => fail(new BrokerError('timeout', `the client did not authenticate to service '${name}' in time`)), LOGIN_GRACE_MS);
+    const onAbort = () => {
+      if (!settled) fail(abortError(ctx.signal, name));
+      else conn.end();
+    };
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    conn.on('error', (err) => log.debug('ssh client transport error', { reason: err.message }));
+    conn.on('close', () => {
+      if (!settled) {
+        settled = true;
+        clearTimeout(grace);
+        upstream?.end();
+        reject(new BrokerError('protocol_violation', 'the client closed the connection before authenticating'));
+      }
+    });
+
+    // The upstream login happens once the client is authenticated, before accepting it.
+    const loginUpstream = async (actx: AuthContext) => {
+      loggingIn = true;
+      log.debug('ssh client authenticated to the broker', { method: actx.method, clientUser: actx.username });
+      try {
+        const creds = await ctx.resolveCredentials();
+        const t = readSshTarget(creds, SSH_CREDENTIALS, { service: name, insecureIgnoreHostKey: opts.insecureIgnoreHostKey });
+        target = t.display;
+        authMethod = t.privateKey ? 'ssh-publickey' : 'ssh-password';
+        // Only `agent`: ssh2's connect-level agentForward would request forwarding for every
+        // session; session.ts asks per session, when the client itself asked.
+        const extra = opts.allowAgentForwarding ? { agent: new ClientAgentRelay(conn) } : undefined;
+        upstream = await connectSsh(t, { service: name, signal: ctx.signal, logger: log, timeoutMs: opts.connectTimeoutMs, extra });
+      } catch (err) {
+        return fail(err);
+      }
+      if (settled) return upstream.end();
+      actx.accept();
+    };
+
+    conn.on('authentication', (actx) => {
+      if (settled || loggingIn) return actx.reject();
+      if (clientAuth.type === 'none') return void loginUpstream(actx);
+      if (actx.method !== 'publickey') return actx.reject(['publickey']);
+      void clientAuth.load().then((keys) => {
+        if (keys.length === 0) log.warn('no authorized client keys found; every client is refused', { source: clientAuth.source });
+        const match = keys.find((k) => k.blob.equals(actx.key.data));
+        if (!match) return actx.reject(['publickey']);
+        // The key query without a signature gets PK_OK; the signed request proves possession.
+        if (!actx.signature) return actx.accept();
+        if (!match.key.verify(actx.blob!, actx.signature, actx.hashAlgo)) return actx.reject(['publickey']);
+        void loginUpstream(actx);
+      }, fail);
+    });
+
+    conn.once('ready', () => {
+      settled = true;
+      clearTimeout(grace);
+      const done = bridge(conn, upstream!, { allowRemoteForwarding: opts.allowRemoteForwarding, allowAgentForwarding: opts.allowAgentForwarding, logger: log }).finally(() =>
+        ctx.signal.removeEventListener('abort', onAbort),
+      );
+      resolve({ type: 'served', target, tls: false, authMethod, done });
+    });
+  });
+}
