@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `npm run bench`: PostgreSQL benchmark (direct vs broker vs haproxy vs pgbouncer).
+# `npm run bench`: PostgreSQL benchmark (direct vs broker vs haproxy vs pgbouncer), then
+# the MySQL one (direct vs broker vs haproxy on MariaDB; it takes --quick only).
 # Installs missing Debian packages when root (otherwise prints the command and runs the
 # paths it can), builds, and runs the script. Arguments go to the script, e.g.
 #   npm run bench -- --quick tps pipe
@@ -8,7 +9,11 @@ cd "$(dirname "$0")/.."
 
 source scripts/lib/debian-packages.sh
 ensure_debian_packages lenient haproxy=haproxy pgbouncer=pgbouncer initdb=postgresql \
-  pgbench=postgresql-client psql=postgresql-client openssl=openssl
+  pgbench=postgresql-client psql=postgresql-client openssl=openssl \
+  mariadb-install-db=mariadb-server mariadb-slap=mariadb-client
 
 npx tsc -p tsconfig.json
-exec node dist/test/bench/pg-bench.js "$@"
+node dist/test/bench/pg-bench.js "$@"
+mysql_args=()
+for arg in "$@"; do if [[ "$arg" == --quick ]]; then mysql_args+=("$arg"); fi; done
+exec node dist/test/bench/mysql-bench.js "${mysql_args[@]}"

@@ -1,5 +1,6 @@
 // Every connector the broker knows, by the name used in `connector:`.
 import type { ConnectorSpec } from '../config/types.js';
+import { mysqlConnector } from './mysql/connector.js';
 import { pgConnector } from './pg/connector.js';
 import { sshConnector } from './ssh/connector.js';
 import { sshAgentConnector } from './ssh-agent/connector.js';
@@ -9,6 +10,7 @@ import type { Connector } from './types.js';
 export function builtinConnectors(): Map<string, Connector> {
   return new Map([
     [pgConnector.spec.name, pgConnector],
+    [mysqlConnector.spec.name, mysqlConnector],
     [sshConnector.spec.name, sshConnector],
     [sshAgentConnector.spec.name, sshAgentConnector],
     [sshTunnelConnector.spec.name, sshTunnelConnector],

@@ -1,0 +1,160 @@
+// `connector: mysql` (MySQL and MariaDB). The server speaks first in this protocol, so
+// the broker resolves the credentials and reads the target's greeting as soon as a
+// client connects, greets the client itself with what both sides can agree on, reads
+// the client's handshake response (user and password ignored), logs in to the target
+// with the service's credentials, relays the target's OK, and then pipes bytes.
+//
+// Capability rule: the client is offered the backend's data-phase flags that the broker
+// passes through (codec PASSTHROUGH_CAPS / PASSTHROUGH_MARIADB_CAPS; never compression;
+// CLIENT_SSL only with `clientTls`); the backend gets exactly the client's chosen data-phase flags, masked by
+// that offer. Both sides of the pipe therefore agree on every wire-format flag.
+//
+// COM_CHANGE_USER is refused with an ERR packet by a header-only filter on the
+// client->server direction (command-filter.ts); everything else, COM_RESET_CONNECTION
+// included, passes untouched.
+import type { Socket } from 'node:net';
+import type { SecureContext } from 'node:tls';
+import type { ConnectorSpec } from '../../config/types.js';
+import { createDbTunnel, SSH_TUNNEL_KEYS } from '../../ssh/db-tunnel.js';
+import { BrokerError, errorCatalog } from '../../errors.js';
+import type { Connector, ConnectionContext, ServiceConnector, Upstream } from '../types.js';
+import { clientTlsFor } from '../pg/client-side.js';
+import { clientState, greetClient, readClientLogin, writePackets, type ClientState } from './client-side.js';
+import { CAP, PASSTHROUGH_CAPS, PASSTHROUGH_MARIADB_CAPS, clientFacingCapabilities, encodeErr, encodePacket, type Greeting } from './codec.js';
+import { createCommandFilter } from './command-filter.js';
+import { BackendErr, loginTarget, MYSQL_CREDENTIALS, openTarget, type TargetLink } from './target-side.js';
+
+export const mysqlSpec: ConnectorSpec = {
+  name: 'mysql',
+  requiredCredentials: ['host', 'username'],
+  knownCredentials: [...MYSQL_CREDENTIALS, ...SSH_TUNNEL_KEYS],
+  configKeys: ['connectTimeoutMs', 'authTimeoutMs', 'sshTunnel', 'clientTls', 'clientTlsCert', 'clientTlsKey'],
+};
+
+export const mysqlConnector: Connector = {
+  spec: mysqlSpec,
+  create(service, deps) {
+    // sshTunnel* credentials: reach the server through an SSH bastion (broker/ssh/db-tunnel.ts).
+    const tunnel = createDbTunnel(service, deps.logger);
+    const timeouts = { connectMs: Number(service.config.connectTimeoutMs ?? 10_000), authMs: Number(service.config.authTimeoutMs ?? 30_000) };
+    const states = new WeakMap<Socket, ClientState>();
+    const clientTls = clientTlsFor(service, deps);
+    const connector: ServiceConnector = {
+      async connect(client, ctx) {
+        const state = clientState(client, ctx);
+        states.set(client, state);
+        let creds: Awaited<ReturnType<typeof ctx.resolveCredentials>>;
+        let link: TargetLink;
+        try {
+          const resolved = await ctx.resolveCredentials();
+          creds = tunnel ? tunnel.prepare(resolved) : resolved;
+          link = await openTarget(creds, ctx, timeouts);
+        } catch (err) {
+          await greetForError(state, ctx, clientTls);
+          throw err;
+        }
+        try {
+          const offered = clientFacingCapabilities(link.greeting);
+          const scramble = greetClient(state, link.greeting, offered, !!clientTls);
+          const login = await clientDeadline(readClientLogin(state, scramble, ctx, clientTls), timeouts.authMs);
+          const result = await loginTarget(link, login.response, offered, creds, ctx);
+          writePackets(state, [...login.beforeOk, result.ok]);
+          const upstream: Upstream = {
+            socket: link.socket,
+            clientPending: state.reader.detach(),
+            upstreamPending: link.reader.detach(),
+            target: link.addr.display,
+            tls: !!(link.socket as { encrypted?: boolean }).encrypted,
+            authMethod: result.authMethod,
+          };
+          if (state.socket !== client) upstream.client = state.socket;
+          installCommandFilter(upstream, state.socket, ctx);
+          return upstream;
+        } catch (err) {
+          link.reader.detach();
+          link.socket.destroy();
+          throw err;
+        }
+      },
+      writeError(client, err) {
+        const state = states.get(client);
+        const socket = state?.socket ?? client;
+        if (!socket.writable) return;
+        const seq = state?.nextSeq ?? 0;
+        const payload = err instanceof BackendErr ? err.err.raw : encodeErr(err.entry.mysql.errno, err.entry.mysql.sqlState, err.message);
+        socket.write(encodePacket(seq, payload));
+      },
+    };
+    return connector;
+  },
+};
+
+/**
+ * Clients treat an ERR in place of the greeting as unverifiable (mariadb 10.11 wraps it
+ * in "2002 Received error packet before completion of TLS handshake"), so when the
+ * target or the credentials fail before there is a greeting to mirror, the broker greets
+ * the client itself, reads its response, and the error follows as the login's answer.
+ */
+async function greetForError(state: ClientState, ctx: ConnectionContext, clientTls: (() => Promise<SecureContext>) | undefined): Promise<void> {
+  if (ctx.signal.aborted || !state.socket.writable) return;
+  const stand: Greeting = {
+    type: 'greeting',
+    serverVersion: '5.5.5-10.11.0-MariaDB-secretless-broker',
+    connectionId: 0,
+    scramble: Buffer.alloc(20),
+    capabilities: PASSTHROUGH_CAPS | CAP.PROTOCOL_41 | CAP.SECURE_CONNECTION | CAP.PLUGIN_AUTH | CAP.CONNECT_ATTRS,
+    mariadbCapabilities: PASSTHROUGH_MARIADB_CAPS,
+    charset: 45,
+    status: 2,
+    authPlugin: 'mysql_native_password',
+  };
+  const scramble = greetClient(state, stand, clientFacingCapabilities(stand), !!clientTls);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([readClientLogin(state, scramble, ctx, clientTls), new Promise((r) => (timer = setTimeout(r, ERROR_GREETING_WAIT_MS)))]);
+  } catch {
+    // The client's answer does not matter any more.
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const ERROR_GREETING_WAIT_MS = 5_000;
+
+/** A client that connects and then says nothing must not hold a target connection forever. */
+async function clientDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BrokerError('timeout', `the client did not answer the greeting within ${ms / 1000} s`)), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Puts the COM_CHANGE_USER filter in front of the upstream socket's write (the splice's client->server path). */
+function installCommandFilter(upstream: Upstream, client: Socket, ctx: ConnectionContext): void {
+  const target = upstream.socket;
+  const filter = createCommandFilter();
+  const write = target.write.bind(target) as (chunk: Buffer) => boolean;
+  const { errno, sqlState } = errorCatalog.command_refused.mysql;
+  const message = `COM_CHANGE_USER is refused: service '${ctx.service.name}' always uses the broker's configured login; reconnect instead (COM_RESET_CONNECTION is allowed)`;
+  const refusal = encodePacket(1, encodeErr(errno, sqlState, message));
+  (target as { write: unknown }).write = (chunk: Buffer | string, ...rest: unknown[]): boolean => {
+    if (typeof chunk === 'string') chunk = Buffer.from(chunk);
+    const { forward, refused } = filter.push(chunk);
+    let ok = true;
+    for (const part of forward) ok = write(part) && ok;
+    for (let i = 0; i < refused; i++) {
+      ctx.logger.info('COM_CHANGE_USER refused', { service: ctx.service.name });
+      if (client.writable) client.write(refusal);
+    }
+    const cb = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+    if (cb) process.nextTick(cb);
+    return ok;
+  };
+}
+
+export type { TargetLink };

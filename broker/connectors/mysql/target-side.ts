@@ -1,0 +1,264 @@
+// The target half of the MySQL handshake: dial, read the server's greeting, then (once
+// the client has answered the broker's greeting) negotiate TLS per sslmode and log in
+// with the service's credentials, answering auth switch requests and the
+// caching_sha2_password follow-ups.
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { ResolvedCredentials } from '../../credentials/types.js';
+import { BrokerError } from '../../errors.js';
+import { backendTlsSettings, upgradeToTls, type BackendTlsSettings } from '../../tls/backend-tls.js';
+import { abortError } from '../abort.js';
+import { describeTarget, dial } from '../dial.js';
+import { createSocketReader, type SocketReader } from '../socket-reader.js';
+import type { ConnectionContext } from '../types.js';
+import {
+  CACHING_SHA2_PLUGIN,
+  cachingSha2Token,
+  cleartextPayload,
+  FAST_AUTH_SUCCESS,
+  PERFORM_FULL_AUTH,
+  REQUEST_PUBLIC_KEY,
+  rsaEncryptedPassword,
+} from './auth-caching-sha2.js';
+import { ED25519_PLUGIN, ed25519Signature } from './auth-ed25519.js';
+import { NATIVE_PLUGIN, nativePasswordToken } from './auth-native.js';
+import {
+  backendCapabilities,
+  CAP,
+  encodeHandshakeResponse,
+  encodePacket,
+  encodeSslRequest,
+  MysqlProtocolError,
+  packetParser,
+  parseAuthReply,
+  parseServerHello,
+  type ErrPacket,
+  type Greeting,
+  type HandshakeResponse,
+} from './codec.js';
+
+/** Credential keys the connector understands. */
+export const MYSQL_CREDENTIALS = ['host', 'port', 'username', 'password', 'sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'sslhost', 'database'];
+
+const MAX_SERVER_HANDSHAKE = 1024 * 1024;
+
+/** A backend ERR relayed to the client unchanged (unknown database, too many connections...). */
+export class BackendErr extends BrokerError {
+  constructor(readonly err: ErrPacket) {
+    super('target_error', `the target refused the login: ${err.errno} (${err.sqlState}) ${err.message}`);
+  }
+}
+
+export interface TargetAddress {
+  host: string;
+  port: number;
+  path?: string;
+  display: string;
+}
+
+export function targetAddress(creds: ResolvedCredentials): TargetAddress {
+  const host = creds.text('host')!;
+  const portText = creds.text('port') ?? '3306';
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new BrokerError('internal', `invalid target port '${portText}'`);
+  // A host starting with '/' is the server's socket file (mysql's --socket).
+  const path = host.startsWith('/') ? host : undefined;
+  return { host, port, path, display: path ?? describeTarget(host, port) };
+}
+
+export interface TargetLink {
+  socket: Socket | TLSSocket;
+  reader: SocketReader;
+  greeting: Greeting;
+  addr: TargetAddress;
+  tls: BackendTlsSettings;
+  signal: AbortSignal;
+  nextSeq: number;
+}
+
+function targetReader(socket: Socket, addr: TargetAddress, signal: AbortSignal, service: string): SocketReader {
+  return createSocketReader(socket, {
+    signal,
+    closedError: () => new BrokerError('target_unreachable', `the target ${addr.display} closed the connection during authentication`),
+    abortedError: () => abortError(signal, service),
+  });
+}
+
+async function readServerPacket(link: Pick<TargetLink, 'reader' | 'nextSeq'>): Promise<Buffer> {
+  try {
+    const packet = await link.reader.read(packetParser(MAX_SERVER_HANDSHAKE));
+    link.nextSeq = (packet.seq + 1) & 0xff;
+    return packet.payload;
+  } catch (err) {
+    if (err instanceof MysqlProtocolError) throw new BrokerError('target_protocol_error', `the target sent a malformed handshake: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Connects and reads the server's greeting (before the client is greeted). */
+export async function openTarget(creds: ResolvedCredentials, ctx: ConnectionContext, timeouts: { connectMs: number; authMs: number }): Promise<TargetLink> {
+  const name = ctx.service.name;
+  const addr = targetAddress(creds);
+  const tls = await backendTlsSettings({
+    sslmode: creds.text('sslmode'),
+    defaultMode: 'require',
+    host: addr.host,
+    sslhost: creds.text('sslhost'),
+    sslrootcert: creds.values.get('sslrootcert'),
+    sslcert: creds.values.get('sslcert'),
+    sslkey: creds.values.get('sslkey'),
+  });
+  // One deadline for connect, TLS and login: a silent target must not hang the client.
+  const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeouts.authMs)]);
+  const socket = await dial({ host: addr.host, port: addr.port, path: addr.path, signal, timeoutMs: timeouts.connectMs, service: name });
+  const reader = targetReader(socket, addr, signal, name);
+  const partial = { reader, nextSeq: 0 };
+  try {
+    let hello: ReturnType<typeof parseServerHello>;
+    try {
+      hello = parseServerHello(await readServerPacket(partial));
+    } catch (err) {
+      if (err instanceof MysqlProtocolError) throw new BrokerError('target_protocol_error', `the target ${addr.display} is not a MySQL server: ${err.message}`);
+      throw err;
+    }
+    if (hello.type === 'err') throw new BackendErr(hello);
+    if (!(hello.capabilities & CAP.PROTOCOL_41) || !(hello.capabilities & CAP.SECURE_CONNECTION))
+      throw new BrokerError('target_protocol_error', `the target ${addr.display} does not speak the 4.1 protocol`);
+    return { socket, reader, greeting: hello, addr, tls, signal, nextSeq: partial.nextSeq };
+  } catch (err) {
+    reader.detach();
+    socket.destroy();
+    throw err;
+  }
+}
+
+export interface BackendLogin {
+  /** The backend's OK payload, relayed to the client (server status, session state). */
+  ok: Buffer;
+  authMethod: string;
+  /** The data-phase capability flags both sides now use. */
+  capabilities: number;
+}
+
+/** Negotiates TLS, sends the handshake response as the configured user, and authenticates. */
+export async function loginTarget(
+  link: TargetLink,
+  client: HandshakeResponse,
+  offered: { capabilities: number; mariadbCapabilities: number },
+  creds: ResolvedCredentials,
+  ctx: ConnectionContext,
+): Promise<BackendLogin> {
+  const name = ctx.service.name;
+  const g = link.greeting;
+  const caps = backendCapabilities(g, client, offered);
+  const database = creds.text('database') ?? client.database;
+  if (!database) caps.capabilities &= ~CAP.CONNECT_WITH_DB;
+  const head = { capabilities: caps.capabilities, mariadbCapabilities: caps.mariadbCapabilities, maxPacketSize: client.maxPacketSize || 0x1000000, charset: client.charset || g.charset };
+  const serverTls = !!(g.capabilities & CAP.SSL);
+  const wantTls = link.tls.mode !== 'disable' && !link.addr.path;
+  if (wantTls && serverTls) {
+    caps.capabilities |= CAP.SSL;
+    head.capabilities = caps.capabilities;
+    if (link.reader.detach().length) throw new BrokerError('target_protocol_error', 'the target sent unexpected data before TLS');
+    link.socket.write(encodePacket(link.nextSeq, encodeSslRequest(head)));
+    link.nextSeq = (link.nextSeq + 1) & 0xff;
+    const secure = await upgradeToTls(link.socket as Socket, link.tls, link.addr.display, link.signal, () => abortError(link.signal, name));
+    link.socket = secure;
+    link.reader = targetReader(secure, link.addr, link.signal, name);
+  } else if (wantTls && link.tls.mode !== 'prefer') {
+    throw new BrokerError('tls_failed', `the target ${link.addr.display} does not offer TLS, but service '${name}' has sslmode ${link.tls.mode}`);
+  } else if (!wantTls && link.tls.mode !== 'disable' && link.tls.mode !== 'prefer') {
+    // A Unix socket target: TLS is pointless there, as for mysql's own clients.
+    ctx.logger.debug('Unix socket target: sslmode ignored', { service: name });
+  }
+  const secure = !!(caps.capabilities & CAP.SSL) || !!link.addr.path;
+  const username = creds.text('username')!;
+  const password = creds.values.get('password') ?? Buffer.alloc(0);
+  let plugin = g.capabilities & CAP.PLUGIN_AUTH ? g.authPlugin : NATIVE_PLUGIN;
+  // For any other greeting plugin, answer as native: the server then switches to the user's own plugin.
+  if (plugin !== CACHING_SHA2_PLUGIN) plugin = NATIVE_PLUGIN;
+  let nonce = g.scramble;
+  const attributes: [string, string][] = [...(client.attributes ?? [])];
+  const write = (payload: Buffer) => {
+    link.socket.write(encodePacket(link.nextSeq, payload));
+    link.nextSeq = (link.nextSeq + 1) & 0xff;
+  };
+  write(
+    encodeHandshakeResponse({
+      ...head,
+      username,
+      authResponse: firstToken(plugin, password, nonce),
+      database,
+      authPlugin: plugin,
+      attributes,
+    }),
+  );
+  for (let round = 0; round < 8; round++) {
+    let reply: ReturnType<typeof parseAuthReply>;
+    try {
+      reply = parseAuthReply(await readServerPacket(link));
+    } catch (err) {
+      if (err instanceof MysqlProtocolError) throw new BrokerError('target_protocol_error', `the target sent a malformed authentication reply: ${err.message}`);
+      throw err;
+    }
+    switch (reply.type) {
+      case 'ok':
+        return { ok: reply.raw, authMethod: plugin, capabilities: caps.capabilities };
+      case 'err':
+        if (reply.errno === 1045 || reply.errno === 1698)
+          throw new BrokerError(
+            'target_rejected_credentials',
+            `the target rejected the broker's configured credentials for service '${name}' (user '${username}'): ${reply.errno} (${reply.sqlState}) ${reply.message}`,
+          );
+        throw new BackendErr(reply);
+      case 'auth-switch':
+        plugin = reply.plugin;
+        nonce = reply.data;
+        write(switchToken(plugin, password, nonce));
+        continue;
+      case 'auth-more-data': {
+        if (plugin !== CACHING_SHA2_PLUGIN) throw new BrokerError('target_protocol_error', `unexpected extra authentication data for ${plugin}`);
+        const d = reply.data;
+        if (d.length === 1 && d[0] === FAST_AUTH_SUCCESS) continue;
+        if (d.length === 1 && d[0] === PERFORM_FULL_AUTH) {
+          ctx.logger.debug('caching_sha2_password full authentication', { service: name, via: secure ? 'secure channel' : 'RSA public key' });
+          write(secure ? cleartextPayload(password) : Buffer.from([REQUEST_PUBLIC_KEY]));
+          continue;
+        }
+        if (d.includes('-----BEGIN')) {
+          write(rsaEncryptedPassword(password, nonce, d));
+          continue;
+        }
+        throw new BrokerError('target_protocol_error', 'the target sent an unexpected caching_sha2_password message');
+      }
+    }
+  }
+  throw new BrokerError('target_protocol_error', 'the target did not finish authentication');
+}
+
+function firstToken(plugin: string, password: Buffer, nonce: Buffer): Buffer {
+  switch (plugin) {
+    case NATIVE_PLUGIN:
+      return nativePasswordToken(password, nonce);
+    case CACHING_SHA2_PLUGIN:
+      return cachingSha2Token(password, nonce);
+    default:
+      return Buffer.alloc(0);
+  }
+}
+
+function switchToken(plugin: string, password: Buffer, nonce: Buffer): Buffer {
+  switch (plugin) {
+    case NATIVE_PLUGIN:
+      return nativePasswordToken(password, nonce);
+    case CACHING_SHA2_PLUGIN:
+      return cachingSha2Token(password, nonce);
+    case ED25519_PLUGIN:
+      return ed25519Signature(password, nonce);
+    default:
+      throw new BrokerError(
+        'unsupported_auth',
+        `the target asked for ${plugin} authentication, which the broker does not support (supported: mysql_native_password, caching_sha2_password, client_ed25519)`,
+      );
+  }
+}

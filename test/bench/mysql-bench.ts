@@ -1,0 +1,264 @@
+// MySQL benchmark: the broker against direct and haproxy (mode tcp) on a throwaway
+// MariaDB. Figures, in interleaved rounds (medians printed):
+//   select  mariadb-slap, SELECT 1, 8 clients and 1 client: queries per second
+//   churn   mysql2 connect + SELECT 1 + quit, 4 at a time: connections per second
+// plus the proxy's CPU per query / per connection from /proc, the broker's RSS per held
+// connection, and a microbenchmark of the COM_CHANGE_USER filter (the one per-packet step
+// in the broker's data phase).
+// Usage: node dist/test/bench/mysql-bench.js [--quick] [--rounds N] [select|churn|memory|filter ...]
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import mysql from 'mysql2/promise';
+import { encodePacket } from '../../broker/connectors/mysql/codec.js';
+import { createCommandFilter } from '../../broker/connectors/mysql/command-filter.js';
+import { freePort } from '../fixtures/free-port.js';
+import { startMariaDb, type MariaDb } from '../fixtures/mariadb-cluster.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+type PathName = 'direct' | 'broker' | 'haproxy';
+const PATHS: PathName[] = ['direct', 'broker', 'haproxy'];
+
+interface Endpoint {
+  name: PathName;
+  port: number;
+  pid?: number;
+  /** The client must send the real password (no broker in the path). */
+  password: boolean;
+}
+
+interface Sample {
+  value: number;
+  /** Proxy CPU seconds per unit of work. */
+  cpuPerUnit?: number;
+}
+
+const children = new Set<ChildProcess>();
+
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks of 1/100 s
+}
+
+function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+  });
+}
+
+async function waitForPort(port: number, timeoutMs = 20_000): Promise<void> {
+  const net = await import('node:net');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => (s.destroy(), r(true)));
+      s.once('error', () => r(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listening on ${port}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function startHaproxy(dir: string, dbPort: number): Promise<Endpoint> {
+  const port = await freePort();
+  const cfg = join(dir, 'haproxy.cfg');
+  writeFileSync(cfg, [
+    'global', '  maxconn 4000', '',
+    'defaults', '  mode tcp', '  timeout connect 5s', '  timeout client 1h', '  timeout server 1h', '',
+    'frontend my', `  bind 127.0.0.1:${port}`, '  default_backend my',
+    'backend my', `  server db1 127.0.0.1:${dbPort}`, '',
+  ].join('\n'));
+  const child = spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', openSync(join(dir, 'haproxy.log'), 'a'), openSync(join(dir, 'haproxy.log'), 'a')] });
+  children.add(child);
+  await waitForPort(port);
+  return { name: 'haproxy', port, pid: child.pid!, password: true };
+}
+
+async function startBroker(dir: string, db: MariaDb): Promise<Endpoint> {
+  const port = await freePort();
+  const cfg = join(dir, 'secretless.yml');
+  writeFileSync(cfg, [
+    'version: "2"', 'services:', '  my:', '    connector: mysql', `    listenOn: tcp://127.0.0.1:${port}`, '    credentials:',
+    '      host: 127.0.0.1', `      port: ${db.port}`, `      username: ${db.users.native.name}`, '      password: { from: env, get: SD_BENCH_MYPASS }',
+    '      sslmode: disable', '',
+  ].join('\n'));
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, SD_BENCH_MYPASS: db.users.native.password };
+  const child = spawn(join(ROOT, 'bin', 'secretless-desktop.js'), ['serve', '-f', cfg, '--audit-log', join(dir, 'audit.jsonl'), '--log-level', 'warn'], {
+    env,
+    stdio: ['ignore', openSync(join(dir, 'broker.log'), 'a'), openSync(join(dir, 'broker.log'), 'a')],
+  });
+  children.add(child);
+  await waitForPort(port);
+  return { name: 'broker', port, pid: child.pid!, password: false };
+}
+
+async function comSelect(db: MariaDb): Promise<number> {
+  return Number((await db.sql("SHOW GLOBAL STATUS LIKE 'Com_select'")).trim().split('\t')[1]);
+}
+
+/** mariadb-slap running SELECT 1 on `clients` connections; queries per second from the server's Com_select. */
+async function slap(ep: Endpoint, db: MariaDb, clients: number, queries: number): Promise<Sample> {
+  const args = ['--no-defaults', '-h', '127.0.0.1', '-P', String(ep.port), '-u', db.users.native.name, '--create-schema=app', '--no-drop',
+    '--query=SELECT 1', `--concurrency=${clients}`, `--number-of-queries=${queries}`, '--iterations=1'];
+  if (ep.password) args.push(`--password=${db.users.native.password}`);
+  const before = await comSelect(db);
+  const cpu0 = ep.pid ? cpuSeconds(ep.pid) : 0;
+  const t0 = performance.now();
+  const r = await run('mariadb-slap', args);
+  const seconds = (performance.now() - t0) / 1000;
+  if (r.code !== 0) throw new Error(`mariadb-slap via ${ep.name} failed: ${r.stderr}`);
+  const done = (await comSelect(db)) - before - 1;
+  return { value: done / seconds, cpuPerUnit: ep.pid ? (cpuSeconds(ep.pid) - cpu0) / done : undefined };
+}
+
+/** mysql2: connect, SELECT 1, quit, `parallel` at a time for `seconds`; connections per second. */
+async function churn(ep: Endpoint, db: MariaDb, parallel: number, seconds: number): Promise<Sample> {
+  const end = performance.now() + seconds * 1000;
+  let count = 0;
+  const cpu0 = ep.pid ? cpuSeconds(ep.pid) : 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (performance.now() < end) {
+        const conn = await mysql.createConnection({
+          host: '127.0.0.1', port: ep.port, user: db.users.native.name, password: ep.password ? db.users.native.password : '', database: 'app',
+        });
+        await conn.query('SELECT 1');
+        await conn.end();
+        count++;
+      }
+    }),
+  );
+  const elapsed = (performance.now() - t0) / 1000;
+  return { value: count / elapsed, cpuPerUnit: ep.pid ? (cpuSeconds(ep.pid) - cpu0) / count : undefined };
+}
+
+function rssKb(pid: number): number {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+}
+
+/** Broker RSS growth per held (idle, logged-in) connection pair. */
+async function heldMemory(ep: Endpoint, db: MariaDb, n: number): Promise<number> {
+  const before = rssKb(ep.pid!);
+  const conns: mysql.Connection[] = [];
+  for (let i = 0; i < n; i += 20)
+    conns.push(...(await Promise.all(Array.from({ length: Math.min(20, n - i) }, () => mysql.createConnection({ host: '127.0.0.1', port: ep.port, user: 'x', database: 'app' })))));
+  await Promise.all(conns.map((c) => c.query('SELECT 1')));
+  await new Promise((r) => setTimeout(r, 1000));
+  const after = rssKb(ep.pid!);
+  await Promise.all(conns.map((c) => c.end()));
+  void db;
+  return (after - before) / n;
+}
+
+/** ns per client->server packet spent in the COM_CHANGE_USER filter (typical small COM_QUERY packets, 64 KiB reads). */
+function filterCost(): { nsPerPacket: number; nsPerMiB: number } {
+  const one = encodePacket(0, Buffer.from('\x03SELECT id, name FROM items WHERE id = 1'));
+  const perChunk = Math.floor(65536 / one.length);
+  const chunk = Buffer.concat(Array.from({ length: perChunk }, () => one));
+  const filter = createCommandFilter();
+  for (let i = 0; i < 2000; i++) filter.push(chunk);
+  const rounds = 20_000;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < rounds; i++) filter.push(chunk);
+  const ns = Number(process.hrtime.bigint() - t0);
+  return { nsPerPacket: ns / (rounds * perChunk), nsPerMiB: ns / ((rounds * chunk.length) / (1 << 20)) };
+}
+
+const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+
+function fmt(n: number): string {
+  return n >= 100 ? Math.round(n).toLocaleString('en-US').replace(/,/g, ' ') : n.toFixed(1);
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const quick = argv.includes('--quick');
+  const roundsIdx = argv.indexOf('--rounds');
+  const rounds = roundsIdx >= 0 ? Number(argv[roundsIdx + 1]) : quick ? 1 : 3;
+  const sections = argv.filter((a) => ['select', 'churn', 'filter', 'memory'].includes(a));
+  const want = (s: string) => sections.length === 0 || sections.includes(s);
+  const dir = mkdtempSync(join(tmpdir(), 'sd-mybench-'));
+  const db = await startMariaDb({ maxConnections: 500 });
+  const cleanup = () => {
+    for (const c of children) c.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.on('exit', cleanup);
+  try {
+    const endpoints: Endpoint[] = [{ name: 'direct', port: db.port, password: true }, await startBroker(dir, db), await startHaproxy(dir, db.port)];
+    const figures: { name: string; unit: string; cpuUnit: string; measure: (ep: Endpoint) => Promise<Sample> }[] = [];
+    const q = quick ? 20_000 : 60_000;
+    if (want('select')) {
+      figures.push({ name: 'mariadb-slap SELECT 1, 8 clients', unit: 'q/s', cpuUnit: 'µs/q', measure: (ep) => slap(ep, db, 8, q) });
+      figures.push({ name: 'mariadb-slap SELECT 1, 1 client', unit: 'q/s', cpuUnit: 'µs/q', measure: (ep) => slap(ep, db, 1, q / 4) });
+    }
+    if (want('churn'))
+      figures.push({ name: 'connection churn (mysql2 connect+SELECT 1+quit, 4 parallel)', unit: 'conn/s', cpuUnit: 'µs/conn', measure: (ep) => churn(ep, db, 4, quick ? 3 : 6) });
+    const results = new Map<string, Map<PathName, Sample[]>>();
+    for (let r = 0; r < rounds; r++) {
+      for (const fig of figures) {
+        const slot = results.get(fig.name) ?? new Map<PathName, Sample[]>();
+        results.set(fig.name, slot);
+        // Rotate the order per round so no path always runs on a warmer server.
+        const order = PATHS.map((_, i) => PATHS[(i + r) % PATHS.length]!);
+        for (const name of order) {
+          const ep = endpoints.find((e) => e.name === name)!;
+          const s = await fig.measure(ep);
+          slot.set(name, [...(slot.get(name) ?? []), s]);
+        }
+      }
+    }
+    const lines: string[] = [];
+    lines.push(`MySQL bench: MariaDB ${(await db.sql('SELECT VERSION()')).trim()}, Node ${process.version}, ${cpus()[0]?.model ?? '?'} x${availableParallelism()}, ${rounds} round(s), medians`);
+    if (figures.length) {
+      lines.push('');
+      lines.push('| figure | direct | broker | haproxy (tcp) |');
+      lines.push('| --- | --- | --- | --- |');
+    }
+    for (const fig of figures) {
+      const slot = results.get(fig.name)!;
+      const med = (p: PathName) => median(slot.get(p)!.map((s) => s.value));
+      const cpu = (p: PathName) => {
+        const v = slot.get(p)!.map((s) => s.cpuPerUnit).filter((x): x is number => x !== undefined);
+        return v.length ? ` (${fmt(median(v) * 1e6)} ${fig.cpuUnit} CPU)` : '';
+      };
+      const direct = med('direct');
+      const cell = (p: PathName) => `${fmt(med(p))} ${fig.unit} **${(med(p) / direct).toFixed(2)}x**${cpu(p)}`;
+      const range = (p: PathName) => slot.get(p)!.map((s) => fmt(s.value)).join('/');
+      lines.push(`| ${fig.name} | ${fmt(direct)} ${fig.unit} | ${cell('broker')} | ${cell('haproxy')} |`);
+      lines.push(`|   rounds | ${range('direct')} | ${range('broker')} | ${range('haproxy')} |`);
+    }
+    if (want('memory')) {
+      const n = quick ? 100 : 300;
+      const perPair = await heldMemory(endpoints.find((e) => e.name === 'broker')!, db, n);
+      lines.push('');
+      lines.push(`broker RSS per held connection pair (${n} idle, logged in): ${perPair.toFixed(1)} kB`);
+    }
+    if (want('filter')) {
+      const f = filterCost();
+      lines.push('');
+      lines.push(`COM_CHANGE_USER filter (client->server direction only): ${f.nsPerPacket.toFixed(1)} ns per small command packet, ${(f.nsPerMiB / 1000).toFixed(1)} µs per MiB`);
+    }
+    console.log(lines.join('\n'));
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    await db.stop();
+    cleanup();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
