@@ -66,6 +66,23 @@ export async function backendTlsSettings(input: BackendTlsInput): Promise<Backen
   return { mode, verify, options };
 }
 
+/** The sslmode/sslhost/sslrootcert/sslcert/sslkey credentials of a database service. */
+export function backendTlsFromCredentials(
+  creds: { text(key: string): string | undefined; values: Map<string, Buffer> },
+  host: string,
+  defaultMode: SslMode = 'require',
+): Promise<BackendTlsSettings> {
+  return backendTlsSettings({
+    sslmode: creds.text('sslmode'),
+    defaultMode,
+    host,
+    sslhost: creds.text('sslhost'),
+    sslrootcert: creds.values.get('sslrootcert'),
+    sslcert: creds.values.get('sslcert'),
+    sslkey: creds.values.get('sslkey'),
+  });
+}
+
 /** Upgrade an established socket; resolves once the handshake (and verification) is done. */
 export function upgradeToTls(
   socket: import('node:net').Socket,

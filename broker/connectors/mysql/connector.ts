@@ -18,7 +18,7 @@ import type { ConnectorSpec } from '../../config/types.js';
 import { createDbTunnel, SSH_TUNNEL_KEYS } from '../../ssh/db-tunnel.js';
 import { BrokerError, errorCatalog } from '../../errors.js';
 import type { Connector, ConnectionContext, ServiceConnector, Upstream } from '../types.js';
-import { clientTlsFor } from '../pg/client-side.js';
+import { clientTlsFor } from '../../tls/client-tls.js';
 import { clientState, greetClient, readClientLogin, writePackets, type ClientState } from './client-side.js';
 import { CAP, PASSTHROUGH_CAPS, PASSTHROUGH_MARIADB_CAPS, clientFacingCapabilities, encodeErr, encodePacket, type Greeting } from './codec.js';
 import { createCommandFilter } from './command-filter.js';

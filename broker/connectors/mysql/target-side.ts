@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { ResolvedCredentials } from '../../credentials/types.js';
 import { BrokerError } from '../../errors.js';
-import { backendTlsSettings, upgradeToTls, type BackendTlsSettings } from '../../tls/backend-tls.js';
+import { backendTlsFromCredentials, upgradeToTls, type BackendTlsSettings } from '../../tls/backend-tls.js';
 import { abortError } from '../abort.js';
 import { describeTarget, dial } from '../dial.js';
 import { createSocketReader, type SocketReader } from '../socket-reader.js';
@@ -99,15 +99,7 @@ async function readServerPacket(link: Pick<TargetLink, 'reader' | 'nextSeq'>): P
 export async function openTarget(creds: ResolvedCredentials, ctx: ConnectionContext, timeouts: { connectMs: number; authMs: number }): Promise<TargetLink> {
   const name = ctx.service.name;
   const addr = targetAddress(creds);
-  const tls = await backendTlsSettings({
-    sslmode: creds.text('sslmode'),
-    defaultMode: 'require',
-    host: addr.host,
-    sslhost: creds.text('sslhost'),
-    sslrootcert: creds.values.get('sslrootcert'),
-    sslcert: creds.values.get('sslcert'),
-    sslkey: creds.values.get('sslkey'),
-  });
+  const tls = await backendTlsFromCredentials(creds, addr.host);
   // One deadline for connect, TLS and login: a silent target must not hang the client.
   const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeouts.authMs)]);
   const socket = await dial({ host: addr.host, port: addr.port, path: addr.path, signal, timeoutMs: timeouts.connectMs, service: name });

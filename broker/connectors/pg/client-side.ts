@@ -1,14 +1,12 @@
 // The client half of the pg handshake: SSL/GSS encryption requests (refused, or TLS
 // with the broker's certificate when the service has clientTls), cancel requests, and
 // the startup message. The client's user and password are never used.
-import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import * as tls from 'node:tls';
-import type { ServiceConfig } from '../../config/types.js';
 import { BrokerError } from '../../errors.js';
 import { abortError } from '../abort.js';
 import { createSocketReader, type SocketReader } from '../socket-reader.js';
-import type { ConnectionContext, ConnectorDeps } from '../types.js';
+import type { ConnectionContext } from '../types.js';
 import type { CancelRegistry } from './cancel.js';
 import { ACCEPT_ENCRYPTION, encodeCancelRequest, parseStartupPacket, PgProtocolError, REFUSE_ENCRYPTION, type StartupPacket } from './codec.js';
 
@@ -27,21 +25,6 @@ export function clientReader(socket: Socket, ctx: ConnectionContext): SocketRead
     closedError: () => new BrokerError('protocol_violation', 'the client closed the connection during startup'),
     abortedError: () => abortError(ctx.signal, ctx.service.name),
   });
-}
-
-/** Client-facing TLS is opt-in: `config.clientTls: true`, with the broker's local certificate or clientTlsCert/clientTlsKey. */
-export function clientTlsFor(service: ServiceConfig, deps: ConnectorDeps): (() => Promise<tls.SecureContext>) | undefined {
-  const c = service.config;
-  if (c.clientTls !== true && c.clientTls !== 'true') return undefined;
-  let context: Promise<tls.SecureContext> | undefined;
-  return () =>
-    (context ??= (async () => {
-      if (c.clientTlsCert && c.clientTlsKey)
-        return tls.createSecureContext({ cert: await readFile(String(c.clientTlsCert)), key: await readFile(String(c.clientTlsKey)) });
-      if (!deps.localCertificate) throw new BrokerError('internal', 'no local certificate available for client TLS');
-      const local = await deps.localCertificate();
-      return tls.createSecureContext({ cert: local.certPem, key: local.keyPem });
-    })());
 }
 
 /** Answers 'S' and runs the TLS handshake as the server; later reads come from the TLS socket. */

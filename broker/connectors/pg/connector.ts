@@ -7,7 +7,8 @@ import { createDbTunnel } from '../../ssh/db-tunnel.js';
 import type { Connector, ServiceConnector } from '../types.js';
 import { BackendErrorResponse } from './backend-auth.js';
 import { createCancelRegistry } from './cancel.js';
-import { clientReader, clientTlsFor, readClientStartup, STARTUP_TIMEOUT_MS, withTimeout, type ClientSide } from './client-side.js';
+import { clientReader, readClientStartup, STARTUP_TIMEOUT_MS, withTimeout, type ClientSide } from './client-side.js';
+import { clientTlsFor } from '../../tls/client-tls.js';
 import { encodeErrorResponse } from './codec.js';
 import { openAuthenticated } from './target-side.js';
 

@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import type * as tls from 'node:tls';
 import type { ResolvedCredentials } from '../../credentials/types.js';
 import { BrokerError } from '../../errors.js';
-import { backendTlsSettings, upgradeToTls, type BackendTlsSettings } from '../../tls/backend-tls.js';
+import { backendTlsFromCredentials, upgradeToTls, type BackendTlsSettings } from '../../tls/backend-tls.js';
 import { abortError } from '../abort.js';
 import { describeTarget, dial } from '../dial.js';
 import { createSocketReader } from '../socket-reader.js';
@@ -76,15 +76,7 @@ export async function openAuthenticated(
 ): Promise<Upstream> {
   const name = ctx.service.name;
   const addr = targetAddress(creds);
-  const tls = await backendTlsSettings({
-    sslmode: creds.text('sslmode'),
-    defaultMode: 'require',
-    host: addr.host,
-    sslhost: creds.text('sslhost'),
-    sslrootcert: creds.values.get('sslrootcert'),
-    sslcert: creds.values.get('sslcert'),
-    sslkey: creds.values.get('sslkey'),
-  });
+  const tls = await backendTlsFromCredentials(creds, addr.host);
   // One deadline for connect, TLS and login: a target that accepts and then says nothing must not hang the client.
   const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeouts.authMs)]);
   const link = await openLink(addr, tls, name, signal, timeouts.connectMs);
