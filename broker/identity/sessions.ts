@@ -51,6 +51,8 @@ interface Session {
   timer?: NodeJS.Timeout;
   discovered?: Promise<oidc.Configuration>;
   login?: { controller: AbortController; done: Promise<IdentitySessionInfo> };
+  /** The login that finished last: waitForLogin() may be called after a fast login completed. */
+  lastLogin?: Promise<IdentitySessionInfo>;
   refreshing?: Promise<void>;
   loaded: boolean;
   /** Refresh attempts that failed since the last success. */
@@ -319,7 +321,10 @@ export function createIdentitySessions(options: IdentitySessionsOptions): Identi
     }
     done.catch(() => {}).finally(() => {
       signal?.removeEventListener('abort', onOuter);
-      if (s.login?.done === done) s.login = undefined;
+      if (s.login?.done === done) {
+        s.login = undefined;
+        s.lastLogin = done;
+      }
     });
     s.login = { controller, done };
     setState(s, s.state === 'active' ? 'active' : 'login-needed', 'login in progress');
@@ -335,11 +340,12 @@ export function createIdentitySessions(options: IdentitySessionsOptions): Identi
     login: async (name, opts) => runLogin(get(name), opts?.signal),
     async waitForLogin(name, signal) {
       const s = get(name);
-      if (!s.login) throw new Error(`no login for '${name}' is in progress`);
+      const done = s.login?.done ?? s.lastLogin;
+      if (!done) throw new Error(`no login for '${name}' is in progress`);
       const onAbort = () => s.login?.controller.abort();
       signal?.addEventListener('abort', onAbort, { once: true });
       try {
-        return await s.login.done;
+        return await done;
       } finally {
         signal?.removeEventListener('abort', onAbort);
       }
@@ -347,6 +353,7 @@ export function createIdentitySessions(options: IdentitySessionsOptions): Identi
     async logout(name) {
       const s = get(name);
       s.login?.controller.abort();
+      s.lastLogin = undefined;
       clearTimeout(s.timer);
       if (!s.loaded) await load(s);
       const tokens = s.tokens ?? (await store.load(name).catch(() => undefined));

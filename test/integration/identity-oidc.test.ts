@@ -127,6 +127,10 @@ test('device flow: the user approves the code in the browser', async () => {
   if (start.flow !== 'device_code') return;
   assert.ok(start.userCode.length >= 8);
   await op.approve(start.verificationUri, { userCode: start.userCode });
+  // The poll may finish the login before anyone waits for it: waiting afterwards still
+  // gives the outcome (this used to fail with "no login in progress").
+  for (let i = 0; i < 100 && m.list()[0]!.state !== 'active'; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(m.list()[0]!.state, 'active');
   const info = await m.waitForLogin('headless');
   assert.equal(info.state, 'active');
   assert.ok((await stored('headless')).refreshToken);
