@@ -72,6 +72,8 @@ async function run(): Promise<void> {
     child = utilityProcess.fork(join(here, 'broker-process.js'), brokerArgs(process.argv.slice(app.isPackaged ? 1 : 2)), {
       serviceName: 'Secretless broker',
       stdio: 'inherit',
+      // As bin/secretless-desktop.js: a small young generation keeps idle connections cheap.
+      execArgv: ['--max-semi-space-size=2'],
     });
     child.on('message', (message: { type?: string; url?: string; token?: string }) => {
       if (message?.type !== 'control-ready' || !message.url || !message.token) return;
