@@ -123,7 +123,7 @@ function spliceUpstream(client: Socket, upstream: Upstream, signal: AbortSignal)
   const { socket: up, onClose } = upstream;
   const onAbort = () => up.destroy();
   signal.addEventListener('abort', onAbort, { once: true });
-  return splice(upstream.client ?? client, up, { toUpstream: upstream.clientPending, toClient: upstream.upstreamPending }).then(() => {
+  return splice(upstream.client ?? client, up, { toUpstream: upstream.clientPending, toClient: upstream.upstreamPending }, upstream.clientToTarget).then(() => {
     signal.removeEventListener('abort', onAbort);
     onClose?.();
   });

@@ -10,10 +10,20 @@ export interface SpliceResult {
 /** How long a side may take to flush after its peer closed before it is destroyed. */
 const LINGER_MS = 5_000;
 
-function pump(from: Socket, to: Socket): void {
-  from.on('data', (chunk: Buffer) => {
-    if (!to.write(chunk)) from.pause();
-  });
+export type ChunkFilter = (chunk: Buffer) => Buffer[];
+
+function pump(from: Socket, to: Socket, filter?: ChunkFilter): void {
+  if (filter) {
+    from.on('data', (chunk: Buffer) => {
+      let ok = true;
+      for (const part of filter(chunk)) ok = to.write(part) && ok;
+      if (!ok) from.pause();
+    });
+  } else {
+    from.on('data', (chunk: Buffer) => {
+      if (!to.write(chunk)) from.pause();
+    });
+  }
   to.on('drain', () => from.resume());
 }
 
@@ -25,9 +35,15 @@ function closeAfterFlush(socket: Socket): void {
 
 /**
  * Splices client and upstream; resolves once both are closed. `pending` bytes read
- * during the handshake are written first so nothing is lost.
+ * during the handshake are written first so nothing is lost. `clientToTarget`, when
+ * given, sees every client->upstream chunk (pending bytes included).
  */
-export function splice(client: Socket, upstream: Socket, pending: { toUpstream: Buffer; toClient: Buffer }): Promise<SpliceResult> {
+export function splice(
+  client: Socket,
+  upstream: Socket,
+  pending: { toUpstream: Buffer; toClient: Buffer },
+  clientToTarget?: ChunkFilter,
+): Promise<SpliceResult> {
   return new Promise((resolve) => {
     let open = 2;
     const onClose = () => {
@@ -49,9 +65,9 @@ export function splice(client: Socket, upstream: Socket, pending: { toUpstream: 
       closeAfterFlush(client);
       onClose();
     });
-    if (pending.toUpstream.length) upstream.write(pending.toUpstream);
+    if (pending.toUpstream.length) for (const part of clientToTarget ? clientToTarget(pending.toUpstream) : [pending.toUpstream]) upstream.write(part);
     if (pending.toClient.length) client.write(pending.toClient);
-    pump(client, upstream);
+    pump(client, upstream, clientToTarget);
     pump(upstream, client);
     client.resume();
     upstream.resume();

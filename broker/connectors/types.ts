@@ -32,6 +32,12 @@ export interface Upstream {
   client?: Socket | TLSSocket;
   /** Called once when the spliced connection ends. */
   onClose?: () => void;
+  /**
+   * Optional check of client->target bytes in the data phase, returning what to forward
+   * (MySQL refuses COM_CHANGE_USER this way). It runs per chunk, so it must only look at
+   * framing, never buffer or parse payloads. Absent for a plain pipe.
+   */
+  clientToTarget?: (chunk: Buffer) => Buffer[];
 }
 
 /**

@@ -407,3 +407,37 @@ test('splice: an abrupt reset on one side destroys the other and resolves', asyn
     destroyAll(s.app, s.brokerClient, s.brokerUpstream, s.server);
   }
 });
+
+test('splice with a client->target filter: pending bytes and 5 MB pass through it, dropped bytes never arrive, the other way is untouched', async () => {
+  const s = await handshaken();
+  try {
+    // The filter drops every 'X' byte and splits chunks in two, to check ordering and backpressure.
+    let seen = 0;
+    const filter = (chunk: Buffer): Buffer[] => {
+      seen += chunk.length;
+      const kept = Buffer.from(chunk.filter((b) => b !== 0x58));
+      const mid = kept.length >> 1;
+      return [kept.subarray(0, mid), kept.subarray(mid)].filter((b) => b.length > 0);
+    };
+    const big = Buffer.from(randomBytes(5 * 1024 * 1024).map((b) => (b === 0x58 ? 0x59 : b)));
+    const withX = Buffer.concat([Buffer.from('XXXX'), big, Buffer.from('XX')]);
+    const expectAtServer = Buffer.concat([Buffer.from(s.pending.toUpstream.filter((b) => b !== 0x58)), big]);
+    const fromServer = randomBytes(1024 * 1024);
+    const expectAtApp = Buffer.concat([s.pending.toClient, fromServer]);
+    const atServer = collect(s.server, expectAtServer.length);
+    const atApp = collect(s.app, expectAtApp.length);
+
+    const done = splice(s.brokerClient, s.brokerUpstream, s.pending, filter);
+    s.app.write(withX);
+    s.server.write(fromServer);
+    const [gotServer, gotApp] = await Promise.all([atServer, atApp]);
+    assert.ok(gotServer.equals(expectAtServer), 'the server got exactly the filtered bytes, in order');
+    assert.ok(gotApp.equals(expectAtApp), 'the server->client direction is not filtered');
+    assert.equal(seen, s.pending.toUpstream.length + withX.length);
+    s.app.end();
+    s.server.end();
+    await done;
+  } finally {
+    for (const sock of [s.app, s.brokerClient, s.brokerUpstream, s.server]) sock.destroy();
+  }
+});

@@ -134,26 +134,19 @@ async function clientDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
   }
 }
 
-/** Puts the COM_CHANGE_USER filter in front of the upstream socket's write (the splice's client->server path). */
+/** The data-phase check of client->target bytes: COM_CHANGE_USER is answered with an ERR here, never forwarded. */
 function installCommandFilter(upstream: Upstream, client: Socket, ctx: ConnectionContext): void {
-  const target = upstream.socket;
   const filter = createCommandFilter();
-  const write = target.write.bind(target) as (chunk: Buffer) => boolean;
   const { errno, sqlState } = errorCatalog.command_refused.mysql;
   const message = `COM_CHANGE_USER is refused: service '${ctx.service.name}' always uses the broker's configured login; reconnect instead (COM_RESET_CONNECTION is allowed)`;
   const refusal = encodePacket(1, encodeErr(errno, sqlState, message));
-  (target as { write: unknown }).write = (chunk: Buffer | string, ...rest: unknown[]): boolean => {
-    if (typeof chunk === 'string') chunk = Buffer.from(chunk);
+  upstream.clientToTarget = (chunk) => {
     const { forward, refused } = filter.push(chunk);
-    let ok = true;
-    for (const part of forward) ok = write(part) && ok;
     for (let i = 0; i < refused; i++) {
       ctx.logger.info('COM_CHANGE_USER refused', { service: ctx.service.name });
       if (client.writable) client.write(refusal);
     }
-    const cb = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
-    if (cb) process.nextTick(cb);
-    return ok;
+    return forward;
   };
 }
 
