@@ -28,6 +28,8 @@ export function connectionStrings(t: TargetInfo): ConnectionString[] {
         { label: 'socket', value: a.socket },
       ];
     }
+    if (t.connector === 'ssh-agent') return [{ label: 'SSH_AUTH_SOCK', value: `export SSH_AUTH_SOCK=${a.socket}` }];
+    if (t.connector === 'mysql') return [{ label: 'mariadb', value: `mariadb -S ${a.socket}` }, { label: 'socket', value: a.socket }];
     return [{ label: 'socket', value: a.socket }];
   }
   const hostPort = `${a.host}:${a.port}`;

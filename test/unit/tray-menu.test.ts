@@ -83,3 +83,12 @@ test('the broker process gets the serve options the user gave, nothing Electron 
   assert.deepEqual(brokerArgs(['-f', '/home/me/s.yml', '--no-sandbox', '-psn_0_12345', '--watch', '--log-level=debug', '--config']), ['-f', '/home/me/s.yml', '--watch', '--log-level=debug']);
   assert.deepEqual(brokerArgs([]), []);
 });
+
+test('menu: mysql, ssh and ssh-agent targets offer their own clients', () => {
+  const copies = (t: TargetInfo) =>
+    (buildTrayMenu({ ...base, targets: [t] })[2] as Extract<TrayMenuItem, { kind: 'submenu' }>).items.flatMap((i) => (i.kind === 'action' && i.action.type === 'copy' ? [i.action.text] : []));
+  assert.deepEqual(copies(running('my', 13306, { connector: 'mysql' })), ['mysql://127.0.0.1:13306/', 'jdbc:mysql://127.0.0.1:13306/', '127.0.0.1:13306']);
+  assert.deepEqual(copies(target('my-sock', { state: 'listening', address: 'unix:///run/sd/mysql.sock' }, { connector: 'mysql' })), ['mariadb -S /run/sd/mysql.sock', '/run/sd/mysql.sock']);
+  assert.deepEqual(copies(running('box', 2222, { connector: 'ssh' })), ['ssh -p 2222 127.0.0.1', '127.0.0.1:2222']);
+  assert.deepEqual(copies(target('agent', { state: 'listening', address: 'unix:///run/sd/agent.sock' }, { connector: 'ssh-agent' })), ['export SSH_AUTH_SOCK=/run/sd/agent.sock']);
+});
