@@ -153,7 +153,15 @@ async function serve(args: string[]): Promise<void> {
   const stopSignal = stopSignals();
   // Identity sessions (IdentitySessions for the API layer: identity.sessions) and the
   // providers that use them. Audit is bound late: the log is opened below.
-  const identity = createIdentityRuntime({ audit: { record: (e) => audit.record(e) }, logger, baseProviders: defaultProviders() });
+  // Under serve, logins start from the UI (or the control API), which opens the returned
+  // URL itself (the page in the user's browser, Electron through shell.openExternal);
+  // the broker opening it too would show the login page twice.
+  const identity = createIdentityRuntime({
+    audit: { record: (e) => audit.record(e) },
+    logger,
+    baseProviders: defaultProviders(),
+    openBrowser: () => {},
+  });
   const { registry, connectors, parse } = loadOptions(identity.providers);
   // Sessions resume from the keychain in the background; a failure is a session state, not a crash.
   const resumeSessions = (): void =>

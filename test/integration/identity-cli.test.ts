@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { AsyncEntry } from '@napi-rs/keyring';
+import { createHttpBrokerApi } from '../../broker/control/http-client.js';
 import { TOKEN_SERVICE, type StoredTokens } from '../../broker/identity/token-store.js';
 import { freePort } from '../fixtures/free-port.js';
 import { startOidcProvider, type TestOidcProvider } from '../fixtures/oidc-provider.js';
@@ -127,6 +128,43 @@ test('logout revokes and removes the keychain item; unknown names are a usage er
   const bad = await run(process.execPath, [CLI, 'login', 'nope', '-f', configPath], { env: env() });
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /no oidc identity named 'nope' \(configured: corp\)/);
+});
+
+test("the UI's Login button: serve --ui returns the login URL through the control API, the browser completes it, the session turns active", async () => {
+  const child = spawn(process.execPath, [CLI, 'serve', '--ui', '-f', configPath, '--log-level', 'debug', '--audit-log', join(dir, 'audit-ui.jsonl')], { env: env() });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', r));
+  try {
+    const deadline = Date.now() + 15_000;
+    let ui: RegExpExecArray | null = null;
+    while (!(ui = /(http:\/\/127\.0\.0\.1:\d+)\/#token=([\w-]+)/.exec(out)) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(ui, `a UI URL in: ${out}`);
+    const api = createHttpBrokerApi({ baseUrl: ui[1]!, token: ui[2]! });
+    assert.equal((await api.listSessions()).find((x) => x.name === 'corp')?.state, 'login-needed', 'logged out by the previous test');
+    const start = await api.login('corp');
+    assert.equal(start.flow, 'authorization_code');
+    if (start.flow !== 'authorization_code') return;
+    await op.approve(start.url);
+    let state: string | undefined;
+    for (let i = 0; i < 100 && state !== 'active'; i++) {
+      state = (await api.listSessions()).find((x) => x.name === 'corp')?.state;
+      if (state !== 'active') await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(state, 'active');
+    const stored = JSON.parse((await item().getPassword())!) as StoredTokens;
+    tokens.push(stored.idToken, stored.refreshToken!, stored.accessToken!);
+    const r = await psql('127.0.0.1', listenPort, 'select 1');
+    assert.equal(r.code, 0, r.stderr);
+    await api.logout('corp');
+    assert.equal(await item().getPassword(), null);
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+    outputs.push(out, readFileSync(join(dir, 'audit-ui.jsonl'), 'utf8'));
+  }
+  assert.match(outputs[outputs.length - 1]!, /"type":"identity.login","identity":"corp","flow":"authorization_code"/);
 });
 
 test('no token or password in anything the commands printed or wrote', () => {
