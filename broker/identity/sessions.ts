@@ -59,6 +59,9 @@ interface Session {
   failures: number;
 }
 
+/** An ID token with less than this left is refreshed before use, never handed out. */
+const MIN_TOKEN_LIFE_MS = 5_000;
+
 export function createIdentitySessions(options: IdentitySessionsOptions): IdentitySessionManager {
   const { store, audit, logger } = options;
   const margin = options.refreshMarginMs ?? 60_000;
@@ -401,9 +404,11 @@ export function createIdentitySessions(options: IdentitySessionsOptions): Identi
       // Not logged in here: the keychain may hold a login done since (e.g. by `login` in a terminal).
       if (!s.tokens && !s.login) await load(s);
       if (signal.aborted) throw new Error('aborted');
-      if (s.tokens && now() >= Date.parse(s.tokens.expiresAt) - margin) await refresh(s).catch(() => {});
+      // A token handed out must stay valid for the exchange it is used in (MIN_TOKEN_LIFE_MS);
+      // refresh first when it has less left than that or than the refresh margin.
+      if (s.tokens && now() >= Date.parse(s.tokens.expiresAt) - Math.max(margin, MIN_TOKEN_LIFE_MS)) await refresh(s).catch(() => {});
       const t = s.tokens;
-      if (!t || now() >= Date.parse(t.expiresAt) - 5_000) {
+      if (!t || now() >= Date.parse(t.expiresAt) - MIN_TOKEN_LIFE_MS) {
         throw new Error(`identity '${name}' is not logged in (${s.reason ?? s.state}): run \`secretless-desktop login ${name}\``);
       }
       return { token: t.idToken, expiresAt: new Date(t.expiresAt) };
