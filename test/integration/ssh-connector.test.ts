@@ -3,6 +3,7 @@
 // failure cases, which must reach the client as SSH disconnect messages while the
 // broker keeps serving. All output is searched for the private key and passphrase.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -90,6 +91,7 @@ ${svc('wrong-userkey', { ...good, privateKey: `{ from: file, get: ${unauthorized
 ${svc('down', { ...good, address: `{ from: file, get: ${join(dir, 'down-address')} }` })}
 ${svc('bad-passphrase', { ...good, passphrase: 'not-the-passphrase' })}
 ${svc('forwarding', good, { allowRemoteForwarding: 'true', allowAgentForwarding: 'true' })}
+${svc('impatient', good, { authTimeoutMs: '1500' })}
 `);
   // The client pins the broker's own host key, as the README tells users to.
   knownHosts = join(dir, 'known_hosts');
@@ -328,6 +330,26 @@ describe('ssh connector with real OpenSSH', () => {
     const r = await ssh('box', ['-o', 'ExitOnForwardFailure=yes', '-R', '0:127.0.0.1:9', 'echo never']);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /remote port forwarding failed/i);
+  });
+
+  test('garbage instead of SSH (no banner, a banner then random packets, a huge packet length) or silence: closed by authTimeoutMs at the latest', async () => {
+    const { port } = tb.tcp('impatient');
+    const inputs = [
+      randomBytes(4096),
+      Buffer.concat([Buffer.from('SSH-2.0-fuzz\r\n'), randomBytes(8192)]),
+      Buffer.concat([Buffer.from('SSH-2.0-fuzz\r\n'), Buffer.from([0x7f, 0xff, 0xff, 0xff, 4]), randomBytes(64)]),
+      Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
+      Buffer.alloc(0),
+    ];
+    for (const input of inputs) {
+      const sock = net.connect(port, '127.0.0.1');
+      sock.on('error', () => {});
+      sock.resume();
+      sock.write(input);
+      const closed = await Promise.race([once(sock, 'close').then(() => true), new Promise((r) => setTimeout(() => r(false), 15_000))]);
+      sock.destroy();
+      assert.ok(closed, `the broker closed a connection that sent ${input.subarray(0, 16).toString('hex')}...`);
+    }
   });
 
   test('after all failures the broker still serves, and audits each failure', async () => {

@@ -24,10 +24,10 @@ export const sshSpec: ConnectorSpec = {
   // hostKey is enforced per connection, where insecureIgnoreHostKey can waive it.
   requiredCredentials: ['address', 'user'],
   knownCredentials: ['address', 'user', 'privateKey', 'passphrase', 'password', 'hostKey'],
-  configKeys: ['clientAuth', 'authorizedKeys', 'insecureIgnoreHostKey', 'allowRemoteForwarding', 'allowAgentForwarding', 'connectTimeoutMs', 'hostKeyDir'],
+  configKeys: ['clientAuth', 'authorizedKeys', 'insecureIgnoreHostKey', 'allowRemoteForwarding', 'allowAgentForwarding', 'connectTimeoutMs', 'authTimeoutMs', 'hostKeyDir'],
 };
 
-/** Like sshd's LoginGraceTime: a client that has not authenticated by then is dropped. */
+/** Like sshd's LoginGraceTime: a client that has not authenticated by then is dropped (config.authTimeoutMs). */
 const LOGIN_GRACE_MS = 60_000;
 
 export const sshConnector: Connector = {
@@ -39,6 +39,7 @@ export const sshConnector: Connector = {
     const allowRemoteForwarding = config.allowRemoteForwarding === true;
     const allowAgentForwarding = config.allowAgentForwarding === true;
     const connectTimeoutMs = Number(config.connectTimeoutMs ?? 20_000);
+    const loginGraceMs = Number(config.authTimeoutMs ?? LOGIN_GRACE_MS);
     // hostKeyDir: where the broker's host key lives (default: the app state directory).
     const hostKeyDir = typeof config.hostKeyDir === 'string' ? config.hostKeyDir : userStateDir();
     if (insecureIgnoreHostKey) deps.logger.warn('service has insecureIgnoreHostKey: the SSH target host key is NOT checked', { service: service.name });
@@ -52,6 +53,10 @@ export const sshConnector: Connector = {
       (server ??= ensureSshHostKey(hostKeyDir).then((hostKey) => {
         const srv = new ssh2.Server({ hostKeys: [hostKey.privateKey], ident: 'SecretlessDesktop' }, () => {});
         srv.on('connection', (conn: Connection) => {
+          // Attached here, synchronously: ssh2 emits 'connection' on the client's version
+          // line and goes on parsing the rest of that chunk at once, so a malformed packet
+          // right behind the banner would otherwise be an uncaught 'error' (a broker crash).
+          conn.on('error', (err) => deps.logger.debug('ssh client transport error', { service: service.name, reason: err.message }));
           const sock = (conn as unknown as { _sock: Socket })._sock;
           waiting.get(sock)?.(conn);
           waiting.delete(sock);
@@ -66,7 +71,7 @@ export const sshConnector: Connector = {
         const { server: srv } = await getServer();
         const conn = await new Promise<Connection>((resolve, reject) => {
           // A client that never sends its SSH version line is dropped like one that never logs in.
-          const timer = setTimeout(() => socket.destroy(), LOGIN_GRACE_MS);
+          const timer = setTimeout(() => socket.destroy(), loginGraceMs);
           waiting.set(socket, (c) => {
             clearTimeout(timer);
             resolve(c);
@@ -78,7 +83,7 @@ export const sshConnector: Connector = {
           });
           srv.injectSocket(socket);
         });
-        return serve(conn, ctx, clientAuth, { insecureIgnoreHostKey, allowRemoteForwarding, allowAgentForwarding, connectTimeoutMs });
+        return serve(conn, ctx, clientAuth, { insecureIgnoreHostKey, allowRemoteForwarding, allowAgentForwarding, connectTimeoutMs, loginGraceMs });
       },
       // Errors are sent as SSH disconnect messages by serve(), which owns the transport.
       writeError() {},
@@ -92,6 +97,7 @@ interface ServeOptions {
   allowRemoteForwarding: boolean;
   allowAgentForwarding: boolean;
   connectTimeoutMs: number;
+  loginGraceMs: number;
 }
 
 function serve(conn: Connection, ctx: ConnectionContext, clientAuth: ClientAuth, opts: ServeOptions): Promise<ServedConnection> {
@@ -112,13 +118,12 @@ function serve(conn: Connection, ctx: ConnectionContext, clientAuth: ClientAuth,
       upstream?.end();
       reject(err);
     };
-    const grace = setTimeout(() => fail(new BrokerError('timeout', `the client did not authenticate to service '${name}' in time`)), LOGIN_GRACE_MS);
+    const grace = setTimeout(() => fail(new BrokerError('timeout', `the client did not authenticate to service '${name}' in time`)), opts.loginGraceMs);
     const onAbort = () => {
       if (!settled) fail(abortError(ctx.signal, name));
       else conn.end();
     };
     ctx.signal.addEventListener('abort', onAbort, { once: true });
-    conn.on('error', (err) => log.debug('ssh client transport error', { reason: err.message }));
     conn.on('close', () => {
       if (!settled) {
         settled = true;
