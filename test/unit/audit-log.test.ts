@@ -171,3 +171,23 @@ test('memory audit keeps records and feeds subscribers', async () => {
   assert.deepEqual(audit.records, []);
   await audit.close();
 });
+
+test('without flush(), records reach the file shortly after (coalesced), in order, written together', async () => {
+  const p = logPath();
+  const log = createAuditLog({ path: p, now: fixedNow, coalesceMs: 50 });
+  const writes: number[] = [];
+  const watcher = setInterval(() => {
+    if (fs.existsSync(p)) writes.push(readLines(p).length);
+  }, 5);
+  for (let i = 0; i < 5; i++) log.record(stopped(i));
+  try {
+    const deadline = Date.now() + 2_000;
+    while ((!fs.existsSync(p) || readLines(p).length < 5) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(readLines(p).map((r) => (r as { service?: string }).service), ['svc-0', 'svc-1', 'svc-2', 'svc-3', 'svc-4']);
+    // The five records recorded in one tick land in one write: the file never held a partial batch.
+    assert.ok(writes.every((n) => n === 0 || n === 5), `line counts seen: ${[...new Set(writes)]}`);
+  } finally {
+    clearInterval(watcher);
+    await log.close();
+  }
+});
