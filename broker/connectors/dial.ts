@@ -19,16 +19,6 @@ export interface Tunnel {
   open(host: string, port: number, options: { signal: AbortSignal; timeoutMs: number; service: string }): Promise<net.Socket>;
 }
 
-// Tunnels set per service by its connector (e.g. pg with sshTunnel* credentials), so the
-// protocol code that dials needs no knowledge of them. An explicit `via` wins.
-const serviceTunnels = new Map<string, Tunnel>();
-
-/** Sets (or with undefined clears) the tunnel every dial of `service` goes through. */
-export function setServiceTunnel(service: string, tunnel: Tunnel | undefined): void {
-  if (tunnel) serviceTunnels.set(service, tunnel);
-  else serviceTunnels.delete(service);
-}
-
 /** "host:port", or the socket path for a host that is a directory (libpq style). */
 export function describeTarget(host: string, port: number, socketName?: (port: number) => string): string {
   return host.startsWith('/') && socketName ? `${host}/${socketName(port)}` : host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
@@ -47,7 +37,7 @@ const reasons: Record<string, string> = {
 
 export function dial(options: DialOptions & { path?: string }): Promise<net.Socket> {
   const target = options.path ?? describeTarget(options.host, options.port);
-  const via = options.via ?? serviceTunnels.get(options.service);
+  const via = options.via;
   if (via) {
     if (options.path) return Promise.reject(new BrokerError('target_unreachable', `service '${options.service}': a Unix socket target (${target}) cannot be reached through an SSH tunnel`));
     return via.open(options.host, options.port, { signal: options.signal, timeoutMs: options.timeoutMs ?? 10_000, service: options.service });

@@ -1,22 +1,22 @@
 // `sshTunnel*` credentials of a database service (pg, mysql): the broker reaches the
 // database through an SSH bastion from the shared pool and still logs in with the
-// database password. The connector calls prepare() per connection; its dials then go
-// through the bastion (dial.ts service tunnel), cancel requests included.
-import type { Socket } from 'node:net';
+// database password. The connector calls prepare() per connection and passes the
+// returned tunnel to its dials (cancel requests included), so each connection uses the
+// bastion settings resolved with its own credentials.
 import type { ServiceConfig } from '../config/types.js';
-import { setServiceTunnel } from '../connectors/dial.js';
+import type { Tunnel } from '../connectors/dial.js';
 import type { ResolvedCredentials } from '../credentials/types.js';
 import { BrokerError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { bastionPool } from './bastion-pool.js';
-import { readSshTarget, SSH_TUNNEL_CREDENTIALS, type SshTarget } from './target.js';
+import { readSshTarget, SSH_TUNNEL_CREDENTIALS } from './target.js';
 
 /** Every credential key of the bastion, for the connectors' known-keys lists. */
 export const SSH_TUNNEL_KEYS: string[] = Object.values(SSH_TUNNEL_CREDENTIALS);
 
 export interface DbTunnel {
-  /** Checks the bastion settings, makes this service's dials use them, and returns the credentials without the sshTunnel* keys. */
-  prepare(creds: ResolvedCredentials): ResolvedCredentials;
+  /** Checks the bastion settings; returns the tunnel for this connection's dials and the credentials without the sshTunnel* keys. */
+  prepare(creds: ResolvedCredentials): { creds: ResolvedCredentials; via: Tunnel };
 }
 
 interface TunnelSettings {
@@ -36,35 +36,25 @@ function readSettings(value: unknown): TunnelSettings | string {
   return { insecureIgnoreHostKey: v.insecureIgnoreHostKey === true, connectTimeoutMs: timeout };
 }
 
-/**
- * For a service with `sshTunnelAddress` among its credentials (or a `config.sshTunnel`):
- * the tunnel; otherwise undefined, and any tunnel left by an earlier version of the
- * service is cleared.
- */
+/** For a service with `sshTunnelAddress` among its credentials (or a `config.sshTunnel`): the tunnel; otherwise undefined. */
 export function createDbTunnel(service: ServiceConfig, logger: Logger): DbTunnel | undefined {
   const wanted = SSH_TUNNEL_CREDENTIALS.address in service.credentials || service.config.sshTunnel !== undefined;
-  if (!wanted) {
-    setServiceTunnel(service.name, undefined);
-    return undefined;
-  }
+  if (!wanted) return undefined;
   const settings = readSettings(service.config.sshTunnel);
   const log = logger.child({ service: service.name });
-  let bastion: SshTarget | undefined;
-  setServiceTunnel(service.name, {
-    open(host, port, opts): Promise<Socket> {
-      if (!bastion) return Promise.reject(new BrokerError('internal', `service '${service.name}': SSH tunnel used before its settings were read`));
-      return bastionPool.forward(bastion, host, port, { service: service.name, signal: opts.signal, logger: log, timeoutMs: typeof settings === 'string' ? undefined : settings.connectTimeoutMs });
-    },
-  });
   if (typeof settings !== 'string' && settings.insecureIgnoreHostKey) {
     log.warn('service has sshTunnel.insecureIgnoreHostKey: the bastion host key is NOT checked');
   }
   return {
     prepare(creds) {
       if (typeof settings === 'string') throw new BrokerError('target_error', `service '${service.name}': ${settings}`);
-      bastion = readSshTarget(creds, SSH_TUNNEL_CREDENTIALS, { service: service.name, insecureIgnoreHostKey: settings.insecureIgnoreHostKey });
+      const bastion = readSshTarget(creds, SSH_TUNNEL_CREDENTIALS, { service: service.name, insecureIgnoreHostKey: settings.insecureIgnoreHostKey });
+      const via: Tunnel = {
+        open: (host, port, opts) =>
+          bastionPool.forward(bastion, host, port, { service: service.name, signal: opts.signal, logger: log, timeoutMs: settings.connectTimeoutMs }),
+      };
       const values = new Map([...creds.values].filter(([k]) => !SSH_TUNNEL_KEYS.includes(k)));
-      return { values, ...(creds.expiresAt ? { expiresAt: creds.expiresAt } : {}), text: (k) => values.get(k)?.toString('utf8') };
+      return { creds: { values, ...(creds.expiresAt ? { expiresAt: creds.expiresAt } : {}), text: (k) => values.get(k)?.toString('utf8') }, via };
     },
   };
 }

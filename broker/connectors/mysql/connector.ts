@@ -47,8 +47,9 @@ export const mysqlConnector: Connector = {
         let link: TargetLink;
         try {
           const resolved = await ctx.resolveCredentials();
-          creds = tunnel ? tunnel.prepare(resolved) : resolved;
-          link = await openTarget(creds, ctx, timeouts);
+          const prepared = tunnel ? tunnel.prepare(resolved) : { creds: resolved, via: undefined };
+          creds = prepared.creds;
+          link = await openTarget(creds, ctx, timeouts, prepared.via);
         } catch (err) {
           await greetForError(state, ctx, clientTls);
           throw err;

@@ -8,7 +8,7 @@ import type { ResolvedCredentials } from '../../credentials/types.js';
 import { BrokerError } from '../../errors.js';
 import { backendTlsFromCredentials, upgradeToTls, type BackendTlsSettings } from '../../tls/backend-tls.js';
 import { abortError } from '../abort.js';
-import { describeTarget, dial } from '../dial.js';
+import { describeTarget, dial, type Tunnel } from '../dial.js';
 import { createSocketReader, type SocketReader } from '../socket-reader.js';
 import type { ConnectionContext } from '../types.js';
 import {
@@ -96,13 +96,13 @@ async function readServerPacket(link: Pick<TargetLink, 'reader' | 'nextSeq'>): P
 }
 
 /** Connects and reads the server's greeting (before the client is greeted). */
-export async function openTarget(creds: ResolvedCredentials, ctx: ConnectionContext, timeouts: { connectMs: number; authMs: number }): Promise<TargetLink> {
+export async function openTarget(creds: ResolvedCredentials, ctx: ConnectionContext, timeouts: { connectMs: number; authMs: number }, via?: Tunnel): Promise<TargetLink> {
   const name = ctx.service.name;
   const addr = targetAddress(creds);
   const tls = await backendTlsFromCredentials(creds, addr.host);
   // One deadline for connect, TLS and login: a silent target must not hang the client.
   const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeouts.authMs)]);
-  const socket = await dial({ host: addr.host, port: addr.port, path: addr.path, signal, timeoutMs: timeouts.connectMs, service: name });
+  const socket = await dial({ host: addr.host, port: addr.port, path: addr.path, signal, timeoutMs: timeouts.connectMs, service: name, via });
   const reader = targetReader(socket, addr, signal, name);
   const partial = { reader, nextSeq: 0 };
   try {

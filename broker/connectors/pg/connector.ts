@@ -39,8 +39,8 @@ export const pgConnector: Connector = {
           return null;
         }
         const resolved = await ctx.resolveCredentials();
-        const creds = tunnel ? tunnel.prepare(resolved) : resolved;
-        const upstream = await openAuthenticated(side.socket, startup, creds, ctx, cancels, timeouts);
+        const { creds, via } = tunnel ? tunnel.prepare(resolved) : { creds: resolved, via: undefined };
+        const upstream = await openAuthenticated(side.socket, startup, creds, ctx, cancels, timeouts, via);
         upstream.clientPending = side.reader.detach();
         if (side.socket !== client) upstream.client = side.socket;
         return upstream;

@@ -7,7 +7,7 @@ import type { ResolvedCredentials } from '../../credentials/types.js';
 import { BrokerError } from '../../errors.js';
 import { backendTlsFromCredentials, upgradeToTls, type BackendTlsSettings } from '../../tls/backend-tls.js';
 import { abortError } from '../abort.js';
-import { describeTarget, dial } from '../dial.js';
+import { describeTarget, dial, type Tunnel } from '../dial.js';
 import { createSocketReader } from '../socket-reader.js';
 import type { ConnectionContext, Upstream } from '../types.js';
 import { authenticateBackend } from './backend-auth.js';
@@ -33,8 +33,10 @@ function targetAddress(creds: ResolvedCredentials): { host: string; port: number
 }
 
 /** Connects and negotiates TLS per sslmode. Used for sessions and for cancel requests. */
-async function openLink(addr: ReturnType<typeof targetAddress>, tls: BackendTlsSettings, service: string, signal: AbortSignal, timeoutMs: number): Promise<TargetLink> {
-  const socket = await dial({ host: addr.host, port: addr.port, path: addr.path, signal, timeoutMs, service });
+type LinkAddress = ReturnType<typeof targetAddress> & { via?: Tunnel };
+
+async function openLink(addr: LinkAddress, tls: BackendTlsSettings, service: string, signal: AbortSignal, timeoutMs: number): Promise<TargetLink> {
+  const socket = await dial({ host: addr.host, port: addr.port, path: addr.path, signal, timeoutMs, service, via: addr.via });
   if (tls.mode === 'disable' || addr.path) return { socket };
   socket.write(encodeSslRequest());
   const answer = await readOneByte(socket, signal, service);
@@ -73,9 +75,11 @@ export async function openAuthenticated(
   ctx: ConnectionContext,
   cancels: CancelRegistry,
   timeouts: { connectMs: number; authMs: number },
+  /** An SSH bastion to reach the target through (sshTunnel* credentials). */
+  via?: Tunnel,
 ): Promise<Upstream> {
   const name = ctx.service.name;
-  const addr = targetAddress(creds);
+  const addr: LinkAddress = { ...targetAddress(creds), via };
   const tls = await backendTlsFromCredentials(creds, addr.host);
   // One deadline for connect, TLS and login: a target that accepts and then says nothing must not hang the client.
   const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeouts.authMs)]);
@@ -118,7 +122,7 @@ export async function openAuthenticated(
 }
 
 /** Its own scope, so a held connection does not keep the handshake's values (credentials included) alive. */
-function cancelTargetFor(addr: ReturnType<typeof targetAddress>, tls: BackendTlsSettings, service: string, timeoutMs: number): CancelTarget {
+function cancelTargetFor(addr: LinkAddress, tls: BackendTlsSettings, service: string, timeoutMs: number): CancelTarget {
   return { open: async (signal) => (await openLink(addr, tls, service, signal, timeoutMs)).socket };
 }
 
