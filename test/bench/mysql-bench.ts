@@ -147,8 +147,12 @@ function rssKb(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 }
 
-/** Broker RSS growth per held (idle, logged-in) connection pair. */
+/** Broker RSS growth per held (idle, logged-in) connection pair, after one warm-up connection. */
 async function heldMemory(ep: Endpoint, db: MariaDb, n: number): Promise<number> {
+  const warm = await mysql.createConnection({ host: '127.0.0.1', port: ep.port, user: 'x', database: 'app' });
+  await warm.query('SELECT 1');
+  await warm.end();
+  await new Promise((r) => setTimeout(r, 500));
   const before = rssKb(ep.pid!);
   const conns: mysql.Connection[] = [];
   for (let i = 0; i < n; i += 20)
@@ -241,9 +245,12 @@ async function main(): Promise<void> {
     }
     if (want('memory')) {
       const n = quick ? 100 : 300;
-      const perPair = await heldMemory(endpoints.find((e) => e.name === 'broker')!, db, n);
+      // A fresh broker: the one above has grown its heap during the load, which new
+      // connections would reuse, understating what each one costs.
+      const fresh = await startBroker(dir, db);
+      const perPair = await heldMemory(fresh, db, n);
       lines.push('');
-      lines.push(`broker RSS per held connection pair (${n} idle, logged in): ${perPair.toFixed(1)} kB`);
+      lines.push(`broker RSS per held connection pair (${n} idle, logged in, fresh broker): ${perPair.toFixed(1)} kB`);
     }
     if (want('filter')) {
       const f = filterCost();
