@@ -409,7 +409,10 @@ function parseConnectorConfig(ctx: Ctx, entry: Entry | undefined, here: At, spec
       config[item.key] = item.value === null ? null : item.value.toJS(ctx.doc, { maxAliasCount: 100 });
     } catch (err) {
       add(ctx, { ...at, node: item.value }, `could not read the value: ${(err as Error).message}`);
+      continue;
     }
+    const problem = spec?.checkSetting?.(item.key, config[item.key]);
+    if (problem) add(ctx, { ...at, node: item.value ?? item.keyNode }, problem);
   }
   return config;
 }

@@ -43,6 +43,8 @@ export interface ConnectorSpec {
   knownCredentials: string[] | 'any';
   /** Keys allowed in the service's `config:` block. */
   configKeys: string[];
+  /** Checks one setting's value; returns what is wrong with it (reported with key and line). */
+  checkSetting?: (key: string, value: unknown) => string | undefined;
 }
 
 export interface ConfigIssue {

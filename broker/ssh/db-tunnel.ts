@@ -36,6 +36,13 @@ function readSettings(value: unknown): TunnelSettings | string {
   return { insecureIgnoreHostKey: v.insecureIgnoreHostKey === true, connectTimeoutMs: timeout };
 }
 
+/** ConnectorSpec.checkSetting for `sshTunnel`: what is wrong with the settings, if anything. */
+export function checkTunnelSetting(value: unknown): string | undefined {
+  const settings = readSettings(value);
+  // The config error already names services.NAME.config.sshTunnel.
+  return typeof settings === 'string' ? settings.replace(/^config\.sshTunnel(: |\.)?/, '') : undefined;
+}
+
 /** For a service with `sshTunnelAddress` among its credentials (or a `config.sshTunnel`): the tunnel; otherwise undefined. */
 export function createDbTunnel(service: ServiceConfig, logger: Logger): DbTunnel | undefined {
   const wanted = SSH_TUNNEL_CREDENTIALS.address in service.credentials || service.config.sshTunnel !== undefined;

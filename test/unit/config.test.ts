@@ -6,6 +6,7 @@ import { parseConfig } from '../../broker/config/parse.js';
 import type { ParseOptions } from '../../broker/config/parse.js';
 import { ConfigError } from '../../broker/config/types.js';
 import type { ConfigIssue, ConnectorSpec } from '../../broker/config/types.js';
+import { builtinConnectors, connectorSpecs } from '../../broker/connectors/registry.js';
 
 const connectors: ConnectorSpec[] = [
   { name: 'pg', requiredCredentials: ['host', 'password'], knownCredentials: 'any', configKeys: ['sslmode'] },
@@ -475,4 +476,61 @@ test('no credential value appears in any message', () => {
   const yamlIssue = only(yml('version: 2', 'services:', '  pg:', `    credentials: {password: "${secret}\\q"}`));
   assert.ok(!yamlIssue.message.includes('hunter2') && !yamlIssue.message.includes('\\q'), yamlIssue.message);
   assert.equal(yamlIssue.path, 'services.pg.credentials.password');
+});
+
+test("config: the real connectors' setting values are checked, with key and line", () => {
+  const real = connectorSpecs(builtinConnectors());
+  const parse = (text: string) => parseConfig(text, { source: 'secretless.yml', connectors: real, providers: ['env', 'file', 'keychain'] });
+  const text = yml(
+    'version: "2"',
+    'services:',
+    '  db:',
+    '    connector: pg',
+    '    listenOn: tcp://127.0.0.1:0',
+    '    credentials: { host: h, username: u }',
+    '    config:',
+    '      connectTimeoutMs: soon',
+    '      clientTls: maybe',
+    '      sshTunnel: { bogus: 1 }',
+    '  box:',
+    '    connector: ssh',
+    '    listenOn: tcp://127.0.0.1:0',
+    '    credentials: { address: "h:22", user: u }',
+    '    config:',
+    '      clientAuth: sometimes',
+    '      authorizedKeys: [not-a-key]',
+    '      allowAgentForwarding: "yes"',
+    '      authTimeoutMs: -1',
+  );
+  const err = (() => {
+    try {
+      parse(text);
+    } catch (e) {
+      return e;
+    }
+    return undefined;
+  })();
+  assert.ok(err instanceof ConfigError);
+  assert.deepEqual(
+    err.issues.map((i) => `${i.line} ${i.path}: ${i.message}`),
+    [
+      '8 services.db.config.connectTimeoutMs: must be a positive number of milliseconds',
+      '9 services.db.config.clientTls: must be true or false',
+      '10 services.db.config.sshTunnel: unknown key bogus (expected insecureIgnoreHostKey, connectTimeoutMs)',
+      "16 services.box.config.clientAuth: must be 'publickey' or 'none'",
+      '17 services.box.config.authorizedKeys: every entry must be a public key line (ssh-ed25519 AAAA...)',
+      '18 services.box.config.allowAgentForwarding: must be true or false',
+      '19 services.box.config.authTimeoutMs: must be a positive number of milliseconds',
+    ],
+  );
+  // The same settings with good values parse.
+  const good = text
+    .replace('connectTimeoutMs: soon', 'connectTimeoutMs: 5000')
+    .replace('clientTls: maybe', 'clientTls: true')
+    .replace('sshTunnel: { bogus: 1 }', 'sshTunnel: { connectTimeoutMs: 1000 }')
+    .replace('clientAuth: sometimes', 'clientAuth: none')
+    .replace('authorizedKeys: [not-a-key]', 'authorizedKeys: ~/.ssh/authorized_keys')
+    .replace('allowAgentForwarding: "yes"', 'allowAgentForwarding: true')
+    .replace('authTimeoutMs: -1', 'authTimeoutMs: 30000');
+  assert.equal(parse(good).services.length, 2);
 });

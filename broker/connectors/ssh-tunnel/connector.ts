@@ -6,12 +6,17 @@ import { BrokerError } from '../../errors.js';
 import { bastionPool } from '../../ssh/bastion-pool.js';
 import { readSshTarget, SSH_CREDENTIALS } from '../../ssh/target.js';
 import type { Connector, ServiceConnector, Upstream } from '../types.js';
+import { booleanSetting, durationMsSetting, settingChecks } from '../../config/setting-checks.js';
 
 export const sshTunnelSpec: ConnectorSpec = {
   name: 'ssh-tunnel',
   requiredCredentials: ['address', 'user', 'remoteHost', 'remotePort'],
   knownCredentials: ['address', 'user', 'privateKey', 'passphrase', 'password', 'hostKey', 'remoteHost', 'remotePort'],
   configKeys: ['insecureIgnoreHostKey', 'connectTimeoutMs'],
+  checkSetting: settingChecks({
+    insecureIgnoreHostKey: booleanSetting,
+    connectTimeoutMs: durationMsSetting,
+  }),
 };
 
 export const sshTunnelConnector: Connector = {

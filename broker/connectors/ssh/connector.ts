@@ -18,6 +18,7 @@ import type { ConnectionContext, Connector, ServedConnection, ServiceConnector }
 import { ClientAgentRelay } from './agent-forward.js';
 import { clientAuthFor, type ClientAuth } from './client-auth.js';
 import { bridge } from './session.js';
+import { booleanSetting, durationMsSetting, pathSetting, settingChecks } from '../../config/setting-checks.js';
 
 export const sshSpec: ConnectorSpec = {
   name: 'ssh',
@@ -25,7 +26,23 @@ export const sshSpec: ConnectorSpec = {
   requiredCredentials: ['address', 'user'],
   knownCredentials: ['address', 'user', 'privateKey', 'passphrase', 'password', 'hostKey'],
   configKeys: ['clientAuth', 'authorizedKeys', 'insecureIgnoreHostKey', 'allowRemoteForwarding', 'allowAgentForwarding', 'connectTimeoutMs', 'authTimeoutMs', 'hostKeyDir'],
+  checkSetting: settingChecks({
+    clientAuth: (v) => (v === 'publickey' || v === 'none' ? undefined : "must be 'publickey' or 'none'"),
+    authorizedKeys: checkAuthorizedKeys,
+    insecureIgnoreHostKey: booleanSetting,
+    allowRemoteForwarding: booleanSetting,
+    allowAgentForwarding: booleanSetting,
+    connectTimeoutMs: durationMsSetting,
+    authTimeoutMs: durationMsSetting,
+    hostKeyDir: pathSetting,
+  }),
 };
+
+/** authorizedKeys: a path, a key line, or a list of key lines (client-auth.ts reads them). */
+function checkAuthorizedKeys(value: unknown): string | undefined {
+  const auth = clientAuthFor({ authorizedKeys: value });
+  return typeof auth === 'string' ? auth.replace(/^config\.authorizedKeys:? ?/, '') : undefined;
+}
 
 /** Like sshd's LoginGraceTime: a client that has not authenticated by then is dropped (config.authTimeoutMs). */
 const LOGIN_GRACE_MS = 60_000;
