@@ -336,6 +336,8 @@ function parseCredentials(
     }
     const credential = parseCredential(ctx, item, at);
     if (credential) credentials[item.key] = credential;
+    const problem = credential?.provider === LITERAL ? spec?.checkLiteral?.(item.key, credential.id) : undefined;
+    if (problem) add(ctx, { ...at, node: item.value ?? item.keyNode }, problem);
   }
   const missing = spec ? spec.requiredCredentials.filter((k) => !items.some((i) => i.key === k)) : [];
   if (missing.length > 0) {

@@ -18,3 +18,13 @@ export const pathSetting: SettingCheck = (v) => (typeof v === 'string' && v.trim
 export function settingChecks(checks: Record<string, SettingCheck>): (key: string, value: unknown) => string | undefined {
   return (key, value) => (value === null || value === undefined ? undefined : checks[key]?.(value));
 }
+
+/** Literal credential checks shared by the database connectors (sslmode, port). */
+export function databaseLiteralChecks(sslModes: readonly string[]): (key: string, value: string) => string | undefined {
+  return (key, value) => {
+    if (key === 'sslmode' && !sslModes.includes(value)) return `must be one of ${sslModes.join(', ')}`;
+    if (key === 'port' && !/^\d+$/.test(value.trim())) return 'must be a port number (1-65535)';
+    if (key === 'port' && (Number(value) < 1 || Number(value) > 65535)) return 'must be a port number (1-65535)';
+    return undefined;
+  };
+}

@@ -45,6 +45,11 @@ export interface ConnectorSpec {
   configKeys: string[];
   /** Checks one setting's value; returns what is wrong with it (reported with key and line). */
   checkSetting?: (key: string, value: unknown) => string | undefined;
+  /**
+   * Checks a credential given as a literal (values from providers are only known per
+   * connection). The message must not quote the value: a literal may be a secret.
+   */
+  checkLiteral?: (key: string, value: string) => string | undefined;
 }
 
 export interface ConfigIssue {

@@ -487,7 +487,7 @@ test("config: the real connectors' setting values are checked, with key and line
     '  db:',
     '    connector: pg',
     '    listenOn: tcp://127.0.0.1:0',
-    '    credentials: { host: h, username: u }',
+    '    credentials: { host: h, username: u, sslmode: requre, port: 99999 }',
     '    config:',
     '      connectTimeoutMs: soon',
     '      clientTls: maybe',
@@ -514,6 +514,8 @@ test("config: the real connectors' setting values are checked, with key and line
   assert.deepEqual(
     err.issues.map((i) => `${i.line} ${i.path}: ${i.message}`),
     [
+      '6 services.db.credentials.sslmode: must be one of disable, prefer, require, verify-ca, verify-full',
+      '6 services.db.credentials.port: must be a port number (1-65535)',
       '8 services.db.config.connectTimeoutMs: must be a positive number of milliseconds',
       '9 services.db.config.clientTls: must be true or false',
       '10 services.db.config.sshTunnel: unknown key bogus (expected insecureIgnoreHostKey, connectTimeoutMs)',
@@ -525,6 +527,7 @@ test("config: the real connectors' setting values are checked, with key and line
   );
   // The same settings with good values parse.
   const good = text
+    .replace('sslmode: requre, port: 99999', 'sslmode: require, port: 5432')
     .replace('connectTimeoutMs: soon', 'connectTimeoutMs: 5000')
     .replace('clientTls: maybe', 'clientTls: true')
     .replace('sshTunnel: { bogus: 1 }', 'sshTunnel: { connectTimeoutMs: 1000 }')

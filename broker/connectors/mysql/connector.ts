@@ -23,13 +23,15 @@ import { clientState, greetClient, readClientLogin, writePackets, type ClientSta
 import { CAP, PASSTHROUGH_CAPS, PASSTHROUGH_MARIADB_CAPS, clientFacingCapabilities, encodeErr, encodePacket, type Greeting } from './codec.js';
 import { createCommandFilter } from './command-filter.js';
 import { BackendErr, loginTarget, MYSQL_CREDENTIALS, openTarget, type TargetLink } from './target-side.js';
-import { durationMsSetting, looseBooleanSetting, pathSetting, settingChecks } from '../../config/setting-checks.js';
+import { databaseLiteralChecks, durationMsSetting, looseBooleanSetting, pathSetting, settingChecks } from '../../config/setting-checks.js';
+import { SSL_MODES } from '../../tls/backend-tls.js';
 
 export const mysqlSpec: ConnectorSpec = {
   name: 'mysql',
   requiredCredentials: ['host', 'username'],
   knownCredentials: [...MYSQL_CREDENTIALS, ...SSH_TUNNEL_KEYS],
   configKeys: ['connectTimeoutMs', 'authTimeoutMs', 'sshTunnel', 'clientTls', 'clientTlsCert', 'clientTlsKey'],
+  checkLiteral: databaseLiteralChecks(SSL_MODES),
   checkSetting: settingChecks({
     connectTimeoutMs: durationMsSetting,
     authTimeoutMs: durationMsSetting,

@@ -11,13 +11,15 @@ import { clientReader, readClientStartup, STARTUP_TIMEOUT_MS, withTimeout, type 
 import { clientTlsFor } from '../../tls/client-tls.js';
 import { encodeErrorResponse } from './codec.js';
 import { openAuthenticated } from './target-side.js';
-import { durationMsSetting, looseBooleanSetting, pathSetting, settingChecks } from '../../config/setting-checks.js';
+import { databaseLiteralChecks, durationMsSetting, looseBooleanSetting, pathSetting, settingChecks } from '../../config/setting-checks.js';
+import { SSL_MODES } from '../../tls/backend-tls.js';
 
 export const pgSpec: ConnectorSpec = {
   name: 'pg',
   requiredCredentials: ['host', 'username'],
   knownCredentials: 'any',
   configKeys: ['connectTimeoutMs', 'authTimeoutMs', 'clientTls', 'clientTlsCert', 'clientTlsKey', 'sshTunnel'],
+  checkLiteral: databaseLiteralChecks(SSL_MODES),
   checkSetting: settingChecks({
     connectTimeoutMs: durationMsSetting,
     authTimeoutMs: durationMsSetting,
