@@ -6,7 +6,7 @@
 // main screen (light and dark) into test-output/. Nothing on the page or in any response
 // holds a password. Runs under scripts/with-keyring.sh (npm test does).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,6 +59,14 @@ services:
         from: env
         get: REPORTS_PW
       sslmode: disable
+  jump-host:
+    connector: ssh
+    listenOn: tcp://127.0.0.1:0
+    credentials:
+      address: "127.0.0.1:1"
+      user: deploy
+      password: { from: env, get: REPORTS_PW }
+      hostKey: SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU
 `,
   );
   // app-db starts out stopped, as the user left it last time.
@@ -126,6 +134,11 @@ test('open the page with the token: it leaves the address bar, the targets are l
   await row('app-db').getByTestId('state').filter({ hasText: 'Stopped' }).waitFor();
   await row('reports').getByTestId('state').filter({ hasText: 'Listening' }).waitFor();
   assert.equal(await row('app-db').getByTestId('address').textContent(), 'tcp://127.0.0.1:0', 'the configured address while stopped');
+  // The ssh target shows the broker's own host key, as ssh-keygen reads it from the key file.
+  const shown = (await row('jump-host').getByTestId('host-key').textContent()) ?? '';
+  const keyFile = join(dir, 'state', 'secretless-desktop', 'ssh-host-ed25519.key');
+  assert.match(shown, /^SHA256:[A-Za-z0-9+/]{43}$/);
+  assert.ok(execFileSync('ssh-keygen', ['-lf', keyFile], { encoding: 'utf8' }).includes(shown), 'the fingerprint ssh-keygen reports');
   // A reload keeps working without the token in the URL.
   await page.reload();
   await row('app-db').waitFor();
