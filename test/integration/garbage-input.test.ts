@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startTestBroker, type TestBroker } from '../fixtures/broker.js';
-import { freePort } from '../fixtures/free-port.js';
+import { closedPort } from '../fixtures/free-port.js';
 import { makeKey } from '../fixtures/sshd.js';
 
 let dir: string;
@@ -23,7 +23,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sd-garbage-'));
   const key = makeKey(dir, 'agent-key', 'ed25519');
   const client = makeKey(dir, 'client-key', 'ed25519');
-  const down = await freePort();
+  const down = await closedPort();
   agentSocket = join(dir, 'agent.sock');
   tb = await startTestBroker(
     `version: "2"

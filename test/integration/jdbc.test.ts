@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startTestBroker, type TestBroker } from '../fixtures/broker.js';
-import { freePort } from '../fixtures/free-port.js';
+import { closedPort } from '../fixtures/free-port.js';
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
 import { clientEnv, run } from '../fixtures/run.js';
 
@@ -15,7 +15,7 @@ let tb: TestBroker;
 
 before(async () => {
   cluster = await startPgCluster();
-  const down = await freePort();
+  const down = await closedPort();
   tb = await startTestBroker(
     `version: "2"
 services:

@@ -14,7 +14,7 @@ import mysql from 'mysql2/promise';
 import { ed25519PublicKey } from '../../broker/connectors/mysql/auth-ed25519.js';
 import { CAP, encodeAuthSwitch, encodeGreeting, encodePacket, packetParser, parseHandshakeResponse, parseServerHello } from '../../broker/connectors/mysql/codec.js';
 import { startTestBroker, type TestBroker } from '../fixtures/broker.js';
-import { freePort } from '../fixtures/free-port.js';
+import { closedPort } from '../fixtures/free-port.js';
 import { startMariaDb, type MariaDb } from '../fixtures/mariadb-cluster.js';
 import { run, type RunResult } from '../fixtures/run.js';
 
@@ -144,7 +144,7 @@ ${service('verify-full', { ...ed, sslmode: 'verify-full', sslhost: 'localhost', 
 ${service('wrong-ca', { ...native, sslmode: 'verify-ca', sslrootcert: certs.wrongCa.certPath })}
 ${service('wrong-host', { ...native, sslmode: 'verify-full', sslhost: 'db.example.com', sslrootcert: certs.ca.certPath })}
 ${service('wrong-password', { ...base, username: db.users.native.name, password: '{ from: env, get: PW_WRONG }', sslmode: 'disable' })}
-${service('down', { host: '127.0.0.1', port: await freePort(), username: 'x', password: '{ from: env, get: PW_NATIVE }', sslmode: 'disable' })}
+${service('down', { host: '127.0.0.1', port: await closedPort(), username: 'x', password: '{ from: env, get: PW_NATIVE }', sslmode: 'disable' })}
 ${service('silent', { host: '127.0.0.1', port: (silent.address() as net.AddressInfo).port, username: 'x', sslmode: 'disable' }, '    config:\n      authTimeoutMs: 300\n')}
 ${service('dialog', { host: '127.0.0.1', port: (fake.address() as net.AddressInfo).port, username: 'x', password: '{ from: env, get: PW_NATIVE }', sslmode: 'disable' })}
 ${service('dialog-require', { host: '127.0.0.1', port: (fake.address() as net.AddressInfo).port, username: 'x', password: '{ from: env, get: PW_NATIVE }', sslmode: 'require' })}

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { startTestBroker, type TestBroker } from '../fixtures/broker.js';
-import { freePort } from '../fixtures/free-port.js';
+import { closedPort } from '../fixtures/free-port.js';
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
 import { clientEnv, psql, run } from '../fixtures/run.js';
 
@@ -33,7 +33,7 @@ before(async () => {
   const certs = c.certs!;
   const base = { host: '127.0.0.1', port: c.port };
   const scram = { ...base, username: c.users.scram.name, password: '{ from: env, get: PW_SCRAM }' };
-  const downPort = await freePort();
+  const downPort = await closedPort();
   // A target that accepts connections and never says a word.
   silent = net.createServer((s) => s.on('error', () => {}));
   await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ensureSshHostKey } from '../../broker/ssh/host-key.js';
 import { startTestBroker, type TestBroker } from '../fixtures/broker.js';
-import { freePort } from '../fixtures/free-port.js';
+import { closedPort, freePort } from '../fixtures/free-port.js';
 import { run, type RunResult } from '../fixtures/run.js';
 import { fingerprintOfFile, makeKey, sshOptions, startSshd, type KeyFiles, type Sshd } from '../fixtures/sshd.js';
 
@@ -314,7 +314,7 @@ describe('ssh connector with real OpenSSH', () => {
 
   test('target down: cannot reach, connection refused', async () => {
     // A port free right now (read from a file per connection, so it is fresh).
-    writeFileSync(join(dir, 'down-address'), `127.0.0.1:${await freePort()}`);
+    writeFileSync(join(dir, 'down-address'), `127.0.0.1:${await closedPort()}`);
     const r = await ssh('down', ['echo never']);
     assert.equal(r.code, 255);
     assert.match(r.stderr, /Received disconnect .*cannot reach the SSH target 127\.0\.0\.1:\d+ of service 'down': connection refused/);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { bastionPool } from '../../broker/ssh/bastion-pool.js';
 import { startTestBroker, type TestBroker } from '../fixtures/broker.js';
-import { freePort } from '../fixtures/free-port.js';
+import { closedPort } from '../fixtures/free-port.js';
 import { startMariaDb, type MariaDb } from '../fixtures/mariadb-cluster.js';
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
 import { clientEnv, run } from '../fixtures/run.js';
@@ -141,7 +141,7 @@ describe('SSH tunnels through a real sshd bastion', () => {
 
   test('database unreachable behind the bastion: a clear error, naming the bastion', async () => {
     // A port free right now (the file provider reads it per connection).
-    writeFileSync(join(dir, 'down-port'), String(await freePort()));
+    writeFileSync(join(dir, 'down-port'), String(await closedPort()));
     const r = await query('db-down', 'select 1');
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /cannot reach the target 127\.0\.0\.1:\d+ of service 'db-down' through the SSH bastion 127\.0\.0\.1:\d+: Connection refused/i);
