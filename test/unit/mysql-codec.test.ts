@@ -2,6 +2,7 @@
 // capabilities, connection attributes, SSLRequest), ERR and auth replies, framing
 // limits, malformed input, and the capability agreement rule.
 import assert from 'node:assert/strict';
+import { switchNonce } from '../../broker/connectors/mysql/target-side.js';
 import { test } from 'node:test';
 import {
   backendCapabilities,
@@ -90,8 +91,20 @@ test('framing: partial packets wait, oversized packets are refused before they a
 test('ERR packets and auth replies', () => {
   const err = parseErr(encodeErr(1045, '28000', 'denied'));
   assert.deepEqual({ errno: err.errno, sqlState: err.sqlState, message: err.message }, { errno: 1045, sqlState: '28000', message: 'denied' });
-  const sw = parseAuthReply(encodeAuthSwitch('client_ed25519', Buffer.alloc(32, 1)));
-  assert.deepEqual(sw, { type: 'auth-switch', plugin: 'client_ed25519', data: Buffer.alloc(32, 1) });
+  const sw = parseAuthReply(encodeAuthSwitch('mysql_native_password', Buffer.alloc(20, 1)));
+  assert.deepEqual(sw, { type: 'auth-switch', plugin: 'mysql_native_password', data: Buffer.concat([Buffer.alloc(20, 1), Buffer.from([0])]) });
+  // A random ed25519 nonce may end in 0: it is data, not a terminator (1 login in 256 failed).
+  const nonce = Buffer.concat([Buffer.alloc(31, 7), Buffer.from([0])]);
+  // As MariaDB sends it: the plugin's 32 bytes with no terminator.
+  const ed = parseAuthReply(Buffer.concat([Buffer.from([0xfe]), Buffer.from('client_ed25519\0'), nonce]));
+  assert.ok(ed.type === 'auth-switch' && ed.data.equals(nonce));
+  assert.ok(switchNonce('client_ed25519', nonce).equals(nonce));
+  // The 20-byte scramble plugins send a NUL terminator, which is not part of the scramble.
+  const scramble = Buffer.alloc(20, 9);
+  const native = parseAuthReply(encodeAuthSwitch('mysql_native_password', scramble));
+  assert.ok(native.type === 'auth-switch' && switchNonce(native.plugin, native.data).equals(scramble));
+  const scrambleEndingInZero = Buffer.concat([Buffer.alloc(19, 9), Buffer.from([0])]);
+  assert.ok(switchNonce('mysql_native_password', Buffer.concat([scrambleEndingInZero, Buffer.from([0])])).equals(scrambleEndingInZero));
   assert.deepEqual(parseAuthReply(Buffer.from([0x01, 0x04])), { type: 'auth-more-data', data: Buffer.from([0x04]) });
   assert.equal(parseAuthReply(Buffer.from([0x00, 0, 0, 2, 0, 0, 0])).type, 'ok');
   assert.throws(() => parseAuthReply(Buffer.from([0x42])), MysqlProtocolError);

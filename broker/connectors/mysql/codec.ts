@@ -412,9 +412,9 @@ export function parseAuthReply(payload: Buffer): AuthReply {
       // A bare 0xfe is the pre-4.1 "use old passwords" request.
       if (r.remaining === 0) return { type: 'auth-switch', plugin: 'mysql_old_password', data: Buffer.alloc(0) };
       const plugin = r.nulTerminated().toString('utf8');
-      let data = Buffer.from(r.rest());
-      if (data.length && data[data.length - 1] === 0) data = data.subarray(0, data.length - 1);
-      return { type: 'auth-switch', plugin, data };
+      // Data exactly as sent: what it means (and whether a trailing 0 is a terminator or
+      // part of a random nonce, as with ed25519) depends on the plugin.
+      return { type: 'auth-switch', plugin, data: Buffer.from(r.rest()) };
     }
     case 0x01:
       return { type: 'auth-more-data', data: Buffer.from(payload.subarray(1)) };

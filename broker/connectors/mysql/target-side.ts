@@ -205,7 +205,7 @@ export async function loginTarget(
         throw new BackendErr(reply);
       case 'auth-switch':
         plugin = reply.plugin;
-        nonce = reply.data;
+        nonce = switchNonce(plugin, reply.data);
         write(switchToken(plugin, password, nonce));
         continue;
       case 'auth-more-data': {
@@ -227,6 +227,18 @@ export async function loginTarget(
   }
   throw new BrokerError('target_protocol_error', 'the target did not finish authentication');
 }
+
+/**
+ * The nonce in an auth switch request. The SHA-1/SHA-256 scramble plugins send 20 bytes
+ * plus a NUL terminator; ed25519 sends a bare 32-byte random nonce, whose last byte is 0
+ * once in 256 logins and must be kept (stripping it made those logins fail).
+ */
+export function switchNonce(plugin: string, data: Buffer): Buffer {
+  if (plugin === ED25519_PLUGIN) return data;
+  return data.length === SCRAMBLE_LENGTH + 1 && data[SCRAMBLE_LENGTH] === 0 ? data.subarray(0, SCRAMBLE_LENGTH) : data;
+}
+
+const SCRAMBLE_LENGTH = 20;
 
 function firstToken(plugin: string, password: Buffer, nonce: Buffer): Buffer {
   switch (plugin) {
