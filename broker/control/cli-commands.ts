@@ -50,9 +50,12 @@ async function run(command: string, args: string[], out: (s: string) => void): P
   const needsName = command === 'start' || command === 'stop';
   if (needsName && positionals.length !== 1) throw new Usage(`usage: secretless-desktop ${command} NAME`);
   if (!needsName && positionals.length > 0) throw new Usage(`unexpected argument '${positionals[0]}'`);
-  // audit --follow ends when the broker goes away (a restarted one has a new token).
+  // audit --follow ends when the broker goes away (a restarted one has a new token), and
+  // reads its backlog only once the event stream is up, so no record falls in between.
   let brokerGone = () => {};
-  const api = connectToBroker(undefined, (state) => state === 'reconnecting' && brokerGone());
+  let streamUp = () => {};
+  const connected = new Promise<void>((resolve) => (streamUp = resolve));
+  const api = connectToBroker(undefined, (state) => (state === 'connected' ? streamUp() : brokerGone()));
   switch (command) {
     case 'status': {
       const [targets, sessions] = await Promise.all([api.listTargets(), api.listSessions()]);
@@ -67,7 +70,7 @@ async function run(command: string, args: string[], out: (s: string) => void): P
       return;
     }
     case 'audit':
-      return audit(api, values, out, (fn) => (brokerGone = fn));
+      return audit(api, values, out, (fn) => (brokerGone = fn), connected);
   }
 }
 
@@ -76,6 +79,7 @@ async function audit(
   values: { follow?: boolean; service?: string; outcome?: string; limit?: string; json?: boolean },
   out: (s: string) => void,
   onBrokerGone: (fn: () => void) => void,
+  streamConnected: Promise<void>,
 ): Promise<void> {
   const query: AuditQuery = {};
   if (values.service) query.service = values.service;
@@ -103,6 +107,16 @@ async function audit(
         else out(line(e.record));
       })
     : undefined;
+  if (off) {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('the broker did not open its event stream')), 10_000);
+    });
+    await Promise.race([streamConnected, timeout]).finally(() => clearTimeout(timer)).catch((err: unknown) => {
+      off();
+      throw err;
+    });
+  }
   const backlog = await api.recentAudit(query).catch((err: unknown) => {
     off?.();
     throw err;
