@@ -100,7 +100,7 @@ test("a wrong configured password: 1045 naming the broker's credentials", async 
   assert.equal(plain.stats.rejected, rejectedBefore + 1);
 });
 
-/** Logs in to the broker with a raw handshake response naming `plugin`; returns the packets until the socket is idle. */
+/** Logs in to the broker with a raw handshake response naming `plugin`; returns the packets up to the end of the login. */
 async function rawClient(svc: string, plugin: string, answerSwitch: boolean): Promise<{ seq: number; payload: Buffer }[]> {
   const socket = net.connect({ host: '127.0.0.1', port: tb.tcp(svc).port });
   socket.on('error', () => undefined);
@@ -129,7 +129,10 @@ async function rawClient(svc: string, plugin: string, answerSwitch: boolean): Pr
     assert.match(sw.payload.toString('latin1'), /mysql_native_password/);
     socket.write(encodePacket(sw.seq + 1, randomBytes(20)));
   }
-  await new Promise((r) => setTimeout(r, 500));
+  // Until the login ends (OK or ERR), then a moment more so that anything sent after it shows up too.
+  const deadline = Date.now() + 15_000;
+  while (!got.slice(1).some((p) => p.payload[0] === 0x00 || p.payload[0] === 0xff) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 200));
   socket.destroy();
   return got.slice(1);
 }
