@@ -65,59 +65,68 @@ export function createBastionPool(options: { idleMs?: number; keepaliveIntervalM
     return entry;
   }
 
-  return {
-    async forward(bastion, host, port, opts) {
-      const key = poolKey(opts.service, bastion);
-      const entry = entries.get(key) ?? connect(key, bastion, opts);
-      const live = await entry.client.then(isLive, () => true);
-      if (!live) {
-        // Dropped, and its close not processed yet: start over instead of failing this connection.
-        if (entries.get(key) === entry) entries.delete(key);
-        return this.forward(bastion, host, port, opts);
-      }
-      clearTimeout(entry.idle);
-      entry.channels++;
-      const release = () => {
-        if (--entry.channels > 0) return;
-        entry.idle = setTimeout(() => void entry.client.then((c) => c.end(), () => {}), idleMs);
-        entry.idle.unref();
-      };
-      let client: Client;
+  /** `retried`: a connection that went away under us gets one fresh attempt, not more. */
+  async function forward(bastion: SshTarget, host: string, port: number, opts: ForwardOptions, retried = false): Promise<Socket> {
+    const key = poolKey(opts.service, bastion);
+    const entry = entries.get(key) ?? connect(key, bastion, opts);
+    const live = await entry.client.then(isLive, () => true);
+    if (!live) {
+      // Dropped, and its close not processed yet: start over instead of failing this connection.
+      if (entries.get(key) === entry) entries.delete(key);
+      return forward(bastion, host, port, opts, retried);
+    }
+    clearTimeout(entry.idle);
+    entry.channels++;
+    const release = () => {
+      if (--entry.channels > 0) return;
+      entry.idle = setTimeout(() => void entry.client.then((c) => c.end(), () => {}), idleMs);
+      entry.idle.unref();
+    };
+    let client: Client;
+    try {
+      client = await entry.client;
+    } catch (err) {
+      release();
+      throw err;
+    }
+    const dest = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    return new Promise<Socket>((resolve, reject) => {
+      const onAbort = () => reject(opts.signal.reason instanceof BrokerError ? opts.signal.reason : new BrokerError('service_stopping', `service '${opts.service}' is stopping`));
+      opts.signal.addEventListener('abort', onAbort, { once: true });
       try {
-        client = await entry.client;
-      } catch (err) {
-        release();
-        throw err;
-      }
-      const dest = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-      return new Promise<Socket>((resolve, reject) => {
-        const onAbort = () => reject(opts.signal.reason instanceof BrokerError ? opts.signal.reason : new BrokerError('service_stopping', `service '${opts.service}' is stopping`));
-        opts.signal.addEventListener('abort', onAbort, { once: true });
-        try {
-          client.forwardOut('127.0.0.1', 0, host, port, (err, channel) => {
-            opts.signal.removeEventListener('abort', onAbort);
-            if (err) {
-              release();
-              // ssh2 words it "(SSH) Channel open failure: <reason from the bastion>".
-              const why = err.message.replace(/^\(SSH\) Channel open failure:\s*/, '') || 'refused';
-              return reject(new BrokerError('target_unreachable', `cannot reach the target ${dest} of service '${opts.service}' through the SSH bastion ${bastion.display}: ${why}`, { cause: err }));
-            }
-            channel.once('close', release);
-            if (opts.signal.aborted) {
-              channel.close();
-              return;
-            }
-            resolve(channel as unknown as Socket);
-          });
-        } catch (err) {
-          // forwardOut throws when the connection just went away.
+        client.forwardOut('127.0.0.1', 0, host, port, (err, channel) => {
           opts.signal.removeEventListener('abort', onAbort);
-          release();
-          if (entries.get(key) === entry) entries.delete(key);
-          reject(new BrokerError('target_unreachable', `the SSH bastion ${bastion.display} of service '${opts.service}' dropped the connection`, { cause: err }));
-        }
-      });
-    },
+          if (err) {
+            release();
+            if (!retried && !isLive(client)) {
+              // The bastion connection died while the channel was being opened.
+              if (entries.get(key) === entry) entries.delete(key);
+              return resolve(forward(bastion, host, port, opts, true));
+            }
+            // ssh2 words it "(SSH) Channel open failure: <reason from the bastion>".
+            const why = err.message.replace(/^\(SSH\) Channel open failure:\s*/, '') || 'refused';
+            return reject(new BrokerError('target_unreachable', `cannot reach the target ${dest} of service '${opts.service}' through the SSH bastion ${bastion.display}: ${why}`, { cause: err }));
+          }
+          channel.once('close', release);
+          if (opts.signal.aborted) {
+            channel.close();
+            return;
+          }
+          resolve(channel as unknown as Socket);
+        });
+      } catch (err) {
+        // forwardOut throws when the connection just went away.
+        opts.signal.removeEventListener('abort', onAbort);
+        release();
+        if (entries.get(key) === entry) entries.delete(key);
+        if (!retried) return resolve(forward(bastion, host, port, opts, true));
+        reject(new BrokerError('target_unreachable', `the SSH bastion ${bastion.display} of service '${opts.service}' dropped the connection`, { cause: err }));
+      }
+    });
+  }
+
+  return {
+    forward: (bastion, host, port, opts) => forward(bastion, host, port, opts),
     size: () => entries.size,
     closeAll() {
       for (const entry of entries.values()) void entry.client.then((c) => c.end(), () => {});
