@@ -15,7 +15,7 @@
 import type { Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import type { ConnectorSpec } from '../../config/types.js';
-import { checkTunnelSetting, createDbTunnel, SSH_TUNNEL_KEYS } from '../../ssh/db-tunnel.js';
+import { createDbTunnel, SSH_TUNNEL_KEYS } from '../../ssh/db-tunnel.js';
 import { BrokerError, errorCatalog } from '../../errors.js';
 import type { Connector, ConnectionContext, ServiceConnector, Upstream } from '../types.js';
 import { clientTlsFor } from '../../tls/client-tls.js';
@@ -23,23 +23,14 @@ import { clientState, greetClient, readClientLogin, writePackets, type ClientSta
 import { CAP, PASSTHROUGH_CAPS, PASSTHROUGH_MARIADB_CAPS, clientFacingCapabilities, encodeErr, encodePacket, type Greeting } from './codec.js';
 import { createCommandFilter } from './command-filter.js';
 import { BackendErr, loginTarget, MYSQL_CREDENTIALS, openTarget, type TargetLink } from './target-side.js';
-import { databaseLiteralChecks, durationMsSetting, looseBooleanSetting, pathSetting, settingChecks } from '../../config/setting-checks.js';
-import { SSL_MODES } from '../../tls/backend-tls.js';
+import { databaseChecks, DATABASE_CONFIG_KEYS } from '../database-settings.js';
 
 export const mysqlSpec: ConnectorSpec = {
   name: 'mysql',
   requiredCredentials: ['host', 'username'],
   knownCredentials: [...MYSQL_CREDENTIALS, ...SSH_TUNNEL_KEYS],
-  configKeys: ['connectTimeoutMs', 'authTimeoutMs', 'sshTunnel', 'clientTls', 'clientTlsCert', 'clientTlsKey'],
-  checkLiteral: databaseLiteralChecks(SSL_MODES),
-  checkSetting: settingChecks({
-    connectTimeoutMs: durationMsSetting,
-    authTimeoutMs: durationMsSetting,
-    clientTls: looseBooleanSetting,
-    clientTlsCert: pathSetting,
-    clientTlsKey: pathSetting,
-    sshTunnel: checkTunnelSetting,
-  }),
+  configKeys: DATABASE_CONFIG_KEYS,
+  ...databaseChecks,
 };
 
 export const mysqlConnector: Connector = {

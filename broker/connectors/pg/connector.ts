@@ -3,7 +3,7 @@
 // then pipes bytes. Per service it keeps the cancel-key registry.
 import type { Socket } from 'node:net';
 import type { ConnectorSpec } from '../../config/types.js';
-import { checkTunnelSetting, createDbTunnel } from '../../ssh/db-tunnel.js';
+import { createDbTunnel } from '../../ssh/db-tunnel.js';
 import type { Connector, ServiceConnector } from '../types.js';
 import { BackendErrorResponse } from './backend-auth.js';
 import { createCancelRegistry } from './cancel.js';
@@ -11,23 +11,14 @@ import { clientReader, readClientStartup, STARTUP_TIMEOUT_MS, withTimeout, type 
 import { clientTlsFor } from '../../tls/client-tls.js';
 import { encodeErrorResponse } from './codec.js';
 import { openAuthenticated } from './target-side.js';
-import { databaseLiteralChecks, durationMsSetting, looseBooleanSetting, pathSetting, settingChecks } from '../../config/setting-checks.js';
-import { SSL_MODES } from '../../tls/backend-tls.js';
+import { databaseChecks, DATABASE_CONFIG_KEYS } from '../database-settings.js';
 
 export const pgSpec: ConnectorSpec = {
   name: 'pg',
   requiredCredentials: ['host', 'username'],
   knownCredentials: 'any',
-  configKeys: ['connectTimeoutMs', 'authTimeoutMs', 'clientTls', 'clientTlsCert', 'clientTlsKey', 'sshTunnel'],
-  checkLiteral: databaseLiteralChecks(SSL_MODES),
-  checkSetting: settingChecks({
-    connectTimeoutMs: durationMsSetting,
-    authTimeoutMs: durationMsSetting,
-    clientTls: looseBooleanSetting,
-    clientTlsCert: pathSetting,
-    clientTlsKey: pathSetting,
-    sshTunnel: checkTunnelSetting,
-  }),
+  configKeys: DATABASE_CONFIG_KEYS,
+  ...databaseChecks,
 };
 
 export const pgConnector: Connector = {
