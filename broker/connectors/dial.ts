@@ -24,7 +24,8 @@ export function describeTarget(host: string, port: number, socketName?: (port: n
   return host.startsWith('/') && socketName ? `${host}/${socketName(port)}` : host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-const reasons: Record<string, string> = {
+/** Socket error codes in words, for messages about unreachable targets (shared with SSH). */
+export const SOCKET_ERROR_REASONS: Record<string, string> = {
   ECONNREFUSED: 'connection refused',
   ENOTFOUND: 'host name not found',
   EAI_AGAIN: 'host name lookup failed',
@@ -55,7 +56,7 @@ export function dial(options: DialOptions & { path?: string }): Promise<net.Sock
       if (!err) return resolve(socket);
       socket.destroy();
       if (err instanceof BrokerError) return reject(err);
-      const why = reasons[err.code ?? ''] ?? err.message;
+      const why = SOCKET_ERROR_REASONS[err.code ?? ''] ?? err.message;
       reject(new BrokerError('target_unreachable', `cannot reach the target ${target} of service '${options.service}': ${why}`, { cause: err }));
     }
     function ok() {

@@ -7,6 +7,7 @@ import { BrokerError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { fingerprintOf } from './keys.js';
 import type { SshTarget } from './target.js';
+import { SOCKET_ERROR_REASONS } from '../connectors/dial.js';
 
 export interface ConnectSshOptions {
   service: string;
@@ -19,16 +20,6 @@ export interface ConnectSshOptions {
   /** Extra ssh2 settings (agent forwarding). */
   extra?: Partial<ConnectConfig>;
 }
-
-const socketReasons: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ENOTFOUND: 'host name not found',
-  EAI_AGAIN: 'host name lookup failed',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  ETIMEDOUT: 'timed out',
-  ECONNRESET: 'connection reset',
-};
 
 export function connectSsh(target: SshTarget, opts: ConnectSshOptions): Promise<Client> {
   const { service, signal, logger } = opts;
@@ -101,7 +92,7 @@ function mapError(err: Error & { level?: string; code?: string }, target: SshTar
     );
   }
   if (err.level === 'client-socket' || err.code) {
-    const why = socketReasons[err.code ?? ''] ?? 'connection failed';
+    const why = SOCKET_ERROR_REASONS[err.code ?? ''] ?? 'connection failed';
     return new BrokerError('target_unreachable', `cannot reach ${where}: ${why}`, { cause: err });
   }
   if (err.level === 'client-timeout') return new BrokerError('timeout', `${where} did not complete the login in time`, { cause: err });
