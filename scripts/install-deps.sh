@@ -13,7 +13,8 @@ ensure_debian_packages strict \
   javac=openjdk-17-jdk-headless /usr/share/java/postgresql.jar=libpostgresql-jdbc-java \
   mariadb-install-db=mariadb-server /usr/sbin/mariadbd=mariadb-server mariadb=mariadb-client \
   mariadb-slap=mariadb-client /usr/sbin/sshd=openssh-server ssh=openssh-client \
-  /usr/lib/openssh/sftp-server=openssh-sftp-server git=git chromium=chromium
+  /usr/lib/openssh/sftp-server=openssh-sftp-server git=git chromium=chromium \
+  secret-tool=libsecret-tools
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "installing npm packages (npm ci)" >&2
