@@ -3,9 +3,10 @@
 // credential expiries seen in the audit feed; events are the audit feed translated into
 // BrokerEvents (and the identity layer's own events when there is one). Nothing here
 // ever holds a secret value: the audit feed carries ids and provider names only.
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { AuditQuery, BrokerApi, BrokerEvent, IdentitySessions, TargetInfo, TargetInput } from './api.js';
+import type { ApiErrorBody, ApiErrorCode, ApiFieldError, AuditQuery, BrokerApi, BrokerEvent, IdentitySessions, TargetInfo, TargetInput } from './api.js';
 import type { AuditRecord } from './audit/types.js';
 import type { Broker, ServiceStatus } from './broker.js';
 import { formatListenAddress } from './config/listen-address.js';
@@ -44,13 +45,24 @@ export interface BrokerApiService extends BrokerApi {
   close(): void;
 }
 
+/** An error a BrokerApi call answers with: HTTP status plus the ApiErrorBody fields. */
 export class ApiError extends Error {
   override name = 'ApiError';
+  readonly code: ApiErrorCode;
+  readonly fields: ApiFieldError[];
+  readonly keychainConflict?: ApiErrorBody['keychainConflict'];
   constructor(
-    readonly status: 400 | 404 | 409,
+    readonly status: 400 | 404 | 409 | 500 | 503,
     message: string,
+    body: Partial<Omit<ApiErrorBody, 'error'>> = {},
   ) {
     super(message);
+    this.code = body.code ?? ({ 400: 'invalid_input', 404: 'not_found', 409: 'conflict', 500: 'internal', 503: 'keychain_unavailable' } as const)[status];
+    this.fields = body.fields ?? [];
+    if (body.keychainConflict) this.keychainConflict = body.keychainConflict;
+  }
+  body(): ApiErrorBody {
+    return { error: this.message, code: this.code, ...(this.fields.length ? { fields: this.fields } : {}), ...(this.keychainConflict ? { keychainConflict: this.keychainConflict } : {}) };
   }
 }
 
@@ -76,6 +88,8 @@ export function createBrokerApi(options: BrokerApiOptions): BrokerApiService {
   // service -> provider\0id -> expiry, from credential.fetched records.
   const expiries = new Map<string, Map<string, string | undefined>>();
   const listeners = new Set<(event: BrokerEvent) => void>();
+  const instanceId = randomUUID();
+  const startedAt = new Date().toISOString();
 
   const track = (r: AuditRecord): void => {
     if (r.type !== 'credential.fetched') return;
@@ -137,6 +151,7 @@ export function createBrokerApi(options: BrokerApiOptions): BrokerApiService {
       status:
         s.status.state === 'failed' ? { state: 'error', reason: s.status.reason } : s.status.state === 'listening' ? { state: 'listening', address: s.status.address } : { state: 'stopped' },
       connections: s.connections,
+      health: s.status.state === 'listening' ? { type: 'listening' } : s.status.state === 'failed' ? { type: 'listener-failed', at: new Date().toISOString(), code: 'listener_failed', reason: s.status.reason } : { type: 'stopped' },
       ...(times[0] ? { credentialExpiresAt: times[0] } : {}),
       ...withIdentity(sessionOf(broker.config(), s.name)),
       ...withFingerprint(s.name),
@@ -185,6 +200,24 @@ export function createBrokerApi(options: BrokerApiOptions): BrokerApiService {
       await writeTarget(options.configPath, input, { parse: options.parse, keychain: options.keychain });
       await options.reload();
       return target(input.name);
+    },
+    async getTarget(name) {
+      target(name);
+      throw new ApiError(500, 'getTarget is not implemented yet', { code: 'internal' });
+    },
+    async deleteTarget(name) {
+      target(name);
+      throw new ApiError(500, 'deleteTarget is not implemented yet', { code: 'internal' });
+    },
+    async testTarget(name) {
+      target(name);
+      throw new ApiError(500, 'testTarget is not implemented yet', { code: 'internal' });
+    },
+    async connectorTemplates() {
+      return [];
+    },
+    async brokerInfo() {
+      return { instanceId, startedAt, version: '0.0.0', configPath: options.configPath };
     },
     async listSessions() {
       return options.identities?.list() ?? [];

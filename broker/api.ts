@@ -24,7 +24,52 @@ export interface TargetInfo {
   identity?: string;
   /** SSH connector: the broker's host key fingerprint (SHA256:…), for known_hosts pinning. */
   hostKeyFingerprint?: string;
+  /** SSH connector: the broker's public host key (`ssh-ed25519 AAAA…`), for a known_hosts line. */
+  hostPublicKey?: string;
+  /** What happened on the last login to the target (a client's or a test's). */
+  health: TargetHealth;
+  /** pg / mysql: the database copied connection strings name (`config.database`). */
+  database?: string;
+  /** ssh: the name copied commands use for the host (`config.hostAlias`), e.g. in known_hosts. */
+  hostAlias?: string;
 }
+
+/** Why a target is unhealthy; each maps from the catalog code of the last failure. */
+export type HealthProblem =
+  | 'credentials-rejected' // target_rejected_credentials (28P01, 1045, ssh auth failure)
+  | 'unreachable' // target_unreachable, timeout
+  | 'provider-failed' // provider_failed: the keychain/file/env/Vault/AWS could not give the credential
+  | 'tls-failed' // tls_failed, host_key_mismatch
+  | 'needs-login' // the credentials depend on an identity session that needs a login
+  | 'listener-failed' // the local listener could not start (port in use, …)
+  | 'failed'; // anything else the target or broker refused (target_error, unsupported_auth, …)
+
+/**
+ * A target's health, derived from what happened rather than from the listener alone:
+ * a listening target whose last login was refused is not healthy.
+ */
+export type TargetHealth =
+  | { type: 'stopped' }
+  /** Listening; no login tried since the broker started. */
+  | { type: 'listening' }
+  /** The last login succeeded (`at`, ISO 8601); latency of a test connection when it was one. */
+  | { type: 'ok'; at: string; latencyMs?: number }
+  | {
+      type: HealthProblem;
+      /** When it failed, ISO 8601. */
+      at: string;
+      /** The error catalog code (broker/errors.ts), or `login_needed` / `listener_failed`. */
+      code: string;
+      /** The reason as the client was told it (e.g. the PostgreSQL 28P01 message). Never a secret. */
+      reason: string;
+      /** The last successful login before this failure, if any. */
+      lastOkAt?: string;
+    };
+
+/** The outcome of testTarget(): a real login to the target through the connector, no client. */
+export type TestResult =
+  | { type: 'ok'; latencyMs: number; at: string; target: string }
+  | { type: 'failed'; code: string; reason: string; at: string };
 
 export type SessionState = 'active' | 'refreshing' | 'refresh-failed' | 'login-needed' | 'logged-out';
 
@@ -50,17 +95,121 @@ export interface AuditQuery {
   limit?: number;
 }
 
+/** Where one credential comes from, as the editor shows and submits it. */
+export type CredentialRef =
+  | { from: string; get: string }
+  | { literal: string }
+  /** A literal secret written in the file: never shown; submitting `keep` leaves it as it is. */
+  | { keep: true };
+
 /** A target as the add/edit form submits it. Credentials are provider references only. */
 export interface TargetInput {
   name: string;
   connector: string;
   listenOn: string;
-  credentials: Record<string, { from: string; get: string } | { literal: string }>;
+  credentials: Record<string, CredentialRef>;
   config?: Record<string, unknown>;
   /** For `from: keychain` only: a value the broker stores in the OS keychain under `get`. */
   keychainValues?: Record<string, string>;
+  /**
+   * Keychain ids (`service#account`) the user confirmed may be overwritten. Without it,
+   * storing a value under an id that already holds an item fails with
+   * `keychain_item_exists` (unless only the target being edited uses it).
+   */
+  overwriteKeychainItems?: string[];
   /** Name of the target being edited (renaming), when not new. */
   previousName?: string;
+}
+
+/** One target as the editor loads it: every credential's reference, never a value. */
+export interface TargetDetail {
+  name: string;
+  connector: string;
+  listenOn: string;
+  /** Secret literals come back as `{ keep: true }`; non-secret literals (host, port) as they are. */
+  credentials: Record<string, CredentialRef>;
+  config: Record<string, unknown>;
+  /** Keychain ids this target refers to, with the other targets that refer to the same item. */
+  keychainItems: { key: string; id: string; sharedWith: string[] }[];
+}
+
+export interface DeleteOptions {
+  /** Also delete the keychain items only this target uses (shared ones are kept). */
+  removeKeychainItems?: boolean;
+}
+
+export interface DeleteResult {
+  name: string;
+  /** Keychain ids deleted. */
+  removedKeychainItems: string[];
+  /** Keychain ids kept because another target uses them. */
+  keptKeychainItems: { id: string; usedBy: string[] }[];
+}
+
+/** One field of a connector's form, generated from the connector's spec. */
+export interface TemplateField {
+  key: string;
+  /** `credentials:` entry or `config:` setting. */
+  section: 'credentials' | 'config';
+  label: string;
+  required: boolean;
+  /** A secret: offered as a keychain/env/file reference, never as a literal. */
+  secret: boolean;
+  kind: 'text' | 'number' | 'boolean' | 'multiline' | 'select';
+  options?: string[];
+  default?: string;
+  placeholder?: string;
+  help?: string;
+}
+
+export interface ConnectorTemplate {
+  connector: string;
+  label: string;
+  /** A listenOn suggestion for a new target (a free-looking loopback port or a socket). */
+  listenOn: string;
+  /** Whether keys outside `fields` are accepted as credentials (pg: startup parameters). */
+  extraCredentials: boolean;
+  fields: TemplateField[];
+}
+
+/** The running broker itself, so a UI can tell it restarted or that a reload was refused. */
+export interface BrokerInfo {
+  /** New for every broker process: a change means the broker restarted. */
+  instanceId: string;
+  startedAt: string;
+  version: string;
+  configPath: string;
+  /** The last config reload the broker refused (it kept the previous config); absent once a reload succeeds. */
+  configRejected?: { at: string; reason: string; fields: ApiFieldError[] };
+}
+
+/** A problem with one field of a submitted target (`name`, `listenOn`, `credentials.password`, `config.sslmode`). */
+export interface ApiFieldError {
+  path: string;
+  message: string;
+}
+
+export type ApiErrorCode =
+  | 'invalid_input' // fields[] says which
+  | 'not_found'
+  | 'conflict' // a target with that name exists, …
+  | 'keychain_item_exists' // see keychainConflict; resubmit with overwriteKeychainItems
+  | 'keychain_unavailable' // no Secret Service / keychain locked
+  | 'config_invalid' // the config file on disk has errors the user must fix first
+  | 'unauthorized'
+  | 'internal';
+
+/** The JSON body of every control API error (and the fields of an error from any BrokerApi). */
+export interface ApiErrorBody {
+  error: string;
+  code: ApiErrorCode;
+  fields?: ApiFieldError[];
+  keychainConflict?: { field: string; id: string; usedBy: string[] };
+}
+
+/** The keychain id the editor proposes for a credential: `secretless-desktop/<target>#<key>`. */
+export function keychainIdFor(target: string, key: string): string {
+  return `secretless-desktop/${target}#${key}`;
 }
 
 export type BrokerEvent =
@@ -76,6 +225,10 @@ export type BrokerEvent =
   | { type: 'session.changed'; session: IdentitySessionInfo }
   | { type: 'session.expiring'; identity: string; expiresAt: string }
   | { type: 'session.expired'; identity: string }
+  | { type: 'target.health'; name: string; health: TargetHealth }
+  /** A config reload was refused (the broker keeps the previous config) or succeeded again. */
+  | { type: 'config.rejected'; reason: string; fields: ApiFieldError[]; at: string }
+  | { type: 'config.applied'; at: string }
   | { type: 'audit'; record: AuditRecord };
 
 export interface BrokerApi {
@@ -83,6 +236,14 @@ export interface BrokerApi {
   startTarget(name: string): Promise<TargetInfo>;
   stopTarget(name: string): Promise<TargetInfo>;
   saveTarget(input: TargetInput): Promise<TargetInfo>;
+  /** The target as the editor loads it (references, never values). */
+  getTarget(name: string): Promise<TargetDetail>;
+  deleteTarget(name: string, options?: DeleteOptions): Promise<DeleteResult>;
+  /** Logs in to the target through the connector (same code as a client connection). */
+  testTarget(name: string): Promise<TestResult>;
+  /** One form template per connector the broker has. */
+  connectorTemplates(): Promise<ConnectorTemplate[]>;
+  brokerInfo(): Promise<BrokerInfo>;
   listSessions(): Promise<IdentitySessionInfo[]>;
   login(identity: string): Promise<LoginStart>;
   logout(identity: string): Promise<void>;
@@ -97,6 +258,11 @@ export const BROKER_API_METHODS = [
   'startTarget',
   'stopTarget',
   'saveTarget',
+  'getTarget',
+  'deleteTarget',
+  'testTarget',
+  'connectorTemplates',
+  'brokerInfo',
   'listSessions',
   'login',
   'logout',

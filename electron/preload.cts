@@ -2,7 +2,7 @@
 // with exactly one function per BrokerApi method, never a generic invoke/send. Arguments
 // are checked against the contract here and again in the main process.
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
-import type { AuditQuery, BrokerApi, BrokerEvent, TargetInput } from '../broker/api.js';
+import type { AuditQuery, BrokerApi, BrokerEvent, DeleteOptions, TargetInput } from '../broker/api.js';
 
 const name = (v: unknown, what: string): string => {
   if (typeof v !== 'string' || v.length === 0 || v.length > 200) throw new TypeError(`${what} must be a non-empty string`);
@@ -25,7 +25,15 @@ const api: BrokerApi = {
   startTarget: (target) => invoke('startTarget', name(target, 'the target name')),
   stopTarget: (target) => invoke('stopTarget', name(target, 'the target name')),
   saveTarget: (input) =>
-    invoke('saveTarget', pick<TargetInput & Record<string, unknown>>(plainObject(input, 'the target'), ['name', 'connector', 'listenOn', 'credentials', 'config', 'keychainValues', 'previousName'], 'target')),
+    invoke('saveTarget', pick<TargetInput & Record<string, unknown>>(plainObject(input, 'the target'), ['name', 'connector', 'listenOn', 'credentials', 'config', 'keychainValues', 'overwriteKeychainItems', 'previousName'], 'target')),
+  getTarget: (target) => invoke('getTarget', name(target, 'the target name')),
+  deleteTarget: (target, options) =>
+    options === undefined
+      ? invoke('deleteTarget', name(target, 'the target name'))
+      : invoke('deleteTarget', name(target, 'the target name'), pick<DeleteOptions & Record<string, unknown>>(plainObject(options, 'the delete options'), ['removeKeychainItems'], 'delete options')),
+  testTarget: (target) => invoke('testTarget', name(target, 'the target name')),
+  connectorTemplates: () => invoke('connectorTemplates'),
+  brokerInfo: () => invoke('brokerInfo'),
   listSessions: () => invoke('listSessions'),
   login: (identity) => invoke('login', name(identity, 'the identity name')),
   logout: (identity) => invoke('logout', name(identity, 'the identity name')),

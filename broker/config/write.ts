@@ -75,6 +75,7 @@ function checkInput(input: TargetInput): void {
   if (!NAME.test(input.name)) throw new TargetInputError(`the name '${input.name}' must be letters, digits, '.', '_' or '-'`);
   if (input.previousName !== undefined && !NAME.test(input.previousName)) throw new TargetInputError('previousName is not a valid name');
   for (const [key, ref] of Object.entries(input.credentials)) {
+    if ('keep' in ref) continue;
     if ('literal' in ref) {
       if (SECRET_KEY.test(key)) {
         throw new TargetInputError(`'${key}' is a secret: give it as a provider reference (keychain, env, file), not as a value`);
@@ -134,6 +135,11 @@ function applyTarget(doc: Document, input: TargetInput): void {
     if (k !== undefined && !(k in input.credentials)) credMap.delete(k);
   }
   for (const [key, ref] of Object.entries(input.credentials)) {
+    if ('keep' in ref) {
+      // An unchanged credential the editor could not show (a literal secret): left as written.
+      if (!credMap.has(key)) throw new TargetInputError(`credential '${key}' is to be kept, but the target has none`);
+      continue;
+    }
     if ('literal' in ref) credMap.set(key, /^\d{1,9}$/.test(ref.literal) ? Number(ref.literal) : ref.literal);
     else {
       const node = doc.createNode({ from: ref.from, get: ref.get }) as YAMLMap;

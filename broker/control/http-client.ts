@@ -2,7 +2,7 @@
 // fetch, no Node or DOM specifics. Events are read from the server-sent-events stream
 // with fetch rather than EventSource, because EventSource cannot send the bearer token
 // in a header (and a token in a URL ends up in logs and history).
-import type { BrokerApi, BrokerEvent } from '../api.js';
+import type { ApiErrorBody, ApiErrorCode, ApiFieldError, BrokerApi, BrokerEvent } from '../api.js';
 
 export interface HttpClientOptions {
   /** http://127.0.0.1:PORT */
@@ -14,13 +14,21 @@ export interface HttpClientOptions {
   reconnectMs?: number;
 }
 
+/** An error answer of the control API: the HTTP status plus the ApiErrorBody fields. */
 export class ControlApiError extends Error {
   override name = 'ControlApiError';
+  readonly code: ApiErrorCode;
+  readonly fields: ApiFieldError[];
+  readonly keychainConflict?: ApiErrorBody['keychainConflict'];
   constructor(
     readonly status: number,
     message: string,
+    body: Partial<ApiErrorBody> = {},
   ) {
     super(message);
+    this.code = body.code ?? (status === 401 ? 'unauthorized' : status === 404 ? 'not_found' : 'internal');
+    this.fields = body.fields ?? [];
+    if (body.keychainConflict) this.keychainConflict = body.keychainConflict;
   }
 }
 
@@ -34,8 +42,8 @@ export function createHttpBrokerApi(options: HttpClientOptions): BrokerApi {
       headers: { ...headers, 'Content-Type': 'application/json' },
       body: JSON.stringify({ args }),
     });
-    const body = (await res.json().catch(() => ({}))) as { result?: T; error?: string };
-    if (!res.ok) throw new ControlApiError(res.status, body.error ?? `HTTP ${res.status}`);
+    const body = (await res.json().catch(() => ({}))) as { result?: T } & Partial<ApiErrorBody>;
+    if (!res.ok) throw new ControlApiError(res.status, body.error ?? `HTTP ${res.status}`, body);
     return body.result as T;
   }
 
@@ -44,6 +52,11 @@ export function createHttpBrokerApi(options: HttpClientOptions): BrokerApi {
     startTarget: (name) => call('startTarget', [name]),
     stopTarget: (name) => call('stopTarget', [name]),
     saveTarget: (input) => call('saveTarget', [input]),
+    getTarget: (name) => call('getTarget', [name]),
+    deleteTarget: (name, opts) => call('deleteTarget', opts === undefined ? [name] : [name, opts]),
+    testTarget: (name) => call('testTarget', [name]),
+    connectorTemplates: () => call('connectorTemplates', []),
+    brokerInfo: () => call('brokerInfo', []),
     listSessions: () => call('listSessions', []),
     login: (identity) => call('login', [identity]),
     logout: (identity) => call('logout', [identity]),

@@ -133,7 +133,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
       const status =
         err instanceof ApiError ? err.status : err instanceof InvalidArguments || err instanceof TargetInputError || err instanceof ConfigError ? 400 : 500;
       if (status === 500) options.logger?.warn('control API call failed', { method, reason: (err as Error).message });
-      send(res, status, { error: (err as Error).message });
+      send(res, status, err instanceof ApiError ? err.body() : { error: (err as Error).message, code: status === 400 ? 'invalid_input' : 'internal' });
     }
   }
 

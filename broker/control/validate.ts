@@ -2,7 +2,7 @@
 // API's JSON bodies, the Electron main process's IPC). Only what the contract names gets
 // through: unknown methods, extra arguments and unknown fields are refused, and the
 // result is a fresh object, so nothing the caller smuggled in reaches the broker.
-import { BROKER_API_METHODS, type AuditQuery, type TargetInput } from '../api.js';
+import { BROKER_API_METHODS, type AuditQuery, type DeleteOptions, type TargetInput } from '../api.js';
 
 /** The methods callable as request/response (subscribe is a stream). */
 export type CallMethod = Exclude<(typeof BROKER_API_METHODS)[number], 'subscribe'>;
@@ -53,7 +53,7 @@ function auditQuery(v: unknown): AuditQuery {
 
 function targetInput(v: unknown): TargetInput {
   if (!isRecord(v)) return fail('the target must be an object');
-  onlyKeys(v, ['name', 'connector', 'listenOn', 'credentials', 'config', 'keychainValues', 'previousName'], 'target');
+  onlyKeys(v, TARGET_INPUT_FIELDS, 'target');
   const out: TargetInput = {
     name: str(v.name, 'name', 200),
     connector: str(v.connector, 'connector', 100),
@@ -64,7 +64,11 @@ function targetInput(v: unknown): TargetInput {
   for (const [key, ref] of Object.entries(v.credentials as Record<string, unknown>)) {
     if (!isRecord(ref)) fail(`credential '${key}' must be an object`);
     const r = ref as Record<string, unknown>;
-    if ('literal' in r) {
+    if ('keep' in r) {
+      onlyKeys(r, ['keep'], `credential '${key}'`);
+      if (r.keep !== true) fail(`credential '${key}': keep must be true`);
+      out.credentials[key] = { keep: true };
+    } else if ('literal' in r) {
       onlyKeys(r, ['literal'], `credential '${key}'`);
       if (typeof r.literal !== 'string') fail(`credential '${key}': literal must be a string`);
       out.credentials[key] = { literal: r.literal as string };
@@ -82,23 +86,58 @@ function targetInput(v: unknown): TargetInput {
     out.keychainValues = {};
     for (const [k, val] of Object.entries(v.keychainValues as Record<string, unknown>)) out.keychainValues[k] = str(val, `keychainValues.${k}`);
   }
+  if (v.overwriteKeychainItems !== undefined) {
+    if (!Array.isArray(v.overwriteKeychainItems) || v.overwriteKeychainItems.length > 100) fail('overwriteKeychainItems must be a list of keychain ids');
+    out.overwriteKeychainItems = (v.overwriteKeychainItems as unknown[]).map((id, i) => str(id, `overwriteKeychainItems[${i}]`, 1000));
+  }
   if (v.previousName !== undefined) out.previousName = str(v.previousName, 'previousName', 200);
   return out;
+}
+
+/** The fields of TargetInput, for the checks here and in the preload bridge. */
+export const TARGET_INPUT_FIELDS = ['name', 'connector', 'listenOn', 'credentials', 'config', 'keychainValues', 'overwriteKeychainItems', 'previousName'];
+
+function deleteOptions(v: unknown): DeleteOptions {
+  if (v === undefined) return {};
+  if (!isRecord(v)) return fail('the delete options must be an object');
+  onlyKeys(v, ['removeKeychainItems'], 'delete options');
+  if (v.removeKeychainItems !== undefined && typeof v.removeKeychainItems !== 'boolean') fail('removeKeychainItems must be true or false');
+  return v.removeKeychainItems === undefined ? {} : { removeKeychainItems: v.removeKeychainItems as boolean };
 }
 
 /** Checks `args` for `method`; returns the arguments to pass on. Throws InvalidArguments. */
 export function validateArgs(method: string, args: unknown): unknown[] {
   if (!isCallMethod(method)) return fail(`unknown method '${method}'`);
   if (!Array.isArray(args)) return fail('args must be an array');
-  const max = { listTargets: 0, listSessions: 0, startTarget: 1, stopTarget: 1, login: 1, logout: 1, saveTarget: 1, recentAudit: 1 }[method];
+  const max = {
+    listTargets: 0,
+    listSessions: 0,
+    connectorTemplates: 0,
+    brokerInfo: 0,
+    startTarget: 1,
+    stopTarget: 1,
+    getTarget: 1,
+    testTarget: 1,
+    deleteTarget: 2,
+    login: 1,
+    logout: 1,
+    saveTarget: 1,
+    recentAudit: 1,
+  }[method];
   if (args.length > max) fail(`${method} takes ${max} argument${max === 1 ? '' : 's'}`);
   switch (method) {
     case 'listTargets':
     case 'listSessions':
+    case 'connectorTemplates':
+    case 'brokerInfo':
       return [];
     case 'startTarget':
     case 'stopTarget':
+    case 'getTarget':
+    case 'testTarget':
       return [str(args[0], 'the target name', 200)];
+    case 'deleteTarget':
+      return [str(args[0], 'the target name', 200), deleteOptions(args[1])];
     case 'login':
     case 'logout':
       return [str(args[0], 'the identity name', 200)];

@@ -10,6 +10,7 @@ const listening = (name: string, extra: Partial<TargetInfo> = {}): TargetInfo =>
   name,
   connector: 'pg',
   listenOn: 'tcp://127.0.0.1:0',
+  health: { type: 'listening' },
   status: { state: 'listening', address: 'tcp://127.0.0.1:5433' },
   connections: 1,
   ...extra,

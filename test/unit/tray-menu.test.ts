@@ -9,6 +9,7 @@ const target = (name: string, status: TargetInfo['status'], extra: Partial<Targe
   name,
   connector: 'pg',
   listenOn: 'tcp://127.0.0.1:0',
+  health: { type: 'listening' },
   status,
   connections: 0,
   ...extra,
