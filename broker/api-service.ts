@@ -15,6 +15,7 @@ import type { BrokerConfig } from './config/types.js';
 import { writeTarget, type KeychainWriter } from './config/write.js';
 import { identityOf } from './identity/config.js';
 import { userStateDir } from './config/load.js';
+import { sshConnector, sshHostKeyDir } from './connectors/ssh/connector.js';
 import { sshHostKeyFingerprint } from './ssh/host-key.js';
 
 /** The slice of the audit log the API reads. */
@@ -123,7 +124,11 @@ export function createBrokerApi(options: BrokerApiOptions): BrokerApiService {
   const hostKeyDirOf = (name: string): string | undefined => {
     const svc = broker.config().services.find((x) => x.name === name && x.connector === 'ssh');
     if (!svc) return undefined;
-    return typeof svc.config.hostKeyDir === 'string' ? svc.config.hostKeyDir : (options.stateDir ?? userStateDir());
+    try {
+      return sshHostKeyDir(sshConnector.spec.parseSettings(svc.config), options.stateDir ?? userStateDir());
+    } catch {
+      return undefined; // settings the service itself refuses to start with
+    }
   };
   const loadFingerprints = async (): Promise<void> => {
     for (const svc of broker.config().services) {

@@ -7,10 +7,11 @@ import type { AuditSink, ClientInfo } from './audit/types.js';
 import { diffServices } from './config/diff.js';
 import type { BrokerConfig, ServiceConfig } from './config/types.js';
 import { handleConnection, type ConnectionHandle } from './connection.js';
-import type { Connector, ServiceConnector } from './connectors/types.js';
+import type { Connector, ConnectorDeps, ServiceConnector } from './connectors/types.js';
 import type { ResolvedCredentials } from './credentials/types.js';
 import { listen, type Listener } from './listeners/listener.js';
 import type { Logger } from './log.js';
+import { createBastionPool, type BastionPool } from './ssh/bastion-pool.js';
 
 export interface CredentialResolver {
   resolve(
@@ -32,6 +33,10 @@ export interface BrokerOptions {
   localCertificate?: () => Promise<{ certPem: string; keyPem: string }>;
   /** Services the user stopped (kept stopped by apply() until startService()). */
   stopped?: Iterable<string>;
+  /** Where connectors keep state by default (the SSH host key). */
+  stateDir: string;
+  /** The SSH bastion connections shared by tunnelling services (default: a pool of its own, closed by stop()). */
+  bastions?: BastionPool;
 }
 
 export type ServiceState =
@@ -51,7 +56,8 @@ export interface ServiceStatus {
 interface Running {
   config: ServiceConfig;
   listener?: Listener;
-  connector: ServiceConnector;
+  /** Absent when the service's settings were refused. */
+  connector?: ServiceConnector;
   connections: Set<ConnectionHandle>;
   failure?: string;
 }
@@ -78,9 +84,22 @@ export function createBroker(options: BrokerOptions): Broker {
   let current: BrokerConfig = { version: '2', services: [] };
   const running = new Map<string, Running>();
   const userStopped = new Set<string>(options.stopped ?? []);
+  const bastions = options.bastions ?? createBastionPool();
+  const deps: ConnectorDeps = { logger, audit, localCertificate: options.localCertificate, bastions, stateDir: options.stateDir };
 
   async function start(config: ServiceConfig): Promise<void> {
-    const connector = options.connectors.get(config.connector)!.create(config, { logger, audit, localCertificate: options.localCertificate });
+    let connector: ServiceConnector;
+    try {
+      const def = options.connectors.get(config.connector)!;
+      connector = def.create(config, def.spec.parseSettings(config.config), deps);
+    } catch (err) {
+      // Settings the loader would have refused (a config built in code): the service fails, the others run.
+      const failure = `service '${config.name}': ${(err as Error).message}`;
+      running.set(config.name, { config, connections: new Set(), failure });
+      logger.error('service failed to start', { service: config.name, reason: failure });
+      audit.record({ type: 'service.failed', service: config.name, reason: failure });
+      return;
+    }
     const svc: Running = { config, connector, connections: new Set() };
     running.set(config.name, svc);
     const onConnection = (socket: Socket, client: ClientInfo) => {
@@ -101,6 +120,8 @@ export function createBroker(options: BrokerOptions): Broker {
       audit.record({ type: 'service.started', service: config.name, address: svc.listener.display });
     } catch (err) {
       svc.failure = (err as Error).message;
+      svc.connector = undefined;
+      void connector.close();
       logger.error('service failed to start', { service: config.name, reason: svc.failure });
       audit.record({ type: 'service.failed', service: config.name, reason: svc.failure });
     }
@@ -112,7 +133,10 @@ export function createBroker(options: BrokerOptions): Broker {
     if (!svc) return;
     running.delete(name);
     await svc.listener?.stopAccepting();
-    await drain(svc.connections, drainMs);
+    // The connector lives until its last connection is over (a restart lets them finish in the background).
+    const { over } = await drain(svc.connections, drainMs);
+    const closed = over.then(() => svc.connector?.close()).catch((err: Error) => logger.warn('connector did not close cleanly', { service: name, reason: err.message }));
+    if (drainMs !== Infinity) await closed;
     audit.record({ type: 'service.stopped', service: name });
     logger.info('service stopped', { service: name });
   }
@@ -142,6 +166,7 @@ export function createBroker(options: BrokerOptions): Broker {
       const drainMs = stopOptions?.drainMs ?? options.drainMs ?? 10_000;
       await Promise.all([...running.keys()].map((name) => stopService(name, drainMs)));
       current = { version: '2', services: [] };
+      if (!options.bastions) bastions.closeAll();
     },
     async startService(name) {
       const config = current.services.find((s) => s.name === name);
@@ -167,13 +192,11 @@ export function createBroker(options: BrokerOptions): Broker {
   };
 }
 
-async function drain(connections: Set<ConnectionHandle>, drainMs: number): Promise<void> {
-  const all = Promise.all([...connections].map((c) => c.done));
-  if (drainMs === Infinity) {
-    // Keep the stop quick; the connections finish in the background.
-    void all;
-    return;
-  }
+/** Waits up to drainMs, then aborts what is left; `over` settles when the connections are. */
+async function drain(connections: Set<ConnectionHandle>, drainMs: number): Promise<{ over: Promise<void> }> {
+  const all = Promise.all([...connections].map((c) => c.done)).then(() => {});
+  // Keep the stop quick; the connections finish in the background.
+  if (drainMs === Infinity) return { over: all };
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), drainMs)));
   const outcome = await Promise.race([all.then(() => 'drained' as const), timedOut]);
@@ -182,4 +205,5 @@ async function drain(connections: Set<ConnectionHandle>, drainMs: number): Promi
     for (const c of connections) c.abort();
     await all;
   }
+  return { over: all };
 }

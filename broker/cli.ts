@@ -177,6 +177,7 @@ async function serve(args: string[]): Promise<void> {
     connectors,
     lookupPeer: values['peer-lookup'] ? (s) => lookupPeer(s) : undefined,
     localCertificate: () => ensureLocalCertificate(userStateDir()),
+    stateDir: userStateDir(),
     stopped: values.ui ? readStoppedTargets(targetStateFile(userStateDir())) : undefined,
   });
 

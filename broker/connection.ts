@@ -3,7 +3,7 @@
 import type { Socket } from 'node:net';
 import type { AuditSink, ClientInfo } from './audit/types.js';
 import type { ServiceConfig } from './config/types.js';
-import type { ConnectionContext, ServedConnection, ServiceConnector, Upstream } from './connectors/types.js';
+import type { ConnectionContext, ConnectorConnection, Handshake, ServiceConnector, Upstream } from './connectors/types.js';
 import type { ResolvedCredentials } from './credentials/types.js';
 import { toClientError } from './errors.js';
 import type { Logger } from './log.js';
@@ -60,9 +60,10 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
     resolveCredentials: () => deps.resolve(id, controller.signal),
   };
 
+  const connection = startHandshake(deps.connector, socket, ctx);
   const done = (async () => {
     try {
-      let upstream: Upstream | ServedConnection | null = await deps.connector.connect(socket, ctx);
+      let upstream: Handshake = await connection.handshake;
       await opened;
       if (!upstream) {
         socket.end();
@@ -77,7 +78,7 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
         tls: upstream.tls,
         authMethod: upstream.authMethod,
       });
-      if (isServed(upstream)) {
+      if (upstream.type === 'served') {
         await upstream.done;
         upstream = null;
         if (!socket.destroyed) {
@@ -96,7 +97,7 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
       else log.info('connection failed', { code: clientError.code, reason: clientError.message });
       audit.record({ type: 'connection.failed', service: service.name, connectionId: id, code: clientError.code, reason: clientError.message });
       if (!socket.destroyed) {
-        deps.connector.writeError(socket, clientError);
+        connection.writeError?.(clientError);
         socket.end();
         setTimeout(() => socket.destroy(), ERROR_LINGER_MS).unref();
       }
@@ -115,8 +116,13 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
   return { id, done, abort: () => controller.abort() };
 }
 
-function isServed(u: Upstream | ServedConnection): u is ServedConnection {
-  return (u as ServedConnection).type === 'served';
+/** A connector that throws instead of rejecting still fails just this connection. */
+function startHandshake(connector: ServiceConnector, socket: Socket, ctx: ConnectionContext): ConnectorConnection {
+  try {
+    return connector.connect(socket, ctx);
+  } catch (err) {
+    return { handshake: Promise.reject(err) };
+  }
 }
 
 function spliceUpstream(client: Socket, upstream: Upstream, signal: AbortSignal): Promise<void> {

@@ -1,8 +1,48 @@
-// Checks for the values of a connector's `config:` settings, so that a bad value is a
-// config error with its key and line at load time (and in `check`), not a surprise on
-// the first connection. Each check returns a message, or undefined when the value is fine.
+// A connector's `config:` settings, defined once: each setting checks its value (so a
+// bad value is a config error with its key and line at load time and in `check`, not a
+// surprise on the first connection) and reads it into a typed value with its default.
+// defineSettings() turns the table into the spec's configKeys, checkSetting and
+// parseSettings; the broker calls parseSettings once per service start.
 
 export type SettingCheck = (value: unknown) => string | undefined;
+
+export interface Setting<T> {
+  /** What is wrong with a present (non-null) value, if anything. */
+  check: SettingCheck;
+  /** The typed value: `undefined` (absent or null) gets the default; only called on checked values. */
+  read(value: unknown): T;
+}
+
+export type SettingsOf<D extends Record<string, Setting<unknown>>> = { [K in keyof D]: D[K] extends Setting<infer T> ? T : never };
+
+/** A setting with a bad value reached parseSettings (a config built without the loader's checks). */
+export class SettingsError extends Error {
+  override name = 'SettingsError';
+}
+
+export interface SettingsDefinition<S> {
+  configKeys: string[];
+  checkSetting(key: string, value: unknown): string | undefined;
+  parseSettings(raw: Record<string, unknown>): S;
+}
+
+export function defineSettings<D extends Record<string, Setting<unknown>>>(defs: D): SettingsDefinition<SettingsOf<D>> {
+  const present = (v: unknown) => v !== null && v !== undefined;
+  return {
+    configKeys: Object.keys(defs),
+    checkSetting: (key, value) => (present(value) ? defs[key]?.check(value) : undefined),
+    parseSettings(raw) {
+      const out: Record<string, unknown> = {};
+      for (const [key, def] of Object.entries(defs)) {
+        const value = present(raw[key]) ? raw[key] : undefined;
+        const problem = value === undefined ? undefined : def.check(value);
+        if (problem) throw new SettingsError(`config.${key}: ${problem}`);
+        out[key] = def.read(value);
+      }
+      return out as SettingsOf<D>;
+    },
+  };
+}
 
 export const booleanSetting: SettingCheck = (v) => (typeof v === 'boolean' ? undefined : 'must be true or false');
 
@@ -14,9 +54,18 @@ export const durationMsSetting: SettingCheck = (v) =>
 
 export const pathSetting: SettingCheck = (v) => (typeof v === 'string' && v.trim() !== '' ? undefined : 'must be a file or directory path');
 
-/** One check per setting name: the ConnectorSpec.checkSetting of a connector. */
-export function settingChecks(checks: Record<string, SettingCheck>): (key: string, value: unknown) => string | undefined {
-  return (key, value) => (value === null || value === undefined ? undefined : checks[key]?.(value));
+/** true/false, default false. */
+export const flag = (check: SettingCheck = booleanSetting): Setting<boolean> => ({ check, read: (v) => v === true || v === 'true' });
+
+export const durationMs = (fallback: number): Setting<number> => ({ check: durationMsSetting, read: (v) => (v === undefined ? fallback : (v as number)) });
+
+export const optionalPath = (): Setting<string | undefined> => ({ check: pathSetting, read: (v) => v as string | undefined });
+
+export function oneOf<const T extends string>(values: readonly T[], fallback: T): Setting<T> {
+  return {
+    check: (v) => (values.includes(v as T) ? undefined : `must be ${values.map((x) => `'${x}'`).join(' or ')}`),
+    read: (v) => (v === undefined ? fallback : (v as T)),
+  };
 }
 
 /** Literal credential checks shared by the database connectors (sslmode, port). */

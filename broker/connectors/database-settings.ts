@@ -1,19 +1,17 @@
 // The `config:` settings and literal checks the database connectors (pg, mysql) share.
-import type { ConnectorSpec } from '../config/types.js';
-import { databaseLiteralChecks, durationMsSetting, looseBooleanSetting, pathSetting, settingChecks } from '../config/setting-checks.js';
-import { checkTunnelSetting } from '../ssh/db-tunnel.js';
+import { databaseLiteralChecks, defineSettings, durationMs, flag, looseBooleanSetting, optionalPath, type SettingsOf } from '../config/setting-checks.js';
+import { sshTunnelSetting } from '../ssh/db-tunnel.js';
 import { SSL_MODES } from '../tls/backend-tls.js';
 
-export const DATABASE_CONFIG_KEYS = ['connectTimeoutMs', 'authTimeoutMs', 'clientTls', 'clientTlsCert', 'clientTlsKey', 'sshTunnel'];
-
-export const databaseChecks: Pick<ConnectorSpec, 'checkLiteral' | 'checkSetting'> = {
-  checkLiteral: databaseLiteralChecks(SSL_MODES),
-  checkSetting: settingChecks({
-    connectTimeoutMs: durationMsSetting,
-    authTimeoutMs: durationMsSetting,
-    clientTls: looseBooleanSetting,
-    clientTlsCert: pathSetting,
-    clientTlsKey: pathSetting,
-    sshTunnel: checkTunnelSetting,
-  }),
+const definition = {
+  connectTimeoutMs: durationMs(10_000),
+  authTimeoutMs: durationMs(30_000),
+  clientTls: flag(looseBooleanSetting),
+  clientTlsCert: optionalPath(),
+  clientTlsKey: optionalPath(),
+  sshTunnel: sshTunnelSetting,
 };
+
+export type DatabaseSettings = SettingsOf<typeof definition>;
+
+export const databaseSettings = { ...defineSettings(definition), checkLiteral: databaseLiteralChecks(SSL_MODES) };

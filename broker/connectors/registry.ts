@@ -8,7 +8,7 @@ import { sshTunnelConnector } from './ssh-tunnel/connector.js';
 import type { Connector } from './types.js';
 
 export function builtinConnectors(): Map<string, Connector> {
-  return new Map([
+  return new Map<string, Connector>([
     [pgConnector.spec.name, pgConnector],
     [mysqlConnector.spec.name, mysqlConnector],
     [sshConnector.spec.name, sshConnector],

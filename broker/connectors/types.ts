@@ -1,5 +1,8 @@
-// The connector contract: a connector authenticates a client connection against its
-// target and hands back the upstream socket; the broker then splices the two.
+// The connector contract. The broker creates one ServiceConnector per running service
+// (with the service's settings parsed once by the spec) and closes it when the service
+// has stopped and its connections are over. Per client connection the connector
+// authenticates against the target and hands back the upstream socket for the broker to
+// splice, or serves the connection itself.
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { AuditSink } from '../audit/types.js';
@@ -7,6 +10,7 @@ import type { ConnectorSpec, ServiceConfig } from '../config/types.js';
 import type { ResolvedCredentials } from '../credentials/types.js';
 import type { BrokerError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { BastionPool } from '../ssh/bastion-pool.js';
 
 export interface ConnectionContext {
   service: ServiceConfig;
@@ -19,6 +23,7 @@ export interface ConnectionContext {
 }
 
 export interface Upstream {
+  type: 'upstream';
   socket: Socket | TLSSocket;
   /** Bytes the client sent past the handshake, to forward first. */
   clientPending: Buffer;
@@ -54,17 +59,30 @@ export interface ServedConnection {
   done: Promise<void>;
 }
 
+/** What a handshake ends in: a pipe to splice, a connection served by the connector, or nothing more to do (a PostgreSQL cancel request). */
+export type Handshake = Upstream | ServedConnection | null;
+
+/** One client connection as the connector sees it. */
+export interface ConnectorConnection {
+  /**
+   * The client side and target side of the handshake. Rejects with a BrokerError for
+   * writeError (or another error, reported to the client as internal).
+   */
+  handshake: Promise<Handshake>;
+  /**
+   * Writes err to this client in its own protocol, at the point the handshake reached
+   * (a TLS socket, a sequence number). Absent where the protocol has no way to carry it
+   * (raw TCP, the agent protocol) or the connector already told the client itself.
+   */
+  writeError?(err: BrokerError): void;
+}
+
 /** One connector instance per running service (it may keep per-service state). */
 export interface ServiceConnector {
-  /**
-   * Performs the client side and target side of the handshake. Resolves to the
-   * authenticated upstream, or null when the connection needed no upstream (e.g. a
-   * PostgreSQL cancel request), or to a ServedConnection the connector runs itself.
-   * Rejects with a BrokerError to be written to the client.
-   */
-  connect(client: Socket, ctx: ConnectionContext): Promise<Upstream | ServedConnection | null>;
-  /** Writes err to the client in the client's own protocol. */
-  writeError(client: Socket, err: BrokerError): void;
+  /** Starts the handshake of one client connection. */
+  connect(client: Socket, ctx: ConnectionContext): ConnectorConnection;
+  /** Releases what the connector holds for its service; called once its connections are over. */
+  close(): Promise<void>;
 }
 
 export interface ConnectorDeps {
@@ -72,9 +90,16 @@ export interface ConnectorDeps {
   audit: AuditSink;
   /** The broker's own certificate for client-facing TLS (created once per installation). */
   localCertificate?: () => Promise<{ certPem: string; keyPem: string }>;
+  /** The broker's SSH bastion connections, shared by the services that tunnel (closed with the broker). */
+  bastions: BastionPool;
+  /** Where the broker keeps state by default (the SSH host key). */
+  stateDir: string;
 }
 
-export interface Connector {
-  readonly spec: ConnectorSpec;
-  create(service: ServiceConfig, deps: ConnectorDeps): ServiceConnector;
+export interface Connector<S = unknown> {
+  readonly spec: ConnectorSpec & {
+    /** The service's `config:` block, typed, defaults applied; throws SettingsError on a value the checks refuse. */
+    parseSettings(raw: Record<string, unknown>): S;
+  };
+  create(service: ServiceConfig, settings: S, deps: ConnectorDeps): ServiceConnector;
 }

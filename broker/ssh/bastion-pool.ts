@@ -22,6 +22,7 @@ export interface BastionPool {
   forward(bastion: SshTarget, host: string, port: number, opts: ForwardOptions): Promise<Socket>;
   /** Open bastion connections (for tests and status). */
   size(): number;
+  /** Ends every bastion connection (the broker stopping). */
   closeAll(): void;
 }
 
@@ -139,6 +140,3 @@ function isLive(client: Client): boolean {
   const sock = (client as unknown as { _sock?: { writable?: boolean; destroyed?: boolean } })._sock;
   return !!sock && sock.writable !== false && !sock.destroyed;
 }
-
-/** The broker-wide pool (connectors have no shared deps object for it). */
-export const bastionPool: BastionPool = createBastionPool();

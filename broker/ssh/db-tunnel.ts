@@ -3,12 +3,13 @@
 // database password. The connector calls prepare() per connection and passes the
 // returned tunnel to its dials (cancel requests included), so each connection uses the
 // bastion settings resolved with its own credentials.
+import type { Setting } from '../config/setting-checks.js';
 import type { ServiceConfig } from '../config/types.js';
 import type { Tunnel } from '../connectors/dial.js';
 import type { ResolvedCredentials } from '../credentials/types.js';
 import { BrokerError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { bastionPool } from './bastion-pool.js';
+import type { BastionPool } from './bastion-pool.js';
 import { readSshTarget, SSH_TUNNEL_CREDENTIALS } from './target.js';
 
 /** Every credential key of the bastion, for the connectors' known-keys lists. */
@@ -19,13 +20,13 @@ export interface DbTunnel {
   prepare(creds: ResolvedCredentials): { creds: ResolvedCredentials; via: Tunnel };
 }
 
-interface TunnelSettings {
+export interface TunnelSettings {
   insecureIgnoreHostKey: boolean;
   connectTimeoutMs: number;
 }
 
 function readSettings(value: unknown): TunnelSettings | string {
-  if (value === undefined || value === null || value === true) return { insecureIgnoreHostKey: false, connectTimeoutMs: 20_000 };
+  if (value === undefined || value === true) return { insecureIgnoreHostKey: false, connectTimeoutMs: 20_000 };
   if (typeof value !== 'object' || Array.isArray(value)) return 'config.sshTunnel must be a mapping (insecureIgnoreHostKey, connectTimeoutMs)';
   const v = value as Record<string, unknown>;
   const unknown = Object.keys(v).filter((k) => k !== 'insecureIgnoreHostKey' && k !== 'connectTimeoutMs');
@@ -36,29 +37,31 @@ function readSettings(value: unknown): TunnelSettings | string {
   return { insecureIgnoreHostKey: v.insecureIgnoreHostKey === true, connectTimeoutMs: timeout };
 }
 
-/** ConnectorSpec.checkSetting for `sshTunnel`: what is wrong with the settings, if anything. */
-export function checkTunnelSetting(value: unknown): string | undefined {
-  const settings = readSettings(value);
+/** The `sshTunnel` setting of a database service: undefined when absent. */
+export const sshTunnelSetting: Setting<TunnelSettings | undefined> = {
   // The config error already names services.NAME.config.sshTunnel.
-  return typeof settings === 'string' ? settings.replace(/^config\.sshTunnel(: |\.)?/, '') : undefined;
-}
+  check(value) {
+    const settings = readSettings(value);
+    return typeof settings === 'string' ? settings.replace(/^config\.sshTunnel(: |\.)?/, '') : undefined;
+  },
+  read: (value) => (value === undefined ? undefined : (readSettings(value) as TunnelSettings)),
+};
 
 /** For a service with `sshTunnelAddress` among its credentials (or a `config.sshTunnel`): the tunnel; otherwise undefined. */
-export function createDbTunnel(service: ServiceConfig, logger: Logger): DbTunnel | undefined {
-  const wanted = SSH_TUNNEL_CREDENTIALS.address in service.credentials || service.config.sshTunnel !== undefined;
+export function createDbTunnel(service: ServiceConfig, configured: TunnelSettings | undefined, deps: { logger: Logger; bastions: BastionPool }): DbTunnel | undefined {
+  const wanted = SSH_TUNNEL_CREDENTIALS.address in service.credentials || configured !== undefined;
   if (!wanted) return undefined;
-  const settings = readSettings(service.config.sshTunnel);
-  const log = logger.child({ service: service.name });
-  if (typeof settings !== 'string' && settings.insecureIgnoreHostKey) {
+  const settings = configured ?? (readSettings(undefined) as TunnelSettings);
+  const log = deps.logger.child({ service: service.name });
+  if (settings.insecureIgnoreHostKey) {
     log.warn('service has sshTunnel.insecureIgnoreHostKey: the bastion host key is NOT checked');
   }
   return {
     prepare(creds) {
-      if (typeof settings === 'string') throw new BrokerError('target_error', `service '${service.name}': ${settings}`);
       const bastion = readSshTarget(creds, SSH_TUNNEL_CREDENTIALS, { service: service.name, insecureIgnoreHostKey: settings.insecureIgnoreHostKey });
       const via: Tunnel = {
         open: (host, port, opts) =>
-          bastionPool.forward(bastion, host, port, { service: service.name, signal: opts.signal, logger: log, timeoutMs: settings.connectTimeoutMs }),
+          deps.bastions.forward(bastion, host, port, { service: service.name, signal: opts.signal, logger: log, timeoutMs: settings.connectTimeoutMs }),
       };
       const values = new Map([...creds.values].filter(([k]) => !SSH_TUNNEL_KEYS.includes(k)));
       return { creds: { values, ...(creds.expiresAt ? { expiresAt: creds.expiresAt } : {}), text: (k) => values.get(k)?.toString('utf8') }, via };

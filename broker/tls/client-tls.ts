@@ -3,19 +3,25 @@
 // certificate or the service's clientTlsCert/clientTlsKey.
 import { readFile } from 'node:fs/promises';
 import * as tls from 'node:tls';
-import type { ServiceConfig } from '../config/types.js';
-import type { ConnectorDeps } from '../connectors/types.js';
 import { BrokerError } from '../errors.js';
 
+export interface ClientTlsSettings {
+  clientTls: boolean;
+  clientTlsCert?: string;
+  clientTlsKey?: string;
+}
+
 /** A lazily built, cached secure context, or undefined when the service has no client TLS. */
-export function clientTlsFor(service: ServiceConfig, deps: ConnectorDeps): (() => Promise<tls.SecureContext>) | undefined {
-  const c = service.config;
-  if (c.clientTls !== true && c.clientTls !== 'true') return undefined;
+export function clientTlsFor(
+  settings: ClientTlsSettings,
+  deps: { localCertificate?: () => Promise<{ certPem: string; keyPem: string }> },
+): (() => Promise<tls.SecureContext>) | undefined {
+  if (!settings.clientTls) return undefined;
+  const { clientTlsCert, clientTlsKey } = settings;
   let context: Promise<tls.SecureContext> | undefined;
   return () =>
     (context ??= (async () => {
-      if (c.clientTlsCert && c.clientTlsKey)
-        return tls.createSecureContext({ cert: await readFile(String(c.clientTlsCert)), key: await readFile(String(c.clientTlsKey)) });
+      if (clientTlsCert && clientTlsKey) return tls.createSecureContext({ cert: await readFile(clientTlsCert), key: await readFile(clientTlsKey) });
       if (!deps.localCertificate) throw new BrokerError('internal', 'no local certificate available for client TLS');
       const local = await deps.localCertificate();
       return tls.createSecureContext({ cert: local.certPem, key: local.keyPem });

@@ -93,7 +93,7 @@ services:
   const registry = createProviderRegistry(defaultProviders({ env: { APP_DB_PW: cluster.users.scram.password } }));
   const connectors = builtinConnectors();
   const parse = { connectors: connectorSpecs(connectors), providers: registry.names() };
-  broker = createBroker({ logger, audit, resolver: createResolver({ registry, audit, logger }), connectors, drainMs: 500 });
+  broker = createBroker({ logger, audit, resolver: createResolver({ registry, audit, logger }), connectors, drainMs: 500, stateDir: dir });
   const reload = async () => broker.apply(await loadConfig(configPath, parse));
   await reload();
   api = createBrokerApi({ broker, audit, configPath, parse, reload, stateFile: join(dir, 'targets.json') });

@@ -9,7 +9,8 @@
 // and exactly one credential.rotated event is emitted. Nothing secret in any output.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
@@ -76,7 +77,7 @@ before(async () => {
   resolver = createResolver({ registry, audit, logger, expiryMarginMs: 3_000 });
   resolver.subscribe((e) => void rotations.push(e));
   const connectors = builtinConnectors();
-  broker = createBroker({ logger, audit, resolver, connectors, drainMs: 500 });
+  broker = createBroker({ logger, audit, resolver, connectors, drainMs: 500, stateDir: await mkdtemp(join(tmpdir(), 'sd-ide2e-')) });
   const config = parseConfig(
     `version: "2"
 identities:

@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { bastionPool } from '../../broker/ssh/bastion-pool.js';
+import { waitFor } from '../fixtures/wait-for.js';
 import { startTestBroker, type TestBroker } from '../fixtures/broker.js';
 import { closedPort } from '../fixtures/free-port.js';
 import { startMariaDb, type MariaDb } from '../fixtures/mariadb-cluster.js';
@@ -99,17 +99,21 @@ ${db('bastion-hostkey', { sshTunnelHostKey: JSON.stringify(otherHost.publicLine)
 
 after(async () => {
   await tb?.stop();
-  bastionPool.closeAll();
   await Promise.all([sshd?.stop(), cluster?.stop(), maria?.stop()]);
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Ends the bastion's sshd session processes (children of our own sshd) by pid. */
-function dropBastionConnections(): void {
+/** The bastion's sshd session processes (children of our own sshd): one per open bastion connection. */
+function bastionSessions(): number[] {
   const pid = Number(readFileSync(join(sshd.dir, 'sshd.pid'), 'utf8'));
-  for (const task of readdirSync(`/proc/${pid}/task`)) {
-    for (const child of readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) process.kill(Number(child), 'SIGTERM');
-  }
+  return readdirSync(`/proc/${pid}/task`).flatMap((task) =>
+    readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number),
+  );
+}
+
+/** Ends the bastion's sshd session processes by pid. */
+function dropBastionConnections(): void {
+  for (const child of bastionSessions()) process.kill(child, 'SIGTERM');
 }
 
 describe('SSH tunnels through a real sshd bastion', () => {
@@ -190,5 +194,11 @@ describe('SSH tunnels through a real sshd bastion', () => {
     assert.ok(!everything.includes(cluster.users.scram.password), 'password leaked');
     assert.ok(!everything.includes(maria.users.native.password), 'mariadb password leaked');
     for (const line of bastionKey.privateText.split('\n').filter((l) => l && !l.startsWith('-----'))) assert.ok(!everything.includes(line), 'key leaked');
+  });
+
+  test('stopping the broker closes its bastion connections', async () => {
+    assert.ok(bastionSessions().length > 0, 'the services above hold bastion connections');
+    await tb.stop();
+    await waitFor('the bastion sessions to end', () => bastionSessions().length === 0);
   });
 });

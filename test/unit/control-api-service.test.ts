@@ -37,7 +37,7 @@ async function setup(names: string[] | string, opts: { identities?: IdentitySess
   const registry = createProviderRegistry(defaultProviders({ env: {} }));
   const connectors = builtinConnectors();
   const parse = { connectors: connectorSpecs(connectors), providers: registry.names() };
-  const broker = createBroker({ logger: silentLogger, audit, resolver: createResolver({ registry, audit, logger: silentLogger }), connectors, stopped: opts.stopped });
+  const broker = createBroker({ logger: silentLogger, audit, resolver: createResolver({ registry, audit, logger: silentLogger }), connectors, stopped: opts.stopped, stateDir: dir });
   const reload = async () => broker.apply(await loadConfig(configPath, parse));
   await reload();
   const api = createBrokerApi({ broker, audit, configPath, parse, reload, stateFile, identities: opts.identities });

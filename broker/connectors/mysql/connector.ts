@@ -14,79 +14,82 @@
 // included, passes untouched.
 import type { Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
-import type { ConnectorSpec } from '../../config/types.js';
 import { createDbTunnel, SSH_TUNNEL_KEYS } from '../../ssh/db-tunnel.js';
 import { BrokerError, errorCatalog } from '../../errors.js';
-import type { Connector, ConnectionContext, ServiceConnector, Upstream } from '../types.js';
+import type { Connector, ConnectionContext, Handshake, ServiceConnector, Upstream } from '../types.js';
 import { clientTlsFor } from '../../tls/client-tls.js';
 import { clientState, greetClient, readClientLogin, writePackets, type ClientState } from './client-side.js';
 import { CAP, PASSTHROUGH_CAPS, PASSTHROUGH_MARIADB_CAPS, clientFacingCapabilities, encodeErr, encodePacket, type Greeting } from './codec.js';
 import { createCommandFilter } from './command-filter.js';
 import { BackendErr, loginTarget, MYSQL_CREDENTIALS, openTarget, type TargetLink } from './target-side.js';
-import { databaseChecks, DATABASE_CONFIG_KEYS } from '../database-settings.js';
+import { databaseSettings, type DatabaseSettings } from '../database-settings.js';
 
-export const mysqlSpec: ConnectorSpec = {
-  name: 'mysql',
-  requiredCredentials: ['host', 'username'],
-  knownCredentials: [...MYSQL_CREDENTIALS, ...SSH_TUNNEL_KEYS],
-  configKeys: DATABASE_CONFIG_KEYS,
-  ...databaseChecks,
-};
-
-export const mysqlConnector: Connector = {
-  spec: mysqlSpec,
-  create(service, deps) {
+export const mysqlConnector: Connector<DatabaseSettings> = {
+  spec: {
+    name: 'mysql',
+    requiredCredentials: ['host', 'username'],
+    knownCredentials: [...MYSQL_CREDENTIALS, ...SSH_TUNNEL_KEYS],
+    ...databaseSettings,
+  },
+  create(service, settings, deps) {
     // sshTunnel* credentials: reach the server through an SSH bastion (broker/ssh/db-tunnel.ts).
-    const tunnel = createDbTunnel(service, deps.logger);
-    const timeouts = { connectMs: Number(service.config.connectTimeoutMs ?? 10_000), authMs: Number(service.config.authTimeoutMs ?? 30_000) };
-    const states = new WeakMap<Socket, ClientState>();
-    const clientTls = clientTlsFor(service, deps);
+    const tunnel = createDbTunnel(service, settings.sshTunnel, deps);
+    const timeouts = { connectMs: settings.connectTimeoutMs, authMs: settings.authTimeoutMs };
+    const clientTls = clientTlsFor(settings, deps);
+
+    async function handshake(state: ClientState, ctx: ConnectionContext): Promise<Handshake> {
+      const client = state.socket;
+      let creds: Awaited<ReturnType<typeof ctx.resolveCredentials>>;
+      let link: TargetLink;
+      try {
+        const resolved = await ctx.resolveCredentials();
+        const prepared = tunnel ? tunnel.prepare(resolved) : { creds: resolved, via: undefined };
+        creds = prepared.creds;
+        link = await openTarget(creds, ctx, timeouts, prepared.via);
+      } catch (err) {
+        await greetForError(state, ctx, clientTls);
+        throw err;
+      }
+      try {
+        const offered = clientFacingCapabilities(link.greeting);
+        const scramble = greetClient(state, link.greeting, offered, !!clientTls);
+        const login = await clientDeadline(readClientLogin(state, scramble, ctx, clientTls), timeouts.authMs);
+        const result = await loginTarget(link, login.response, offered, creds, ctx);
+        writePackets(state, [...login.beforeOk, result.ok]);
+        const upstream: Upstream = {
+          type: 'upstream',
+          socket: link.socket,
+          clientPending: state.reader.detach(),
+          upstreamPending: link.reader.detach(),
+          target: link.addr.display,
+          tls: !!(link.socket as { encrypted?: boolean }).encrypted,
+          authMethod: result.authMethod,
+        };
+        if (state.socket !== client) upstream.client = state.socket;
+        installCommandFilter(upstream, state.socket, ctx);
+        return upstream;
+      } catch (err) {
+        link.reader.detach();
+        link.socket.destroy();
+        throw err;
+      }
+    }
+
     const connector: ServiceConnector = {
-      async connect(client, ctx) {
+      connect(client, ctx) {
+        // The client's socket (TLS once it switched) and the sequence number an ERR must carry.
         const state = clientState(client, ctx);
-        states.set(client, state);
-        let creds: Awaited<ReturnType<typeof ctx.resolveCredentials>>;
-        let link: TargetLink;
-        try {
-          const resolved = await ctx.resolveCredentials();
-          const prepared = tunnel ? tunnel.prepare(resolved) : { creds: resolved, via: undefined };
-          creds = prepared.creds;
-          link = await openTarget(creds, ctx, timeouts, prepared.via);
-        } catch (err) {
-          await greetForError(state, ctx, clientTls);
-          throw err;
-        }
-        try {
-          const offered = clientFacingCapabilities(link.greeting);
-          const scramble = greetClient(state, link.greeting, offered, !!clientTls);
-          const login = await clientDeadline(readClientLogin(state, scramble, ctx, clientTls), timeouts.authMs);
-          const result = await loginTarget(link, login.response, offered, creds, ctx);
-          writePackets(state, [...login.beforeOk, result.ok]);
-          const upstream: Upstream = {
-            socket: link.socket,
-            clientPending: state.reader.detach(),
-            upstreamPending: link.reader.detach(),
-            target: link.addr.display,
-            tls: !!(link.socket as { encrypted?: boolean }).encrypted,
-            authMethod: result.authMethod,
-          };
-          if (state.socket !== client) upstream.client = state.socket;
-          installCommandFilter(upstream, state.socket, ctx);
-          return upstream;
-        } catch (err) {
-          link.reader.detach();
-          link.socket.destroy();
-          throw err;
-        }
+        return {
+          handshake: handshake(state, ctx),
+          writeError(err) {
+            if (!state.socket.writable) return;
+            const payload = err instanceof BackendErr ? err.err.raw : encodeErr(err.entry.mysql.errno, err.entry.mysql.sqlState, err.message);
+            state.socket.write(encodePacket(state.nextSeq, payload));
+          },
+        };
       },
-      writeError(client, err) {
-        const state = states.get(client);
-        const socket = state?.socket ?? client;
-        if (!socket.writable) return;
-        const seq = state?.nextSeq ?? 0;
-        const payload = err instanceof BackendErr ? err.err.raw : encodeErr(err.entry.mysql.errno, err.entry.mysql.sqlState, err.message);
-        socket.write(encodePacket(seq, payload));
-      },
+      // Nothing is held per service beyond the connections themselves.
+      close: async () => {},
     };
     return connector;
   },

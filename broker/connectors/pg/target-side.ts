@@ -106,6 +106,7 @@ export async function openAuthenticated(
     const cancelTarget = cancelTargetFor(addr, tls, name, timeouts.connectMs);
     const unregister = auth.keyData ? cancels.add(auth.keyData.pid, auth.keyData.secret, cancelTarget, ctx.connectionId) : () => {};
     return {
+      type: 'upstream',
       socket: link.socket,
       clientPending: Buffer.alloc(0),
       upstreamPending: reader.detach(),

@@ -4,32 +4,31 @@
 // fingerprint and, where the OS tells, the client's pid.
 import type { Socket } from 'node:net';
 import type { ClientInfo } from '../../audit/types.js';
-import type { ConnectorSpec } from '../../config/types.js';
+import { defineSettings } from '../../config/setting-checks.js';
 import { BrokerError } from '../../errors.js';
 import { lookupPeer } from '../../listeners/peer.js';
 import type { ConnectionContext, Connector, ServedConnection, ServiceConnector } from '../types.js';
 import { AgentFrameError, encodeFailure, encodeIdentities, encodeSignResponse, parseRequest, readFrames, type AgentRequest } from './codec.js';
 import { createKeyring, type AgentKey, type Keyring } from './keyring.js';
 
-export const sshAgentSpec: ConnectorSpec = {
-  name: 'ssh-agent',
-  requiredCredentials: [],
-  knownCredentials: 'any',
-  configKeys: [],
-};
-
-export const sshAgentConnector: Connector = {
-  spec: sshAgentSpec,
-  create(service, deps) {
+export const sshAgentConnector: Connector<Record<string, never>> = {
+  spec: {
+    name: 'ssh-agent',
+    requiredCredentials: [],
+    knownCredentials: 'any',
+    ...defineSettings({}),
+  },
+  create(service) {
     const keyring = createKeyring(service);
     const connector: ServiceConnector = {
-      async connect(socket, ctx) {
+      // No writeError: the agent protocol has no error text; the client just sees the socket close.
+      connect(socket, ctx) {
         // Anyone who can connect can sign with the keys: only a 0600 socket keeps that to the user.
-        if (service.listenOn.type !== 'unix') throw new BrokerError('target_error', `service '${service.name}': an ssh-agent must listen on a unix:// socket`);
-        return serveAgent(socket, ctx, keyring);
+        if (service.listenOn.type !== 'unix') return { handshake: Promise.reject(new BrokerError('target_error', `service '${service.name}': an ssh-agent must listen on a unix:// socket`)) };
+        return { handshake: Promise.resolve(serveAgent(socket, ctx, keyring)) };
       },
-      // The agent protocol has no error text: the client just sees the socket close.
-      writeError() {},
+      // The keys are loaded per connection; nothing is held per service.
+      close: async () => {},
     };
     return connector;
   },

@@ -32,7 +32,7 @@ async function localUserKeys(): Promise<SshPublicKey[]> {
 }
 
 /** Reads `clientAuth` and `authorizedKeys`; returns an error message for bad settings. */
-export function clientAuthFor(config: Record<string, unknown>): ClientAuth | string {
+export function clientAuthFor(config: { clientAuth?: unknown; authorizedKeys?: unknown }): ClientAuth | string {
   const mode = config.clientAuth ?? 'publickey';
   if (mode === 'none') return { type: 'none' };
   if (mode !== 'publickey') return `config.clientAuth must be 'publickey' or 'none'`;

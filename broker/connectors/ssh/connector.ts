@@ -6,8 +6,6 @@
 import type { Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { AuthContext, Client, Connection } from 'ssh2';
-import type { ConnectorSpec } from '../../config/types.js';
-import { userStateDir } from '../../config/load.js';
 import { BrokerError, toClientError } from '../../errors.js';
 import { disconnectReasonFor, sendDisconnect } from '../../ssh/disconnect.js';
 import { ensureSshHostKey, type SshHostKey } from '../../ssh/host-key.js';
@@ -18,25 +16,28 @@ import type { ConnectionContext, Connector, ServedConnection, ServiceConnector }
 import { ClientAgentRelay } from './agent-forward.js';
 import { clientAuthFor, type ClientAuth } from './client-auth.js';
 import { bridge } from './session.js';
-import { booleanSetting, durationMsSetting, pathSetting, settingChecks } from '../../config/setting-checks.js';
+import { defineSettings, durationMs, flag, oneOf, optionalPath, SettingsError, type SettingsOf } from '../../config/setting-checks.js';
 
-export const sshSpec: ConnectorSpec = {
-  name: 'ssh',
-  // hostKey is enforced per connection, where insecureIgnoreHostKey can waive it.
-  requiredCredentials: ['address', 'user'],
-  knownCredentials: ['address', 'user', 'privateKey', 'passphrase', 'password', 'hostKey'],
-  configKeys: ['clientAuth', 'authorizedKeys', 'insecureIgnoreHostKey', 'allowRemoteForwarding', 'allowAgentForwarding', 'connectTimeoutMs', 'authTimeoutMs', 'hostKeyDir'],
-  checkSetting: settingChecks({
-    clientAuth: (v) => (v === 'publickey' || v === 'none' ? undefined : "must be 'publickey' or 'none'"),
-    authorizedKeys: checkAuthorizedKeys,
-    insecureIgnoreHostKey: booleanSetting,
-    allowRemoteForwarding: booleanSetting,
-    allowAgentForwarding: booleanSetting,
-    connectTimeoutMs: durationMsSetting,
-    authTimeoutMs: durationMsSetting,
-    hostKeyDir: pathSetting,
-  }),
+/** Like sshd's LoginGraceTime: a client that has not authenticated by then is dropped (config.authTimeoutMs). */
+const LOGIN_GRACE_MS = 60_000;
+
+const definition = {
+  clientAuth: oneOf(['publickey', 'none'], 'publickey'),
+  authorizedKeys: { check: checkAuthorizedKeys, read: (v: unknown) => v },
+  // Whether the SSH target's host key is checked.
+  insecureIgnoreHostKey: flag(),
+  allowRemoteForwarding: flag(),
+  allowAgentForwarding: flag(),
+  connectTimeoutMs: durationMs(20_000),
+  authTimeoutMs: durationMs(LOGIN_GRACE_MS),
+  // Where the broker's host key lives; absent: the broker's state directory (sshHostKeyDir).
+  hostKeyDir: optionalPath(),
 };
+
+export type SshSettings = SettingsOf<typeof definition>;
+
+/** The directory of a service's host key: its hostKeyDir, else the broker's state directory. */
+export const sshHostKeyDir = (settings: Pick<SshSettings, 'hostKeyDir'>, stateDir: string): string => settings.hostKeyDir ?? stateDir;
 
 /** authorizedKeys: a path, a key line, or a list of key lines (client-auth.ts reads them). */
 function checkAuthorizedKeys(value: unknown): string | undefined {
@@ -44,23 +45,23 @@ function checkAuthorizedKeys(value: unknown): string | undefined {
   return typeof auth === 'string' ? auth.replace(/^config\.authorizedKeys:? ?/, '') : undefined;
 }
 
-/** Like sshd's LoginGraceTime: a client that has not authenticated by then is dropped (config.authTimeoutMs). */
-const LOGIN_GRACE_MS = 60_000;
-
-export const sshConnector: Connector = {
-  spec: sshSpec,
-  create(service, deps) {
-    const config = service.config;
-    const clientAuth = clientAuthFor(config);
-    const insecureIgnoreHostKey = config.insecureIgnoreHostKey === true;
-    const allowRemoteForwarding = config.allowRemoteForwarding === true;
-    const allowAgentForwarding = config.allowAgentForwarding === true;
-    const connectTimeoutMs = Number(config.connectTimeoutMs ?? 20_000);
-    const loginGraceMs = Number(config.authTimeoutMs ?? LOGIN_GRACE_MS);
-    // hostKeyDir: where the broker's host key lives (default: the app state directory).
-    const hostKeyDir = typeof config.hostKeyDir === 'string' ? config.hostKeyDir : userStateDir();
+export const sshConnector: Connector<SshSettings> = {
+  spec: {
+    name: 'ssh',
+    // hostKey is enforced per connection, where insecureIgnoreHostKey can waive it.
+    requiredCredentials: ['address', 'user'],
+    knownCredentials: ['address', 'user', 'privateKey', 'passphrase', 'password', 'hostKey'],
+    ...defineSettings(definition),
+  },
+  create(service, settings, deps) {
+    const auth = clientAuthFor(settings);
+    if (typeof auth === 'string') throw new SettingsError(auth);
+    const clientAuth: ClientAuth = auth;
+    const { insecureIgnoreHostKey, allowRemoteForwarding, allowAgentForwarding, connectTimeoutMs } = settings;
+    const loginGraceMs = settings.authTimeoutMs;
+    const hostKeyDir = sshHostKeyDir(settings, deps.stateDir);
     if (insecureIgnoreHostKey) deps.logger.warn('service has insecureIgnoreHostKey: the SSH target host key is NOT checked', { service: service.name });
-    if (typeof clientAuth === 'object' && clientAuth.type === 'none') {
+    if (clientAuth.type === 'none') {
       deps.logger.warn("service has clientAuth: none: anyone who can reach the listener gets a shell as the target user", { service: service.name });
     }
 
@@ -82,28 +83,30 @@ export const sshConnector: Connector = {
         return { server: srv, hostKey };
       }));
 
-    const connector: ServiceConnector = {
-      async connect(socket, ctx) {
-        if (typeof clientAuth === 'string') throw new BrokerError('target_error', `service '${service.name}': ${clientAuth}`);
-        const { server: srv } = await getServer();
-        const conn = await new Promise<Connection>((resolve, reject) => {
-          // A client that never sends its SSH version line is dropped like one that never logs in.
-          const timer = setTimeout(() => socket.destroy(), loginGraceMs);
-          waiting.set(socket, (c) => {
-            clearTimeout(timer);
-            resolve(c);
-          });
-          socket.once('close', () => {
-            clearTimeout(timer);
-            waiting.delete(socket);
-            reject(new BrokerError('protocol_violation', 'the client closed the connection before the SSH handshake'));
-          });
-          srv.injectSocket(socket);
+    async function handshake(socket: Socket, ctx: ConnectionContext): Promise<ServedConnection> {
+      const { server: srv } = await getServer();
+      const conn = await new Promise<Connection>((resolve, reject) => {
+        // A client that never sends its SSH version line is dropped like one that never logs in.
+        const timer = setTimeout(() => socket.destroy(), loginGraceMs);
+        waiting.set(socket, (c) => {
+          clearTimeout(timer);
+          resolve(c);
         });
-        return serve(conn, ctx, clientAuth, { insecureIgnoreHostKey, allowRemoteForwarding, allowAgentForwarding, connectTimeoutMs, loginGraceMs });
-      },
-      // Errors are sent as SSH disconnect messages by serve(), which owns the transport.
-      writeError() {},
+        socket.once('close', () => {
+          clearTimeout(timer);
+          waiting.delete(socket);
+          reject(new BrokerError('protocol_violation', 'the client closed the connection before the SSH handshake'));
+        });
+        srv.injectSocket(socket);
+      });
+      return serve(conn, ctx, clientAuth, { insecureIgnoreHostKey, allowRemoteForwarding, allowAgentForwarding, connectTimeoutMs, loginGraceMs });
+    }
+
+    const connector: ServiceConnector = {
+      // No writeError: serve() owns the transport and sends failures as SSH disconnect messages.
+      connect: (socket, ctx) => ({ handshake: handshake(socket, ctx) }),
+      // The host key server only parses injected sockets (it never listens); connections end on their own.
+      close: async () => waiting.clear(),
     };
     return connector;
   },
