@@ -17,6 +17,7 @@ import { identityOf } from './identity/config.js';
 import { userStateDir } from './config/load.js';
 import { sshConnector, sshHostKeyDir } from './connectors/ssh/connector.js';
 import { sshHostKeyFingerprint } from './ssh/host-key.js';
+import { createEmitter } from './net/emitter.js';
 
 /** The slice of the audit log the API reads. */
 export interface AuditFeedSource {
@@ -88,7 +89,8 @@ export function createBrokerApi(options: BrokerApiOptions): BrokerApiService {
   const { broker, audit } = options;
   // service -> provider\0id -> expiry, from credential.fetched records.
   const expiries = new Map<string, Map<string, string | undefined>>();
-  const listeners = new Set<(event: BrokerEvent) => void>();
+  // One broken subscriber (a closed stream) must not starve the others.
+  const events = createEmitter<BrokerEvent>();
   const instanceId = randomUUID();
   const startedAt = new Date().toISOString();
 
@@ -100,15 +102,7 @@ export function createBrokerApi(options: BrokerApiOptions): BrokerApiService {
   };
   for (const r of audit.recent()) track(r);
 
-  const emit = (event: BrokerEvent): void => {
-    for (const fn of [...listeners]) {
-      try {
-        fn(event);
-      } catch {
-        // One broken subscriber (a closed stream) must not starve the others.
-      }
-    }
-  };
+  const emit = events.emit;
 
   const offAudit = audit.subscribe((record) => {
     track(record);
@@ -245,14 +239,11 @@ export function createBrokerApi(options: BrokerApiOptions): BrokerApiService {
       }
       return out;
     },
-    subscribe(listener) {
-      listeners.add(listener);
-      return () => void listeners.delete(listener);
-    },
+    subscribe: events.subscribe,
     close() {
       offAudit();
       offIdentities?.();
-      listeners.clear();
+      events.clear();
     },
   };
 }

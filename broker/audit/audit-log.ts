@@ -11,6 +11,7 @@ import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { AuditEvent, AuditRecord, AuditSink } from './types.js';
+import { createEmitter } from '../net/emitter.js';
 
 export interface AuditLog extends AuditSink {
   record(event: AuditEvent): void;
@@ -81,7 +82,8 @@ export interface AuditFeed {
 export function createAuditFeed(now: () => Date, capacity: number): AuditFeed {
   const ring: AuditRecord[] = [];
   let start = 0; // index of the oldest record once the ring is full
-  const subscribers = new Set<(record: AuditRecord) => void>();
+  // A failing subscriber (say, a closed UI stream) must not fail the caller.
+  const subscribers = createEmitter<AuditRecord>();
   return {
     publish(event) {
       let record: AuditRecord;
@@ -97,19 +99,10 @@ export function createAuditFeed(now: () => Date, capacity: number): AuditFeed {
           start = (start + 1) % capacity;
         }
       }
-      for (const fn of [...subscribers]) {
-        try {
-          fn(record);
-        } catch {
-          // A failing subscriber (say, a closed UI stream) must not fail the caller.
-        }
-      }
+      subscribers.emit(record);
       return record;
     },
-    subscribe(fn) {
-      subscribers.add(fn);
-      return () => void subscribers.delete(fn);
-    },
+    subscribe: subscribers.subscribe,
     recent(limit = capacity) {
       const ordered = [...ring.slice(start), ...ring.slice(0, start)];
       return limit <= 0 ? [] : ordered.slice(-limit);

@@ -5,13 +5,9 @@ export type ListenAddress =
   | { type: 'tcp'; host: string; port: number }
   | { type: 'unix'; path: string };
 
-/** Where one credential comes from. A YAML scalar is `{ provider: 'literal', id: <scalar> }`. */
-export interface CredentialSpec {
-  provider: string;
-  id: string;
-  /** 1-based line of the credential in the source file, for error messages. */
-  line: number;
-}
+// In a file of its own so that identity/config.ts can use it without an import cycle.
+export type { CredentialSpec } from './credential-spec.js';
+import type { CredentialSpec } from './credential-spec.js';
 
 export interface ServiceConfig {
   name: string;

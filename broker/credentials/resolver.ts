@@ -14,6 +14,7 @@ import type { Logger } from '../log.js';
 import type { ProviderRegistry } from './registry.js';
 import { LITERAL_PROVIDER, shownId } from './providers/literal.js';
 import { ProviderError, type ResolvedCredentials, type SecretValue } from './types.js';
+import { raceSignal } from '../net/race-signal.js';
 
 export interface ResolverOptions {
   registry: ProviderRegistry;
@@ -291,17 +292,6 @@ function assemble(
   };
 }
 
-function raceSignal<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    work.catch(() => {});
-    return Promise.reject(new Error('aborted'));
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(new Error('aborted'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
 
 /** Shown ids of the credentials a group failure is about: the one it names, else all. */
 function failedIds(o: Failed): string[] {

@@ -3,7 +3,9 @@
 // before they expire, or (no identity/roleArn) the SDK's default credential chain.
 import { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { AwsIdentity } from './config.js';
-import { raceSignal, safeReason, withTimeout, type IdentityContext } from './context.js';
+import { safeReason, type IdentityContext } from './context.js';
+import { signalWithTimeout } from '../net/deadline.js';
+import { raceSignal } from '../net/race-signal.js';
 
 export interface AwsSessionCredentials {
   accessKeyId: string;
@@ -47,7 +49,7 @@ export function createAwsCredentialSource(ctx: IdentityContext): AwsCredentialSo
           WebIdentityToken: token,
           DurationSeconds: e.durationSeconds,
         }),
-        { abortSignal: withTimeout(signal, ctx.timeoutMs) },
+        { abortSignal: signalWithTimeout(signal, ctx.timeoutMs) },
       );
       const c = out.Credentials;
       if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration) throw new Error('STS returned no credentials');

@@ -6,7 +6,7 @@
 // Credentials then name an entry: `{from: aws-sts, get: NAME#accessKeyId}`,
 // `{from: vault, get: NAME:database/creds/app#password}`. Validation messages name keys,
 // never values.
-import type { CredentialSpec } from '../config/types.js';
+import type { CredentialSpec } from '../config/credential-spec.js';
 
 export interface OidcIdentity {
   type: 'oidc';

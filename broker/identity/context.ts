@@ -20,24 +20,6 @@ export interface IdentityContext {
   now(): number;
 }
 
-/** The caller's signal combined with the provider's own timeout. */
-export function withTimeout(signal: AbortSignal, timeoutMs: number): AbortSignal {
-  return AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
-}
-
-/**
- * Waits for shared work (one STS exchange or Vault read for several connections) but
- * gives up when this caller's signal aborts; the work itself runs on for the others.
- */
-export function raceSignal<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
-
 /** First line of an error's message, with anything JWT-shaped or key-shaped masked. */
 export function safeReason(err: unknown): string {
   const e = err as { name?: string; message?: string };

@@ -15,6 +15,7 @@ import type { Logger } from '../log.js';
 import { isLoopbackHostname, type IdentityConfig, type OidcIdentity } from './config.js';
 import { openSystemBrowser, startLoopbackReceiver } from './loopback.js';
 import type { StoredTokens, TokenStore } from './token-store.js';
+import { createEmitter } from '../net/emitter.js';
 
 export interface IdentitySessionsOptions {
   store: TokenStore;
@@ -69,17 +70,8 @@ export function createIdentitySessions(options: IdentitySessionsOptions): Identi
   const now = options.now ?? Date.now;
   const openBrowser = options.openBrowser ?? openSystemBrowser;
   const sessions = new Map<string, Session>();
-  const listeners = new Set<(e: BrokerEvent) => void>();
-
-  const emit = (event: BrokerEvent): void => {
-    for (const l of listeners) {
-      try {
-        l(event);
-      } catch (err) {
-        logger.warn('identity event listener failed', { reason: (err as Error).message });
-      }
-    }
-  };
+  const events = createEmitter<BrokerEvent>((err) => logger.warn('identity event listener failed', { reason: (err as Error).message }));
+  const emit = events.emit;
   const info = (s: Session): IdentitySessionInfo => ({
     name: s.config.name,
     issuer: s.config.issuer,
@@ -336,10 +328,7 @@ export function createIdentitySessions(options: IdentitySessionsOptions): Identi
 
   return {
     list: () => [...sessions.values()].map(info),
-    subscribe(listener) {
-      listeners.add(listener);
-      return () => void listeners.delete(listener);
-    },
+    subscribe: events.subscribe,
     login: async (name, opts) => runLogin(get(name), opts?.signal),
     async waitForLogin(name, signal) {
       const s = get(name);

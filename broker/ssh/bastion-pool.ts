@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Client } from 'ssh2';
 import { BrokerError } from '../errors.js';
+import { abortError } from '../net/abort.js';
 import type { Logger } from '../log.js';
 import type { SshTarget } from './target.js';
 import { connectSsh } from './upstream.js';
@@ -92,7 +93,7 @@ export function createBastionPool(options: { idleMs?: number; keepaliveIntervalM
     }
     const dest = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
     return new Promise<Socket>((resolve, reject) => {
-      const onAbort = () => reject(opts.signal.reason instanceof BrokerError ? opts.signal.reason : new BrokerError('service_stopping', `service '${opts.service}' is stopping`));
+      const onAbort = () => reject(abortError(opts.signal, opts.service));
       opts.signal.addEventListener('abort', onAbort, { once: true });
       try {
         client.forwardOut('127.0.0.1', 0, host, port, (err, channel) => {

@@ -5,7 +5,7 @@
 // bastion settings resolved with its own credentials.
 import type { Setting } from '../config/setting-checks.js';
 import type { ServiceConfig } from '../config/types.js';
-import type { Tunnel } from '../connectors/dial.js';
+import type { Tunnel } from '../net/dial.js';
 import type { ResolvedCredentials } from '../credentials/types.js';
 import { BrokerError } from '../errors.js';
 import type { Logger } from '../log.js';

@@ -2,12 +2,12 @@
 // failure to a BrokerError with a message the user can act on.
 import ssh2 from 'ssh2';
 import type { Client, ConnectConfig } from 'ssh2';
-import { abortError } from '../connectors/abort.js';
+import { abortError } from '../net/abort.js';
 import { BrokerError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { fingerprintOf } from './keys.js';
 import type { SshTarget } from './target.js';
-import { SOCKET_ERROR_REASONS } from '../connectors/dial.js';
+import { SOCKET_ERROR_REASONS } from '../net/dial.js';
 
 export interface ConnectSshOptions {
   service: string;

@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:net';
 import { after, before, test } from 'node:test';
 import { createMemoryAudit } from '../../broker/audit/memory-audit.js';
 import type { IdentityConfig } from '../../broker/identity/config.js';
-import { createIdentityRuntime, type IdentityRuntime } from '../../broker/identity/runtime.js';
+import { createIdentityRuntime, type IdentityRuntime } from '../../broker/credentials/identity-runtime.js';
 import { createMemoryTokenStore } from '../../broker/identity/token-store.js';
 import { defaultProviders } from '../../broker/credentials/registry.js';
 import type { Provider } from '../../broker/credentials/types.js';

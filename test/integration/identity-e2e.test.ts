@@ -21,7 +21,7 @@ import { parseConfig } from '../../broker/config/parse.js';
 import { builtinConnectors, connectorSpecs } from '../../broker/connectors/registry.js';
 import { createProviderRegistry, defaultProviders } from '../../broker/credentials/registry.js';
 import { createResolver, type Resolver, type RotationEvent } from '../../broker/credentials/resolver.js';
-import { createIdentityRuntime, type IdentityRuntime } from '../../broker/identity/runtime.js';
+import { createIdentityRuntime, type IdentityRuntime } from '../../broker/credentials/identity-runtime.js';
 import { createKeychainTokenStore, type StoredTokens } from '../../broker/identity/token-store.js';
 import { createLogger } from '../../broker/log.js';
 import { startOidcProvider, type TestOidcProvider } from '../fixtures/oidc-provider.js';

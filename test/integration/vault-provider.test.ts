@@ -11,7 +11,7 @@ import { createMemoryAudit } from '../../broker/audit/memory-audit.js';
 import { defaultProviders } from '../../broker/credentials/registry.js';
 import type { Provider } from '../../broker/credentials/types.js';
 import type { IdentityConfig, VaultIdentity } from '../../broker/identity/config.js';
-import { createIdentityRuntime, type IdentityRuntime } from '../../broker/identity/runtime.js';
+import { createIdentityRuntime, type IdentityRuntime } from '../../broker/credentials/identity-runtime.js';
 import { createMemoryTokenStore } from '../../broker/identity/token-store.js';
 import { createLogger } from '../../broker/log.js';
 import { startOidcProvider, type TestOidcProvider } from '../fixtures/oidc-provider.js';

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createSocketReader, type Parsed, type SocketReaderOptions } from '../../broker/connectors/socket-reader.js';
+import { createSocketReader, type Parsed, type SocketReaderOptions } from '../../broker/net/socket-reader.js';
 import { encodeErrorResponse, parseMessage, type PgMessage } from '../../broker/connectors/pg/codec.js';
 import { splice } from '../../broker/splice.js';
 

@@ -1,7 +1,7 @@
 // MySQL/MariaDB client/server protocol: pure parse and serialize for the connection
 // phase (no I/O). Packets are [3-byte length][1-byte sequence][payload]; payloads of
 // 0xffffff bytes continue in the next packet, which the handshake never needs.
-import type { Parsed } from '../socket-reader.js';
+import type { Parsed } from '../../net/socket-reader.js';
 
 // ---------- capability flags (lower 32 bits) ----------
 export const CAP = {

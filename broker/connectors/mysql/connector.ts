@@ -16,6 +16,7 @@ import type { Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import { createDbTunnel, SSH_TUNNEL_KEYS } from '../../ssh/db-tunnel.js';
 import { BrokerError, errorCatalog } from '../../errors.js';
+import { withDeadline } from '../../net/deadline.js';
 import type { Connector, ConnectionContext, Handshake, ServiceConnector, Upstream } from '../types.js';
 import { clientTlsFor } from '../../tls/client-tls.js';
 import { clientState, greetClient, readClientLogin, writePackets, type ClientState } from './client-side.js';
@@ -53,7 +54,12 @@ export const mysqlConnector: Connector<DatabaseSettings> = {
       try {
         const offered = clientFacingCapabilities(link.greeting);
         const scramble = greetClient(state, link.greeting, offered, !!clientTls);
-        const login = await clientDeadline(readClientLogin(state, scramble, ctx, clientTls), timeouts.authMs);
+        // A client that connects and then says nothing must not hold a target connection forever.
+        const login = await withDeadline(
+          readClientLogin(state, scramble, ctx, clientTls),
+          timeouts.authMs,
+          () => new BrokerError('timeout', `the client did not answer the greeting within ${timeouts.authMs / 1000} s`),
+        );
         const result = await loginTarget(link, login.response, offered, creds, ctx);
         writePackets(state, [...login.beforeOk, result.ok]);
         const upstream: Upstream = {
@@ -115,30 +121,14 @@ async function greetForError(state: ClientState, ctx: ConnectionContext, clientT
     authPlugin: 'mysql_native_password',
   };
   const scramble = greetClient(state, stand, clientFacingCapabilities(stand), !!clientTls);
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([readClientLogin(state, scramble, ctx, clientTls), new Promise((r) => (timer = setTimeout(r, ERROR_GREETING_WAIT_MS)))]);
+    await withDeadline(readClientLogin(state, scramble, ctx, clientTls), ERROR_GREETING_WAIT_MS, () => new Error('no answer'));
   } catch {
-    // The client's answer does not matter any more.
-  } finally {
-    clearTimeout(timer);
+    // The client's answer (or its silence) does not matter any more.
   }
 }
 
 const ERROR_GREETING_WAIT_MS = 5_000;
-
-/** A client that connects and then says nothing must not hold a target connection forever. */
-async function clientDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new BrokerError('timeout', `the client did not answer the greeting within ${ms / 1000} s`)), ms);
-  });
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** The data-phase check of client->target bytes: COM_CHANGE_USER is answered with an ERR here, never forwarded. */
 function installCommandFilter(upstream: Upstream, client: Socket, ctx: ConnectionContext): void {

@@ -7,9 +7,9 @@ import type { TLSSocket } from 'node:tls';
 import type { ResolvedCredentials } from '../../credentials/types.js';
 import { BrokerError } from '../../errors.js';
 import { backendTlsFromCredentials, upgradeToTls, type BackendTlsSettings } from '../../tls/backend-tls.js';
-import { abortError } from '../abort.js';
-import { describeTarget, dial, type Tunnel } from '../dial.js';
-import { createSocketReader, type SocketReader } from '../socket-reader.js';
+import { abortError } from '../../net/abort.js';
+import { describeTarget, dial, type Tunnel } from '../../net/dial.js';
+import { createSocketReader, type SocketReader } from '../../net/socket-reader.js';
 import type { ConnectionContext } from '../types.js';
 import {
   CACHING_SHA2_PLUGIN,

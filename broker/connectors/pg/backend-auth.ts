@@ -3,7 +3,7 @@
 // collect ParameterStatus/BackendKeyData up to the first ReadyForQuery.
 import type { TLSSocket } from 'node:tls';
 import { BrokerError } from '../../errors.js';
-import type { SocketReader } from '../socket-reader.js';
+import type { SocketReader } from '../../net/socket-reader.js';
 import { tlsServerEndPoint } from '../../tls/channel-binding.js';
 import { cleartextPasswordResponse } from './auth-cleartext.js';
 import { md5PasswordResponse } from './auth-md5.js';

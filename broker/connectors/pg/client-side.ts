@@ -4,8 +4,8 @@
 import type { Socket } from 'node:net';
 import * as tls from 'node:tls';
 import { BrokerError } from '../../errors.js';
-import { abortError } from '../abort.js';
-import { createSocketReader, type SocketReader } from '../socket-reader.js';
+import { abortError } from '../../net/abort.js';
+import { createSocketReader, type SocketReader } from '../../net/socket-reader.js';
 import type { ConnectionContext } from '../types.js';
 import type { CancelRegistry } from './cancel.js';
 import { ACCEPT_ENCRYPTION, encodeCancelRequest, parseStartupPacket, PgProtocolError, REFUSE_ENCRYPTION, type StartupPacket } from './codec.js';
@@ -40,18 +40,6 @@ async function acceptClientTls(side: ClientSide, context: tls.SecureContext, ctx
   secure.on('error', () => {});
   side.socket = secure;
   side.reader = clientReader(secure, ctx);
-}
-
-export async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new BrokerError('timeout', `no startup message within ${ms / 1000} s`)), ms);
-  });
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 export async function readClientStartup(

@@ -1,5 +1,6 @@
 // PostgreSQL frontend/backend protocol v3: pure parse and serialize, no I/O.
 // Reference: https://www.postgresql.org/docs/current/protocol-message-formats.html
+import type { Parsed } from '../../net/socket-reader.js';
 
 /** PostgreSQL refuses startup packets above this length (src/include/libpq/pqcomm.h). */
 export const MAX_STARTUP_PACKET_LENGTH = 10_000;
@@ -25,11 +26,6 @@ export class PgProtocolError extends Error {
     super(message);
     this.name = 'PgProtocolError';
   }
-}
-
-export interface Parsed<T> {
-  value: T;
-  consumed: number;
 }
 
 /** Parse one untyped startup-phase packet from the start of buf, or null if incomplete. */

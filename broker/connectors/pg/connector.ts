@@ -6,7 +6,9 @@ import { createDbTunnel } from '../../ssh/db-tunnel.js';
 import type { Connector, ConnectionContext, Handshake, ServiceConnector } from '../types.js';
 import { BackendErrorResponse } from './backend-auth.js';
 import { createCancelRegistry, type CancelRegistry } from './cancel.js';
-import { clientReader, readClientStartup, STARTUP_TIMEOUT_MS, withTimeout, type ClientSide } from './client-side.js';
+import { BrokerError } from '../../errors.js';
+import { withDeadline } from '../../net/deadline.js';
+import { clientReader, readClientStartup, STARTUP_TIMEOUT_MS, type ClientSide } from './client-side.js';
 import { clientTlsFor } from '../../tls/client-tls.js';
 import { encodeErrorResponse } from './codec.js';
 import { openAuthenticated } from './target-side.js';
@@ -28,7 +30,11 @@ export const pgConnector: Connector<DatabaseSettings> = {
 
     async function handshake(side: ClientSide, ctx: ConnectionContext, cancels: CancelRegistry): Promise<Handshake> {
       const client = side.socket;
-      const startup = await withTimeout(readClientStartup(side, cancels, clientTls, ctx), STARTUP_TIMEOUT_MS);
+      const startup = await withDeadline(
+        readClientStartup(side, cancels, clientTls, ctx),
+        STARTUP_TIMEOUT_MS,
+        () => new BrokerError('timeout', `no startup message within ${STARTUP_TIMEOUT_MS / 1000} s`),
+      );
       if (!startup) {
         side.reader.detach();
         return null;

@@ -11,7 +11,7 @@ import { disconnectReasonFor, sendDisconnect } from '../../ssh/disconnect.js';
 import { ensureSshHostKey, type SshHostKey } from '../../ssh/host-key.js';
 import { readSshTarget, SSH_CREDENTIALS } from '../../ssh/target.js';
 import { connectSsh } from '../../ssh/upstream.js';
-import { abortError } from '../abort.js';
+import { abortError } from '../../net/abort.js';
 import type { ConnectionContext, Connector, ServedConnection, ServiceConnector } from '../types.js';
 import { ClientAgentRelay } from './agent-forward.js';
 import { clientAuthFor, type ClientAuth } from './client-auth.js';

@@ -6,7 +6,8 @@
 // stricter.
 import { Signer } from '@aws-sdk/rds-signer';
 import type { AwsCredentialSource } from '../../identity/aws-credentials.js';
-import { safeReason, withTimeout } from '../../identity/context.js';
+import { safeReason } from '../../identity/context.js';
+import { signalWithTimeout } from '../../net/deadline.js';
 import { ProviderError, type Provider, type SecretValue } from '../types.js';
 
 const TOKEN_LIFETIME_MS = 15 * 60_000;
@@ -25,7 +26,7 @@ export function createAwsRdsIamProvider(options: { aws: AwsCredentialSource; tim
     const parsed = parseRdsId(id);
     if (!parsed) throw new ProviderError(name, id, 'the id must have the form AWS:DBUSER@HOST:PORT');
     try {
-      const limited = withTimeout(signal, options.timeoutMs);
+      const limited = signalWithTimeout(signal, options.timeoutMs);
       const entry = options.aws.entry(parsed.entry);
       const creds = await options.aws.forClient(parsed.entry, limited);
       const issuedAt = now();

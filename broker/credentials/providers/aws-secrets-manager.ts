@@ -5,7 +5,8 @@
 // secret is picked up at once. Ids of one secret share one GetSecretValue call.
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { AwsCredentialSource } from '../../identity/aws-credentials.js';
-import { safeReason, withTimeout } from '../../identity/context.js';
+import { safeReason } from '../../identity/context.js';
+import { signalWithTimeout } from '../../net/deadline.js';
 import { ProviderError, type Provider, type SecretValue } from '../types.js';
 
 export function parseSecretsManagerId(id: string): { entry: string; secretId: string; field?: string } | undefined {
@@ -23,7 +24,7 @@ export function createAwsSecretsManagerProvider(options: { aws: AwsCredentialSou
   const name = 'aws-secrets-manager';
 
   async function fetchSecret(entryName: string, secretId: string, ids: string[], signal: AbortSignal): Promise<Buffer> {
-    const limited = withTimeout(signal, options.timeoutMs);
+    const limited = signalWithTimeout(signal, options.timeoutMs);
     try {
       const entry = options.aws.entry(entryName);
       const creds = await options.aws.forClient(entryName, limited);

@@ -4,7 +4,8 @@
 // expiration. All fields of one entry come from the same STS answer, and carry its
 // expiry, so the resolver reuses them until a margin before it.
 import type { AwsCredentialSource, AwsSessionCredentials } from '../../identity/aws-credentials.js';
-import { safeReason, withTimeout } from '../../identity/context.js';
+import { safeReason } from '../../identity/context.js';
+import { signalWithTimeout } from '../../net/deadline.js';
 import { ProviderError, type Provider, type SecretValue } from '../types.js';
 
 const FIELDS = ['accessKeyId', 'secretAccessKey', 'sessionToken', 'expiration'] as const;
@@ -28,7 +29,7 @@ export function createAwsStsProvider(options: { aws: AwsCredentialSource; timeou
         [...byEntry].map(async ([entry, entryIds]) => {
           let creds: AwsSessionCredentials;
           try {
-            creds = await options.aws.assumed(entry, withTimeout(signal, options.timeoutMs));
+            creds = await options.aws.assumed(entry, signalWithTimeout(signal, options.timeoutMs));
           } catch (err) {
             throw new ProviderError(name, entryIds.join(', '), safeReason(err));
           }

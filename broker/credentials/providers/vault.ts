@@ -9,7 +9,8 @@
 // expiry margin) the lease is renewed, and when Vault refuses or caps the renewal
 // below minLeaseTtlSeconds, a fresh lease (new username and password) is read.
 // Paths without a lease carry no expiry, so each connection reads the current value.
-import { raceSignal, safeReason, type IdentityContext } from '../../identity/context.js';
+import { safeReason, type IdentityContext } from '../../identity/context.js';
+import { raceSignal } from '../../net/race-signal.js';
 import type { VaultIdentity } from '../../identity/config.js';
 import { ProviderError, type Provider, type SecretValue } from '../types.js';
 import { createVaultClient, type VaultClient, type VaultResponse } from './vault/client.js';

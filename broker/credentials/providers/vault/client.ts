@@ -3,7 +3,8 @@
 // only and reused until a margin before its TTL runs out; a 403 drops it so the next
 // call logs in again. Errors carry Vault's own error strings and the HTTP status.
 import type { VaultIdentity } from '../../../identity/config.js';
-import { withTimeout, type IdentityContext } from '../../../identity/context.js';
+import type { IdentityContext } from '../../../identity/context.js';
+import { signalWithTimeout } from '../../../net/deadline.js';
 
 export interface VaultResponse {
   lease_id?: string;
@@ -41,7 +42,7 @@ export function createVaultClient(ctx: IdentityContext): VaultClient {
       method,
       headers,
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: withTimeout(signal, ctx.timeoutMs),
+      signal: signalWithTimeout(signal, ctx.timeoutMs),
       redirect: 'error',
     });
     const text = await res.text();

@@ -7,17 +7,17 @@
 //   identity.apply(config.identities); await identity.sessions.resume();
 import type { AuditSink } from '../audit/types.js';
 import type { CredentialSpec } from '../config/types.js';
-import { createAwsRdsIamProvider } from '../credentials/providers/aws-rds-iam.js';
-import { createAwsSecretsManagerProvider } from '../credentials/providers/aws-secrets-manager.js';
-import { createAwsStsProvider } from '../credentials/providers/aws-sts.js';
-import { createVaultProvider } from '../credentials/providers/vault.js';
-import type { Provider } from '../credentials/types.js';
+import { createAwsRdsIamProvider } from './providers/aws-rds-iam.js';
+import { createAwsSecretsManagerProvider } from './providers/aws-secrets-manager.js';
+import { createAwsStsProvider } from './providers/aws-sts.js';
+import { createVaultProvider } from './providers/vault.js';
+import type { Provider } from './types.js';
 import type { Logger } from '../log.js';
-import { createAwsCredentialSource } from './aws-credentials.js';
-import type { IdentityConfig } from './config.js';
-import type { IdentityContext } from './context.js';
-import { createIdentitySessions, type IdentitySessionManager } from './sessions.js';
-import { createKeychainTokenStore, type TokenStore } from './token-store.js';
+import { createAwsCredentialSource } from '../identity/aws-credentials.js';
+import type { IdentityConfig } from '../identity/config.js';
+import type { IdentityContext } from '../identity/context.js';
+import { createIdentitySessions, type IdentitySessionManager } from '../identity/sessions.js';
+import { createKeychainTokenStore, type TokenStore } from '../identity/token-store.js';
 
 /** The providers this feature adds, by name (for config validation without a runtime). */
 export const IDENTITY_PROVIDER_NAMES = ['aws-sts', 'aws-rds-iam', 'aws-secrets-manager', 'vault'];

@@ -8,7 +8,7 @@ import { findConfigPath, loadConfig, userStateDir } from '../config/load.js';
 import type { ConnectorSpec } from '../config/types.js';
 import { defaultProviders } from '../credentials/registry.js';
 import { createLogger } from '../log.js';
-import { createIdentityRuntime, IDENTITY_PROVIDER_NAMES } from './runtime.js';
+import { createIdentityRuntime, IDENTITY_PROVIDER_NAMES } from '../credentials/identity-runtime.js';
 
 export async function identityCommand(command: 'login' | 'logout', args: string[], connectors: ConnectorSpec[]): Promise<void> {
   let values: { config?: string; 'no-browser'?: boolean; 'audit-log'?: string };
