@@ -4,12 +4,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import ssh2 from 'ssh2';
-import { ensureSshHostKey, SSH_HOST_KEY_FILE, sshHostKeyFingerprint } from '../../broker/ssh/host-key.js';
+import { ensureSshHostKey, generateEd25519, SSH_HOST_KEY_FILE, sshHostKeyFingerprint } from '../../broker/ssh/host-key.js';
 import { parseHostKeyPolicy } from '../../broker/ssh/host-verify.js';
 import { fingerprintOf, parsePrivateKey, parsePublicKeys, SSH_AGENT_RSA_SHA2_256, SSH_AGENT_RSA_SHA2_512, SshKeyError } from '../../broker/ssh/keys.js';
 import { parseAddress } from '../../broker/ssh/target.js';
@@ -143,5 +143,44 @@ describe('the broker host key', () => {
     assert.notEqual(replaced.fingerprint, first.fingerprint);
     assert.equal(statSync(path).mode & 0o777, 0o600);
     assert.ok(readFileSync(path, 'utf8').includes('OPENSSH PRIVATE KEY'));
+  });
+
+  // ssh2's generateKeyPairSync wrote the public half as 31 bytes when it began with a zero
+  // byte (1 key in 256); ssh-keygen calls such a file "not a key file".
+  const SHORT_PUBLIC_KEY = [
+    'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMgAAAAtz',
+    'c2gtZWQyNTUxOQAAAB9ZqQ15TcFsG5VoySczJZQjFiPakN+UMnldMUlSIgptAAAA',
+    'oKU6bH2lOmx9AAAAC3NzaC1lZDI1NTE5AAAAH1mpDXlNwWwblWjJJzMllCMWI9qQ',
+    '35QyeV0xSVIiCm0AAAA/UYItOmO8N1Jo3yEclvIIcC4yMPdxcEX2R1Jc0p7bzmxZ',
+    'qQ15TcFsG5VoySczJZQjFiPakN+UMnldMUlSIgptAAAAGXNlY3JldGxlc3MtZGVz',
+    'a3RvcCBicm9rZXIBAgMEBQY=',
+  ];
+  const label = ['OPENSSH', 'PRIVATE KEY'].join(' ');
+
+  test('a stored key with a shortened public half is replaced by one ssh-keygen reads', async () => {
+    const state = join(dir, 'short');
+    mkdirSync(state, { mode: 0o700 });
+    const path = join(state, SSH_HOST_KEY_FILE);
+    writeFileSync(path, [`-----BEGIN ${label}-----`, ...SHORT_PUBLIC_KEY, `-----END ${label}-----`, ''].join('\n'), { mode: 0o600 });
+    assert.match(spawnSync('ssh-keygen', ['-lf', path], { encoding: 'utf8' }).stderr, /not a key file/, 'the stored key is the broken kind');
+    const key = await ensureSshHostKey(state);
+    const r = spawnSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', path], { encoding: 'utf8' });
+    assert.equal(r.stdout.split(/\s+/)[1], key.fingerprint, r.stderr);
+  });
+
+  test('a new key whose public half starts with a zero byte is written whole', () => {
+    let key: crypto.KeyObject | undefined;
+    for (let i = 0; i < 50_000 && !key; i++) {
+      const k = crypto.generateKeyPairSync('ed25519').privateKey;
+      if (Buffer.from(k.export({ format: 'jwk' }).x!, 'base64url')[0] === 0) key = k;
+    }
+    assert.ok(key, 'found a key with a leading zero byte');
+    const pair = generateEd25519('leading zero', key);
+    const path = join(dir, 'leading-zero.key');
+    writeFileSync(path, pair.private, { mode: 0o600 });
+    const r = spawnSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', path], { encoding: 'utf8' });
+    assert.equal(r.stdout.split(/\s+/)[1], fingerprintOf(pair.publicBlob), r.stderr);
+    assert.equal(spawnSync('ssh-keygen', ['-y', '-f', path], { encoding: 'utf8' }).stdout.split(' ')[1], pair.publicBlob.toString('base64'));
+    assert.equal(parsePrivateKey(Buffer.from(pair.private), undefined, 'test').fingerprint, fingerprintOf(pair.publicBlob));
   });
 });
