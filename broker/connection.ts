@@ -46,11 +46,6 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
   socket.on('error', (err) => log.debug('client socket error', { reason: err.message }));
   controller.signal.addEventListener('abort', () => socket.destroy(), { once: true });
 
-  const opened = (async () => {
-    const peer = deps.lookupPeer ? await deps.lookupPeer(socket) : {};
-    audit.record({ type: 'connection.opened', service: service.name, connectionId: id, client: { ...client, ...peer } });
-  })();
-
   const ctx: ConnectionContext = {
     service,
     connectionId: id,
@@ -60,11 +55,15 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
     resolveCredentials: () => deps.resolve(id, controller.signal),
   };
 
-  const connection = startHandshake(deps.connector, socket, ctx);
+  let connection: ConnectorConnection | undefined;
   const done = (async () => {
+    // Looked up before the handshake: the client is still there, waiting for our answer
+    // (a short-lived client could otherwise be gone before a slow lookup finds it).
+    const peer = deps.lookupPeer ? await deps.lookupPeer(socket) : {};
+    audit.record({ type: 'connection.opened', service: service.name, connectionId: id, client: { ...client, ...peer } });
     try {
+      connection = startHandshake(deps.connector, socket, ctx);
       let upstream: Handshake = await connection.handshake;
-      await opened;
       if (!upstream) {
         socket.end();
         setTimeout(() => socket.destroy(), ERROR_LINGER_MS).unref();
@@ -91,13 +90,12 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
         await spliced;
       }
     } catch (err) {
-      await opened;
       const clientError = toClientError(err);
       if (clientError.code === 'internal') log.error('connection failed', { reason: (err as Error)?.message ?? String(err) });
       else log.info('connection failed', { code: clientError.code, reason: clientError.message });
       audit.record({ type: 'connection.failed', service: service.name, connectionId: id, code: clientError.code, reason: clientError.message });
       if (!socket.destroyed) {
-        connection.writeError?.(clientError);
+        connection?.writeError?.(clientError);
         socket.end();
         setTimeout(() => socket.destroy(), ERROR_LINGER_MS).unref();
       }

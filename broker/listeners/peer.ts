@@ -23,7 +23,10 @@ export interface PeerInfo {
 }
 
 export interface LookupPeerOptions {
-  /** Give up after this long and return what is known (default 250 ms). */
+  /**
+   * Give up after this long and return what is known (default 250 ms for TCP, which
+   * reads /proc; 2 s for Unix sockets, whose lookup spawns `ss`, slow on a busy machine).
+   */
   timeoutMs?: number;
 }
 
@@ -36,7 +39,7 @@ export async function lookupPeer(socket: net.Socket, options: LookupPeerOptions 
   const unix = !remotePort;
   if (!unix && (!remoteAddress || !localPort)) return {};
 
-  const deadline = Date.now() + (options.timeoutMs ?? 250);
+  const deadline = Date.now() + (options.timeoutMs ?? (unix ? 2_000 : 250));
   const result: PeerInfo = {};
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<void>((resolve) => {
