@@ -5,7 +5,7 @@ import type { AuditSink, ClientInfo } from './audit/types.js';
 import type { ServiceConfig } from './config/types.js';
 import type { ConnectionContext, ConnectorConnection, Handshake, ServiceConnector, Upstream } from './connectors/types.js';
 import type { ResolvedCredentials } from './credentials/types.js';
-import { toClientError } from './errors.js';
+import { BrokerError, toClientError } from './errors.js';
 import type { Logger } from './log.js';
 import { splice } from './splice.js';
 
@@ -45,6 +45,10 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
   // Until the splice takes over, socket errors surface through the connector's reads.
   socket.on('error', (err) => log.debug('client socket error', { reason: err.message }));
   controller.signal.addEventListener('abort', () => socket.destroy(), { once: true });
+  // A client that goes during the handshake aborts it, so the target login it started
+  // (an authenticated backend session, a credential fetch) does not outlive it.
+  const onClientGone = () => controller.abort(new BrokerError('protocol_violation', 'the client closed the connection before the login finished'));
+  socket.once('close', onClientGone);
 
   const ctx: ConnectionContext = {
     service,
@@ -53,6 +57,13 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
     logger: log,
     audit,
     resolveCredentials: () => deps.resolve(id, controller.signal),
+  };
+
+  /** Lets the client read what was written, then closes. */
+  const endSoon = () => {
+    if (socket.destroyed) return;
+    socket.end();
+    setTimeout(() => socket.destroy(), ERROR_LINGER_MS).unref();
   };
 
   let connection: ConnectorConnection | undefined;
@@ -64,41 +75,36 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
     try {
       connection = startHandshake(deps.connector, socket, ctx);
       let upstream: Handshake = await connection.handshake;
+      // From here the splice (or the served session) owns the client's close.
+      if (upstream?.type !== 'served') socket.off('close', onClientGone);
       if (!upstream) {
-        socket.end();
-        setTimeout(() => socket.destroy(), ERROR_LINGER_MS).unref();
-        return;
-      }
-      audit.record({
-        type: 'connection.authenticated',
-        service: service.name,
-        connectionId: id,
-        target: upstream.target,
-        tls: upstream.tls,
-        authMethod: upstream.authMethod,
-      });
-      if (upstream.type === 'served') {
-        await upstream.done;
-        upstream = null;
-        if (!socket.destroyed) {
-          socket.end();
-          setTimeout(() => socket.destroy(), ERROR_LINGER_MS).unref();
-        }
+        endSoon(); // no login needed (a cancel request): the client waits for us to close
       } else {
-        const spliced = spliceUpstream(socket, upstream, controller.signal);
-        upstream = null; // held connections keep only what the pipe needs
-        await spliced;
+        audit.record({
+          type: 'connection.authenticated',
+          service: service.name,
+          connectionId: id,
+          target: upstream.target,
+          tls: upstream.tls,
+          authMethod: upstream.authMethod,
+        });
+        if (upstream.type === 'served') {
+          await upstream.done;
+          upstream = null;
+          endSoon();
+        } else {
+          const spliced = spliceUpstream(socket, upstream, controller.signal);
+          upstream = null; // held connections keep only what the pipe needs
+          await spliced;
+        }
       }
     } catch (err) {
       const clientError = toClientError(err);
       if (clientError.code === 'internal') log.error('connection failed', { reason: (err as Error)?.message ?? String(err) });
       else log.info('connection failed', { code: clientError.code, reason: clientError.message });
       audit.record({ type: 'connection.failed', service: service.name, connectionId: id, code: clientError.code, reason: clientError.message });
-      if (!socket.destroyed) {
-        connection?.writeError?.(clientError);
-        socket.end();
-        setTimeout(() => socket.destroy(), ERROR_LINGER_MS).unref();
-      }
+      if (!socket.destroyed) connection?.writeError?.(clientError);
+      endSoon();
     }
     if (!socket.destroyed) await new Promise((r) => socket.once('close', r));
     audit.record({
@@ -126,6 +132,7 @@ function startHandshake(connector: ServiceConnector, socket: Socket, ctx: Connec
 function spliceUpstream(client: Socket, upstream: Upstream, signal: AbortSignal): Promise<void> {
   const { socket: up, onClose } = upstream;
   const onAbort = () => up.destroy();
+  if (signal.aborted) onAbort();
   signal.addEventListener('abort', onAbort, { once: true });
   return splice(upstream.client ?? client, up, { toUpstream: upstream.clientPending, toClient: upstream.upstreamPending }, upstream.clientToTarget).then(() => {
     signal.removeEventListener('abort', onAbort);

@@ -55,16 +55,20 @@ export function splice(
     };
     client.on('error', destroyBoth);
     upstream.on('error', destroyBoth);
-    client.on('end', () => closeAfterFlush(upstream));
-    upstream.on('end', () => closeAfterFlush(client));
-    client.once('close', () => {
-      closeAfterFlush(upstream);
-      onClose();
-    });
-    upstream.once('close', () => {
-      closeAfterFlush(client);
-      onClose();
-    });
+    // Either side may have ended or closed before the splice began (a client that left
+    // right after its login): its events are past, so act on its state now.
+    const watch = (side: Socket, other: Socket) => {
+      const closed = () => {
+        closeAfterFlush(other);
+        onClose();
+      };
+      if (side.readableEnded) closeAfterFlush(other);
+      else side.on('end', () => closeAfterFlush(other));
+      if (side.closed) queueMicrotask(closed);
+      else side.once('close', closed);
+    };
+    watch(client, upstream);
+    watch(upstream, client);
     if (pending.toUpstream.length) for (const part of clientToTarget ? clientToTarget(pending.toUpstream) : [pending.toUpstream]) upstream.write(part);
     if (pending.toClient.length) client.write(pending.toClient);
     pump(client, upstream, clientToTarget);

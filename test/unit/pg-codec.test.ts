@@ -52,7 +52,7 @@ function cstrings(...parts: string[]): Buffer {
   return Buffer.concat(parts.map((p) => Buffer.from(p + '\0', 'utf8')));
 }
 
-function throwsPg(fn: () => unknown, kind: 'malformed' | 'too-large', message?: RegExp): void {
+function throwsPg(fn: () => unknown, kind: 'malformed' | 'too-large' | 'bad-length', message?: RegExp): void {
   assert.throws(fn, (err: unknown) => {
     assert.ok(err instanceof PgProtocolError, `expected PgProtocolError, got ${String(err)}`);
     assert.equal(err.kind, kind);
@@ -182,25 +182,25 @@ test('incomplete input returns null at every truncation point', () => {
   }
 });
 
-test('startup packet length below 8 is malformed (once the length word is there)', () => {
+test('startup packet length below 8 is a bad length (once the length word is there)', () => {
   for (const len of [0, 4, 7, -1, -2147483648]) {
     const wire = Buffer.alloc(8);
     wire.writeInt32BE(len, 0);
-    throwsPg(() => parseStartupPacket(wire), 'malformed', /invalid length/);
+    throwsPg(() => parseStartupPacket(wire), 'bad-length', /invalid length/);
     // Even with only the four length bytes received, it fails fast rather than waiting.
-    throwsPg(() => parseStartupPacket(wire.subarray(0, 4)), 'malformed');
+    throwsPg(() => parseStartupPacket(wire.subarray(0, 4)), 'bad-length');
   }
 });
 
-test('startup packet length above 10000 is refused as too-large before the body arrives', () => {
+test('startup packet length above 10000 is a bad length before the body arrives', () => {
   assert.equal(MAX_STARTUP_PACKET_LENGTH, 10_000);
   const head = Buffer.alloc(8);
   head.writeInt32BE(10_001, 0);
   head.writeInt32BE(PROTOCOL_3_0, 4);
-  throwsPg(() => parseStartupPacket(head), 'too-large', /10000/);
-  throwsPg(() => parseStartupPacket(head.subarray(0, 4)), 'too-large');
+  throwsPg(() => parseStartupPacket(head), 'bad-length', /10000/);
+  throwsPg(() => parseStartupPacket(head.subarray(0, 4)), 'bad-length');
   head.writeInt32BE(0x7fffffff, 0);
-  throwsPg(() => parseStartupPacket(head), 'too-large');
+  throwsPg(() => parseStartupPacket(head), 'bad-length');
 
   // Exactly 10000 bytes is still accepted.
   const filler = 'x'.repeat(10_000 - 8 - 'user\0\0'.length - 'pad\0'.length - 2); // value NUL + list terminator

@@ -34,8 +34,22 @@ async function acceptClientTls(side: ClientSide, context: tls.SecureContext, ctx
   const secure = new tls.TLSSocket(side.socket, { isServer: true, secureContext: context });
   side.socket.write(ACCEPT_ENCRYPTION);
   await new Promise<void>((resolve, reject) => {
-    secure.once('secure', resolve);
-    secure.once('error', (err) => reject(new BrokerError('protocol_violation', `client TLS handshake failed: ${err.message}`)));
+    const fail = (err: BrokerError) => {
+      secure.off('secure', ok);
+      ctx.signal.removeEventListener('abort', aborted);
+      reject(err);
+    };
+    const ok = () => {
+      ctx.signal.removeEventListener('abort', aborted);
+      resolve();
+    };
+    // A client that refuses our certificate may just close: no 'error', only 'close'.
+    const aborted = () => fail(abortError(ctx.signal, ctx.service.name));
+    secure.once('secure', ok);
+    secure.once('error', (err) => fail(new BrokerError('protocol_violation', `client TLS handshake failed: ${err.message}`)));
+    secure.once('close', () => fail(new BrokerError('protocol_violation', 'the client closed the connection during the TLS handshake')));
+    ctx.signal.addEventListener('abort', aborted, { once: true });
+    if (ctx.signal.aborted) aborted();
   });
   secure.on('error', () => {});
   side.socket = secure;
@@ -54,6 +68,12 @@ export async function readClientStartup(
     try {
       packet = await side.reader.read(parseStartupPacket);
     } catch (err) {
+      if (err instanceof PgProtocolError && err.kind === 'bad-length') {
+        // PostgreSQL closes without a word here (node-postgres's connect-then-end sends
+        // Terminate first, and would raise an ErrorResponse as an uncaught error).
+        side.socket.end();
+        throw new BrokerError('protocol_violation', err.message);
+      }
       if (err instanceof PgProtocolError)
         throw new BrokerError(err.kind === 'too-large' ? 'packet_too_large' : 'protocol_violation', err.message);
       throw err;

@@ -21,7 +21,7 @@ export type StartupPacket =
 export class PgProtocolError extends Error {
   constructor(
     message: string,
-    readonly kind: 'malformed' | 'too-large' = 'malformed',
+    readonly kind: 'malformed' | 'too-large' | 'bad-length' = 'malformed',
   ) {
     super(message);
     this.name = 'PgProtocolError';
@@ -32,9 +32,9 @@ export class PgProtocolError extends Error {
 export function parseStartupPacket(buf: Buffer): Parsed<StartupPacket> | null {
   if (buf.length < 4) return null;
   const len = buf.readInt32BE(0);
-  if (len < 8) throw new PgProtocolError(`invalid length of startup packet (${len})`);
+  if (len < 8) throw new PgProtocolError(`invalid length of startup packet (${len})`, 'bad-length');
   if (len > MAX_STARTUP_PACKET_LENGTH)
-    throw new PgProtocolError(`invalid length of startup packet (${len} bytes, at most ${MAX_STARTUP_PACKET_LENGTH})`, 'too-large');
+    throw new PgProtocolError(`invalid length of startup packet (${len} bytes, at most ${MAX_STARTUP_PACKET_LENGTH})`, 'bad-length');
   if (buf.length < len) return null;
   const code = buf.readInt32BE(4);
   const body = buf.subarray(8, len);
