@@ -9,6 +9,7 @@ import * as tls from 'node:tls';
 import { BrokerError } from '../../errors.js';
 import { abortError } from '../../net/abort.js';
 import { createSocketReader, type SocketReader } from '../../net/socket-reader.js';
+import { acceptTls } from '../../tls/client-tls.js';
 import type { ConnectionContext } from '../types.js';
 import { CACHING_SHA2_PLUGIN, FAST_AUTH_SUCCESS } from './auth-caching-sha2.js';
 import { NATIVE_PLUGIN } from './auth-native.js';
@@ -133,12 +134,7 @@ export async function readClientLogin(state: ClientState, scramble: Buffer, ctx?
 async function acceptClientTls(state: ClientState, context: tls.SecureContext, ctx: ConnectionContext): Promise<void> {
   const early = state.reader.detach();
   if (early.length) state.socket.unshift(early);
-  const secure = new tls.TLSSocket(state.socket, { isServer: true, secureContext: context });
-  await new Promise<void>((resolve, reject) => {
-    secure.once('secure', resolve);
-    secure.once('error', (err) => reject(new BrokerError('protocol_violation', `client TLS handshake failed: ${err.message}`)));
-  });
-  secure.on('error', () => {});
+  const secure = await acceptTls(state.socket, context, ctx.signal, ctx.service.name);
   state.socket = secure;
   state.reader = clientState(secure, ctx).reader;
 }

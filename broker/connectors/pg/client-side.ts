@@ -6,6 +6,7 @@ import * as tls from 'node:tls';
 import { BrokerError } from '../../errors.js';
 import { abortError } from '../../net/abort.js';
 import { createSocketReader, type SocketReader } from '../../net/socket-reader.js';
+import { acceptTls } from '../../tls/client-tls.js';
 import type { ConnectionContext } from '../types.js';
 import type { CancelRegistry } from './cancel.js';
 import { ACCEPT_ENCRYPTION, encodeCancelRequest, parseStartupPacket, PgProtocolError, REFUSE_ENCRYPTION, type StartupPacket } from './codec.js';
@@ -31,27 +32,8 @@ export function clientReader(socket: Socket, ctx: ConnectionContext): SocketRead
 async function acceptClientTls(side: ClientSide, context: tls.SecureContext, ctx: ConnectionContext): Promise<void> {
   // A client must wait for our answer before its ClientHello; bytes already here were injected in plain text.
   if (side.reader.detach().length) throw new BrokerError('protocol_violation', 'unexpected data after the SSL request');
-  const secure = new tls.TLSSocket(side.socket, { isServer: true, secureContext: context });
   side.socket.write(ACCEPT_ENCRYPTION);
-  await new Promise<void>((resolve, reject) => {
-    const fail = (err: BrokerError) => {
-      secure.off('secure', ok);
-      ctx.signal.removeEventListener('abort', aborted);
-      reject(err);
-    };
-    const ok = () => {
-      ctx.signal.removeEventListener('abort', aborted);
-      resolve();
-    };
-    // A client that refuses our certificate may just close: no 'error', only 'close'.
-    const aborted = () => fail(abortError(ctx.signal, ctx.service.name));
-    secure.once('secure', ok);
-    secure.once('error', (err) => fail(new BrokerError('protocol_violation', `client TLS handshake failed: ${err.message}`)));
-    secure.once('close', () => fail(new BrokerError('protocol_violation', 'the client closed the connection during the TLS handshake')));
-    ctx.signal.addEventListener('abort', aborted, { once: true });
-    if (ctx.signal.aborted) aborted();
-  });
-  secure.on('error', () => {});
+  const secure = await acceptTls(side.socket, context, ctx.signal, ctx.service.name);
   side.socket = secure;
   side.reader = clientReader(secure, ctx);
 }
