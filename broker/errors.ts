@@ -32,6 +32,8 @@ export interface CatalogEntry {
   mysql: { errno: number; sqlState: string };
   /** HTTP status for HTTP-facing connectors and the control API. */
   httpStatus: number;
+  /** Redis error prefix (the first word of a `-PREFIX message` reply, which clients match on). */
+  redis: string;
 }
 
 export const errorCatalog: Readonly<Record<BrokerErrorCode, CatalogEntry>> = {
@@ -40,84 +42,98 @@ export const errorCatalog: Readonly<Record<BrokerErrorCode, CatalogEntry>> = {
     pgSqlState: '08001',
     mysql: { errno: 1429, sqlState: 'HY000' },
     httpStatus: 502,
+    redis: 'ERR',
   },
   target_rejected_credentials: {
     summary: "the target rejected the broker's configured credentials",
     pgSqlState: '28P01',
     mysql: { errno: 1045, sqlState: '28000' },
     httpStatus: 502,
+    redis: 'WRONGPASS',
   },
   target_error: {
     summary: 'the target refused the connection',
     pgSqlState: '08004',
     mysql: { errno: 1043, sqlState: '08S01' },
     httpStatus: 502,
+    redis: 'ERR',
   },
   target_protocol_error: {
     summary: 'the target sent something the broker does not understand',
     pgSqlState: '08P01',
     mysql: { errno: 1835, sqlState: 'HY000' },
     httpStatus: 502,
+    redis: 'ERR',
   },
   tls_failed: {
     summary: 'TLS to the target failed',
     pgSqlState: '08001',
     mysql: { errno: 1429, sqlState: 'HY000' },
     httpStatus: 502,
+    redis: 'ERR',
   },
   host_key_mismatch: {
     summary: "the target's SSH host key does not match the pinned hostKey",
     pgSqlState: '08001',
     mysql: { errno: 1429, sqlState: 'HY000' },
     httpStatus: 502,
+    redis: 'ERR',
   },
   provider_failed: {
     summary: 'a credential provider failed',
     pgSqlState: '08001',
     mysql: { errno: 1045, sqlState: '28000' },
     httpStatus: 502,
+    redis: 'NOAUTH',
   },
   unsupported_auth: {
     summary: 'the target asked for an authentication method the broker does not support',
     pgSqlState: '28000',
     mysql: { errno: 1251, sqlState: '08004' },
     httpStatus: 502,
+    redis: 'NOAUTH',
   },
   protocol_violation: {
     summary: 'the client sent a malformed message',
     pgSqlState: '08P01',
     mysql: { errno: 1043, sqlState: '08S01' },
     httpStatus: 400,
+    redis: 'ERR',
   },
   packet_too_large: {
     summary: 'the client sent a message larger than allowed',
     pgSqlState: '08P01',
     mysql: { errno: 1153, sqlState: '08S01' },
     httpStatus: 413,
+    redis: 'ERR',
   },
   service_stopping: {
     summary: 'the service is stopping',
     pgSqlState: '57P01',
     mysql: { errno: 1053, sqlState: '08S01' },
     httpStatus: 503,
+    redis: 'ERR',
   },
   command_refused: {
     summary: 'the broker refused a client command (e.g. MySQL COM_CHANGE_USER)',
     pgSqlState: '0A000',
     mysql: { errno: 1235, sqlState: '42000' },
     httpStatus: 403,
+    redis: 'NOPERM',
   },
   timeout: {
     summary: 'the operation timed out',
     pgSqlState: '08006',
     mysql: { errno: 1159, sqlState: '08S01' },
     httpStatus: 504,
+    redis: 'ERR',
   },
   internal: {
     summary: 'internal broker error',
     pgSqlState: 'XX000',
     mysql: { errno: 1105, sqlState: 'HY000' },
     httpStatus: 500,
+    redis: 'ERR',
   },
 };
 

@@ -49,6 +49,8 @@ export type AuditEvent =
   | { type: 'ssh-agent.signed'; service: string; connectionId: string; key: string; client: ClientInfo }
   | { type: 'ssh-agent.refused'; service: string; connectionId: string; request: string }
   | { type: 'cancel.forwarded'; service: string; connectionId: string }
+  /** A client's AUTH / HELLO AUTH handled by the broker (Redis): answered as the broker's user, or refused. */
+  | { type: 'command.intercepted'; service: string; connectionId: string; command: string; action: 'answered' | 'refused' | 'invalid'; requestedUser?: string }
   | { type: 'service.started'; service: string; address: string }
   | { type: 'service.stopped'; service: string }
   | { type: 'service.failed'; service: string; reason: string }

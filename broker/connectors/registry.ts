@@ -2,6 +2,7 @@
 import type { ConnectorSpec } from '../config/types.js';
 import { mysqlConnector } from './mysql/connector.js';
 import { pgConnector } from './pg/connector.js';
+import { redisConnector } from './redis/connector.js';
 import { sshConnector } from './ssh/connector.js';
 import { sshAgentConnector } from './ssh-agent/connector.js';
 import { sshTunnelConnector } from './ssh-tunnel/connector.js';
@@ -11,6 +12,7 @@ export function builtinConnectors(): Map<string, Connector> {
   return new Map<string, Connector>([
     [pgConnector.spec.name, pgConnector],
     [mysqlConnector.spec.name, mysqlConnector],
+    [redisConnector.spec.name, redisConnector],
     [sshConnector.spec.name, sshConnector],
     [sshAgentConnector.spec.name, sshAgentConnector],
     [sshTunnelConnector.spec.name, sshTunnelConnector],

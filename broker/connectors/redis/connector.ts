@@ -1,0 +1,81 @@
+// `connector: redis`. The client speaks first in RESP, so the broker logs in to the
+// target as soon as a client connects (target-side.ts), without reading anything from
+// the client: whatever the client sends meanwhile (a whole pipeline, even) waits in its
+// socket and is forwarded in order once the login is done. Then the sockets are spliced,
+// with one exception to the plain pipe: the client->server stream goes through the
+// command scanner, which replaces AUTH and HELLO-with-AUTH per interception.ts.
+import type { ConnectorSpec } from '../../config/types.js';
+import { databaseLiteralChecks, durationMsSetting, settingChecks } from '../../config/setting-checks.js';
+import { checkTunnelSetting, createDbTunnel, SSH_TUNNEL_KEYS } from '../../ssh/db-tunnel.js';
+import type { Connector, ConnectionContext, ServiceConnector, Upstream } from '../types.js';
+import { createCommandScanner } from './command-scanner.js';
+import { intercept, type BrokerLogin } from './interception.js';
+import { RedisLoginError } from './login.js';
+import { encodeError } from './resp.js';
+import { loginTarget, REDIS_CREDENTIALS, REDIS_SSL_MODES } from './target-side.js';
+
+const literalChecks = databaseLiteralChecks(REDIS_SSL_MODES);
+
+export const redisSpec: ConnectorSpec = {
+  name: 'redis',
+  requiredCredentials: ['host'],
+  knownCredentials: [...REDIS_CREDENTIALS, ...SSH_TUNNEL_KEYS],
+  configKeys: ['connectTimeoutMs', 'authTimeoutMs', 'sshTunnel'],
+  checkLiteral: (key, value) => (key === 'db' && !/^\s*\d+\s*$/.test(value) ? 'must be a database number (0, 1, ...)' : literalChecks(key, value)),
+  checkSetting: settingChecks({ connectTimeoutMs: durationMsSetting, authTimeoutMs: durationMsSetting, sshTunnel: checkTunnelSetting }),
+};
+
+const EMPTY = Buffer.alloc(0);
+
+export const redisConnector: Connector = {
+  spec: redisSpec,
+  create(service, deps) {
+    // sshTunnel* credentials: reach the server through an SSH bastion (broker/ssh/db-tunnel.ts).
+    const tunnel = createDbTunnel(service, deps.logger);
+    const timeouts = { connectMs: Number(service.config.connectTimeoutMs ?? 10_000), authMs: Number(service.config.authTimeoutMs ?? 30_000) };
+    const connector: ServiceConnector = {
+      async connect(_client, ctx) {
+        const resolved = await ctx.resolveCredentials();
+        const prepared = tunnel ? tunnel.prepare(resolved) : { creds: resolved, via: undefined };
+        const login = await loginTarget(prepared.creds, ctx, timeouts, prepared.via);
+        const upstream: Upstream = {
+          socket: login.socket,
+          clientPending: EMPTY,
+          upstreamPending: login.pending,
+          target: login.addr.display,
+          tls: login.tls,
+          authMethod: login.step.method,
+          clientToTarget: interceptor(ctx, { username: login.settings.username, password: login.settings.password, aclUsers: login.step.aclUsers }),
+        };
+        return upstream;
+      },
+      writeError(client, err) {
+        if (!client.writable) return;
+        const prefix = err instanceof RedisLoginError && err.prefix ? err.prefix : err.entry.redis;
+        client.write(encodeError(prefix, `secretless: ${err.message}`));
+      },
+    };
+    return connector;
+  },
+};
+
+/** The client->server filter of the data phase: the command scanner with the interception rule. */
+function interceptor(ctx: ConnectionContext, login: BrokerLogin): (chunk: Buffer) => Buffer[] {
+  const scanner = createCommandScanner({
+    rewrite(args) {
+      const result = intercept(args, login);
+      if (result.type === 'forward') return null;
+      if (result.record) {
+        const { command, action, requestedUser } = result.record;
+        ctx.logger.info(`client ${command} ${action} by the broker`, { requestedUser });
+        ctx.audit.record({ type: 'command.intercepted', service: ctx.service.name, connectionId: ctx.connectionId, command, action, ...(requestedUser !== undefined ? { requestedUser } : {}) });
+      }
+      return result.bytes;
+    },
+    onProtocolError(reason) {
+      ctx.logger.info('client sent a malformed request; the server rejects it and closes', { reason });
+    },
+  });
+  return (chunk) => scanner.push(chunk);
+}
+
