@@ -224,7 +224,9 @@ export function createCommandScanner(hooks: ScannerHooks): CommandScanner {
         i = body;
       }
 
-      if (capturing) {
+      // A command whose name is not known yet (the chunk ended right after `*N`) or that
+      // is being collected starts over from its first byte with the next chunk.
+      if (capturing || (resumeAt === -1 && state === St.Header && argIndex === 0)) {
         resumeAt = cmdStart;
         resumeState = St.Start;
       }
