@@ -63,11 +63,17 @@ async function openSocket(creds: ResolvedCredentials, addr: TargetAddress, ctx: 
   const socket = await dial({ host: addr.host, port: addr.port, path: addr.path, signal, timeoutMs: connectMs, service: name, via });
   // As libpq: a Unix socket is never TLS, whatever sslmode says.
   if (tls.mode === 'disable' || addr.path) return socket;
+  // A plain Redis server never answers a TLS handshake (it waits for a newline), so the
+  // handshake gets the connect deadline rather than the whole login's.
+  const handshake = AbortSignal.any([signal, AbortSignal.timeout(connectMs)]);
+  const plainHint = `a plain Redis server does not speak TLS: for one, set sslmode: disable`;
   try {
-    return await upgradeToTls(socket, tls, addr.display, signal, () => abortError(signal, name));
+    return await upgradeToTls(socket, tls, addr.display, handshake, () =>
+      signal.aborted ? abortError(signal, name) : new BrokerError('tls_failed', `TLS to ${addr.display} failed: no answer to the TLS handshake within ${connectMs / 1000} s (${plainHint})`),
+    );
   } catch (err) {
-    if (err instanceof BrokerError && err.code === 'tls_failed' && /ECONNRESET|socket disconnected|wrong version number/i.test(err.message))
-      throw new BrokerError('tls_failed', `${err.message} (is ${addr.display} a plain Redis? then set sslmode: disable)`);
+    if (err instanceof BrokerError && err.code === 'tls_failed' && /ECONNRESET|socket disconnected|wrong version number|packet length too long/i.test(err.message))
+      throw new BrokerError('tls_failed', `${err.message} (${plainHint})`);
     throw err;
   }
 }
