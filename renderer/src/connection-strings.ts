@@ -30,6 +30,7 @@ export function connectionStrings(t: TargetInfo): ConnectionString[] {
     }
     if (t.connector === 'ssh-agent') return [{ label: 'SSH_AUTH_SOCK', value: `export SSH_AUTH_SOCK=${a.socket}` }];
     if (t.connector === 'mysql') return [{ label: 'mariadb', value: `mariadb -S ${a.socket}` }, { label: 'socket', value: a.socket }];
+    if (t.connector === 'redis') return [{ label: 'redis-cli', value: `redis-cli -s ${a.socket}` }, { label: 'socket', value: a.socket }];
     return [{ label: 'socket', value: a.socket }];
   }
   const hostPort = `${a.host}:${a.port}`;
@@ -44,6 +45,12 @@ export function connectionStrings(t: TargetInfo): ConnectionString[] {
       return [
         { label: 'mysql URI', value: `mysql://${hostPort}/` },
         { label: 'JDBC URL', value: `jdbc:mysql://${hostPort}/` },
+        { label: 'host:port', value: hostPort },
+      ];
+    case 'redis':
+      return [
+        { label: 'redis-cli', value: `redis-cli -p ${a.port}` },
+        { label: 'redis URL', value: `redis://${hostPort}/0` },
         { label: 'host:port', value: hostPort },
       ];
     case 'ssh':

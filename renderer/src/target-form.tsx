@@ -85,6 +85,7 @@ export function TargetForm({ target, onSave, onCancel }: { target?: TargetInfo; 
           <select id="f-connector" value={connector} onChange={(e) => setConnector(e.target.value)}>
             <option value="pg">PostgreSQL (pg)</option>
             <option value="mysql">MySQL / MariaDB (mysql)</option>
+            <option value="redis">Redis (redis)</option>
             <option value="ssh">SSH (ssh)</option>
             <option value="http">HTTP (http)</option>
           </select>

@@ -23,6 +23,7 @@ let tb: TestBroker;
 let dir: string;
 let gate: Gate;
 let notRedis: net.Server;
+let silent: net.Server;
 const clientOutput: string[] = [];
 const WRONG_PASSWORD = `wrong-${randomBytes(8).toString('hex')}`;
 
@@ -118,6 +119,8 @@ before(async () => {
     s.once('data', () => s.end('HTTP/1.1 400 Bad Request\r\n\r\n'));
   });
   await new Promise<void>((r) => notRedis.listen(0, '127.0.0.1', () => r()));
+  silent = net.createServer((s) => s.on('error', () => undefined));
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
   const app = { host: '127.0.0.1', port: acl.port, username: 'app', password: '{ from: env, get: PW_APP }', sslmode: 'disable' };
   const certs = tlsOnly.certs!;
   const tls = { host: '127.0.0.1', port: tlsOnly.port, password: '{ from: env, get: PW_TLS }', sslrootcert: certs.ca.certPath, sslcert: certs.client.certPath, sslkey: '{ from: env, get: CLIENT_KEY }' };
@@ -132,6 +135,8 @@ ${service('wrong-password', { ...app, password: '{ from: env, get: PW_WRONG }' }
 ${service('no-password', { ...app, username: '', password: '' })}
 ${service('bad-db', { ...app, db: 99 })}
 ${service('down', { ...app, port: await closedPort() })}
+${service('no-secret', { ...app, password: '{ from: env, get: PW_NOT_SET }' })}
+${service('silent', { ...app, port: (silent.address() as net.AddressInfo).port }, undefined, '    config:\n      authTimeoutMs: 300\n')}
 ${service('not-redis', { ...app, port: (notRedis.address() as net.AddressInfo).port })}
 ${service('tls-full', { ...tls, sslmode: 'verify-full', sslhost: 'localhost' })}
 ${service('tls-wrong-ca', { ...tls, sslmode: 'verify-ca', sslrootcert: certs.wrongCa.certPath })}
@@ -148,6 +153,7 @@ after(async () => {
   await tb?.stop();
   gate?.close();
   notRedis?.close();
+  silent?.close();
   await Promise.all([acl?.stop(), tlsOnly?.stop(), noHello?.stop()]);
 });
 
@@ -221,6 +227,12 @@ describe('errors in the client, in Redis format, audited', () => {
     assert.match((await cli('down', ['PING'])).stdout, /^ERR secretless: cannot reach the target 127\.0\.0\.1:\d+ of service 'down': connection refused/);
     assert.equal(failed('down')?.code, 'target_unreachable');
     assert.match((await cli('not-redis', ['PING'])).stdout, /^ERR secretless: the target 127\.0\.0\.1:\d+ is not a Redis server/);
+  });
+
+  test('a credential provider failure: NOAUTH naming the provider and id; a silent target: the login deadline', async () => {
+    assert.match((await cli('no-secret', ['PING'])).stdout, /^NOAUTH secretless: .*provider 'env' could not get 'PW_NOT_SET'/);
+    assert.equal(failed('no-secret')?.code, 'provider_failed');
+    assert.match((await cli('silent', ['PING'])).stdout, /^ERR secretless: the target of service 'silent' did not complete the login in time/);
   });
 
   test('ACL denials come from the server, relayed as they are', async () => {

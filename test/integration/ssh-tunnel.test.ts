@@ -1,5 +1,6 @@
 // Tunnels through a real sshd bastion: psql through a pg service with sshTunnel*
-// credentials to a real PostgreSQL (the broker both tunnels and logs in), one shared
+// credentials to a real PostgreSQL (the broker both tunnels and logs in; mariadb and
+// redis-cli the same through mysql and redis services), one shared
 // bastion login re-established after it drops, `connector: ssh-tunnel` as a raw
 // forward, and clear errors for a wrong bastion host key and an unreachable database.
 import assert from 'node:assert/strict';
@@ -13,11 +14,13 @@ import { closedPort } from '../fixtures/free-port.js';
 import { startMariaDb, type MariaDb } from '../fixtures/mariadb-cluster.js';
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
 import { clientEnv, run } from '../fixtures/run.js';
+import { startRedis, type RedisServer } from '../fixtures/redis-server.js';
 import { makeKey, startSshd, type KeyFiles, type Sshd } from '../fixtures/sshd.js';
 
 let sshd: Sshd;
 let cluster: PgCluster;
 let maria: MariaDb;
+let redis: RedisServer;
 let tb: TestBroker;
 let dir: string;
 let bastionKey: KeyFiles;
@@ -38,7 +41,7 @@ async function query(service: string, sql: string) {
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sl-tunnel-test-'));
-  [sshd, cluster, maria] = await Promise.all([startSshd(), startPgCluster(), startMariaDb()]);
+  [sshd, cluster, maria, redis] = await Promise.all([startSshd(), startPgCluster(), startMariaDb(), startRedis({ auth: 'acl' })]);
   bastionKey = makeKey(dir, 'bastion', 'ed25519');
   sshd.authorize(bastionKey.publicLine);
   const otherHost = makeKey(dir, 'otherhost', 'ed25519');
@@ -82,6 +85,19 @@ ${db('bastion-hostkey', { sshTunnelHostKey: JSON.stringify(otherHost.publicLine)
       sshTunnelUser: ${sshd.user}
       sshTunnelPrivateKey: { from: file, get: ${bastionKey.path} }
       sshTunnelHostKey: ${JSON.stringify(sshd.hostKeyFingerprint)}
+  redis:
+    connector: redis
+    listenOn: tcp://127.0.0.1:0
+    credentials:
+      host: 127.0.0.1
+      port: ${redis.port}
+      username: app
+      password: { from: env, get: PW_REDIS }
+      sslmode: disable
+      sshTunnelAddress: 127.0.0.1:${sshd.port}
+      sshTunnelUser: ${sshd.user}
+      sshTunnelPrivateKey: { from: file, get: ${bastionKey.path} }
+      sshTunnelHostKey: ${JSON.stringify(sshd.hostKeyFingerprint)}
   raw:
     connector: ssh-tunnel
     listenOn: tcp://127.0.0.1:0
@@ -93,13 +109,13 @@ ${db('bastion-hostkey', { sshTunnelHostKey: JSON.stringify(otherHost.publicLine)
       remoteHost: 127.0.0.1
       remotePort: ${cluster.port}
 `,
-    { env: { PW_SCRAM: cluster.users.scram.password, PW_MARIA: maria.users.native.password } },
+    { env: { PW_SCRAM: cluster.users.scram.password, PW_MARIA: maria.users.native.password, PW_REDIS: redis.app.password } },
   );
 });
 
 after(async () => {
   await tb?.stop();
-  await Promise.all([sshd?.stop(), cluster?.stop(), maria?.stop()]);
+  await Promise.all([sshd?.stop(), cluster?.stop(), maria?.stop(), redis?.stop()]);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -171,6 +187,14 @@ describe('SSH tunnels through a real sshd bastion', () => {
     assert.equal(logins(), before + 1);
   });
 
+  test('redis-cli through a redis service tunnelled via the bastion', async () => {
+    const r = await run('redis-cli', ['-p', String(tb.tcp('redis').port)], { input: 'ACL WHOAMI\nSET app:via tunnel\nGET app:via\n', env: { PATH: process.env.PATH } });
+    clientOutput.push(r.stdout, r.stderr);
+    assert.equal(r.stdout, 'app\nOK\ntunnel\n');
+    const auth = tb.audit.records.find((a) => a.type === 'connection.authenticated' && a.service === 'redis');
+    assert.ok(auth && auth.type === 'connection.authenticated' && auth.target === `127.0.0.1:${redis.port}`);
+  });
+
   test('connector ssh-tunnel forwards raw TCP: psql logs in itself through it', async () => {
     const { port } = tb.tcp('raw');
     const r = await run('psql', ['-X', '-h', '127.0.0.1', '-p', String(port), '-U', cluster.users.trust.name, '-d', 'app', '-Atc', 'select 40 + 2'], {
@@ -193,6 +217,7 @@ describe('SSH tunnels through a real sshd bastion', () => {
     const everything = tb.output() + clientOutput.join('');
     assert.ok(!everything.includes(cluster.users.scram.password), 'password leaked');
     assert.ok(!everything.includes(maria.users.native.password), 'mariadb password leaked');
+    assert.ok(!everything.includes(redis.app.password), 'redis password leaked');
     for (const line of bastionKey.privateText.split('\n').filter((l) => l && !l.startsWith('-----'))) assert.ok(!everything.includes(line), 'key leaked');
   });
 
