@@ -4,9 +4,8 @@
 // socket and is forwarded in order once the login is done. Then the sockets are spliced,
 // with one exception to the plain pipe: the client->server stream goes through the
 // command scanner, which replaces AUTH and HELLO-with-AUTH per interception.ts.
-import type { ConnectorSpec } from '../../config/types.js';
-import { databaseLiteralChecks, durationMsSetting, settingChecks } from '../../config/setting-checks.js';
-import { checkTunnelSetting, createDbTunnel, SSH_TUNNEL_KEYS } from '../../ssh/db-tunnel.js';
+import { databaseLiteralChecks, defineSettings, durationMs, type SettingsOf } from '../../config/setting-checks.js';
+import { createDbTunnel, SSH_TUNNEL_KEYS, sshTunnelSetting } from '../../ssh/db-tunnel.js';
 import type { Connector, ConnectionContext, ServiceConnector, Upstream } from '../types.js';
 import { createCommandScanner } from './command-scanner.js';
 import { intercept, type BrokerLogin } from './interception.js';
@@ -14,46 +13,59 @@ import { RedisLoginError } from './login.js';
 import { encodeError } from './resp.js';
 import { loginTarget, REDIS_CREDENTIALS, REDIS_SSL_MODES } from './target-side.js';
 
-const literalChecks = databaseLiteralChecks(REDIS_SSL_MODES);
-
-export const redisSpec: ConnectorSpec = {
-  name: 'redis',
-  requiredCredentials: ['host'],
-  knownCredentials: [...REDIS_CREDENTIALS, ...SSH_TUNNEL_KEYS],
-  configKeys: ['connectTimeoutMs', 'authTimeoutMs', 'sshTunnel'],
-  checkLiteral: (key, value) => (key === 'db' && !/^\s*\d+\s*$/.test(value) ? 'must be a database number (0, 1, ...)' : literalChecks(key, value)),
-  checkSetting: settingChecks({ connectTimeoutMs: durationMsSetting, authTimeoutMs: durationMsSetting, sshTunnel: checkTunnelSetting }),
+const settingsDefinition = {
+  connectTimeoutMs: durationMs(10_000),
+  authTimeoutMs: durationMs(30_000),
+  sshTunnel: sshTunnelSetting,
 };
 
+export type RedisSettings = SettingsOf<typeof settingsDefinition>;
+
+const literalChecks = databaseLiteralChecks(REDIS_SSL_MODES);
 const EMPTY = Buffer.alloc(0);
 
-export const redisConnector: Connector = {
-  spec: redisSpec,
-  create(service, deps) {
+export const redisConnector: Connector<RedisSettings> = {
+  spec: {
+    name: 'redis',
+    requiredCredentials: ['host'],
+    knownCredentials: [...REDIS_CREDENTIALS, ...SSH_TUNNEL_KEYS],
+    ...defineSettings(settingsDefinition),
+    checkLiteral: (key, value) => (key === 'db' && !/^\s*\d+\s*$/.test(value) ? 'must be a database number (0, 1, ...)' : literalChecks(key, value)),
+  },
+  create(service, settings, deps) {
     // sshTunnel* credentials: reach the server through an SSH bastion (broker/ssh/db-tunnel.ts).
-    const tunnel = createDbTunnel(service, deps.logger);
-    const timeouts = { connectMs: Number(service.config.connectTimeoutMs ?? 10_000), authMs: Number(service.config.authTimeoutMs ?? 30_000) };
+    const tunnel = createDbTunnel(service, settings.sshTunnel, deps);
+    const timeouts = { connectMs: settings.connectTimeoutMs, authMs: settings.authTimeoutMs };
+
+    async function handshake(ctx: ConnectionContext): Promise<Upstream> {
+      const resolved = await ctx.resolveCredentials();
+      const prepared = tunnel ? tunnel.prepare(resolved) : { creds: resolved, via: undefined };
+      const login = await loginTarget(prepared.creds, ctx, timeouts, prepared.via);
+      return {
+        type: 'upstream',
+        socket: login.socket,
+        clientPending: EMPTY,
+        upstreamPending: login.pending,
+        target: login.addr.display,
+        tls: login.tls,
+        authMethod: login.step.method,
+        clientToTarget: interceptor(ctx, { username: login.settings.username, password: login.settings.password, aclUsers: login.step.aclUsers }),
+      };
+    }
+
     const connector: ServiceConnector = {
-      async connect(_client, ctx) {
-        const resolved = await ctx.resolveCredentials();
-        const prepared = tunnel ? tunnel.prepare(resolved) : { creds: resolved, via: undefined };
-        const login = await loginTarget(prepared.creds, ctx, timeouts, prepared.via);
-        const upstream: Upstream = {
-          socket: login.socket,
-          clientPending: EMPTY,
-          upstreamPending: login.pending,
-          target: login.addr.display,
-          tls: login.tls,
-          authMethod: login.step.method,
-          clientToTarget: interceptor(ctx, { username: login.settings.username, password: login.settings.password, aclUsers: login.step.aclUsers }),
+      connect(client, ctx) {
+        return {
+          handshake: handshake(ctx),
+          writeError(err) {
+            if (!client.writable) return;
+            const prefix = err instanceof RedisLoginError && err.prefix ? err.prefix : err.entry.redis;
+            client.write(encodeError(prefix, `secretless: ${err.message}`));
+          },
         };
-        return upstream;
       },
-      writeError(client, err) {
-        if (!client.writable) return;
-        const prefix = err instanceof RedisLoginError && err.prefix ? err.prefix : err.entry.redis;
-        client.write(encodeError(prefix, `secretless: ${err.message}`));
-      },
+      // Nothing is held per service beyond the connections themselves.
+      close: async () => {},
     };
     return connector;
   },
