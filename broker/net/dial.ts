@@ -24,6 +24,28 @@ export function describeTarget(host: string, port: number, socketName?: (port: n
   return host.startsWith('/') && socketName ? `${host}/${socketName(port)}` : host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+export interface TargetAddress {
+  host: string;
+  port: number;
+  /** The Unix socket file to dial instead of host:port. */
+  path?: string;
+  /** host:port or the socket path, for messages and audit. */
+  display: string;
+}
+
+/**
+ * The `host`/`port` credentials of a database service as a dial target. A host starting
+ * with '/' is a Unix socket: the file itself, or (with socketName, libpq style) the
+ * directory holding socketName(port).
+ */
+export function targetAddress(host: string, portText: string | undefined, defaultPort: number, socketName?: (port: number) => string): TargetAddress {
+  const text = portText ?? String(defaultPort);
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new BrokerError('internal', `invalid target port '${text}'`);
+  const path = host.startsWith('/') ? (socketName ? `${host}/${socketName(port)}` : host) : undefined;
+  return { host, port, path, display: path ?? describeTarget(host, port) };
+}
+
 /** Socket error codes in words, for messages about unreachable targets (shared with SSH). */
 export const SOCKET_ERROR_REASONS: Record<string, string> = {
   ECONNREFUSED: 'connection refused',

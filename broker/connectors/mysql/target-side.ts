@@ -8,7 +8,7 @@ import type { ResolvedCredentials } from '../../credentials/types.js';
 import { BrokerError } from '../../errors.js';
 import { backendTlsFromCredentials, upgradeToTls, type BackendTlsSettings } from '../../tls/backend-tls.js';
 import { abortError } from '../../net/abort.js';
-import { describeTarget, dial, type Tunnel } from '../../net/dial.js';
+import { dial, targetAddress, type TargetAddress, type Tunnel } from '../../net/dial.js';
 import { createSocketReader, type SocketReader } from '../../net/socket-reader.js';
 import type { ConnectionContext } from '../types.js';
 import {
@@ -49,21 +49,9 @@ export class BackendErr extends BrokerError {
   }
 }
 
-export interface TargetAddress {
-  host: string;
-  port: number;
-  path?: string;
-  display: string;
-}
-
-export function targetAddress(creds: ResolvedCredentials): TargetAddress {
-  const host = creds.text('host')!;
-  const portText = creds.text('port') ?? '3306';
-  const port = Number(portText);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new BrokerError('internal', `invalid target port '${portText}'`);
-  // A host starting with '/' is the server's socket file (mysql's --socket).
-  const path = host.startsWith('/') ? host : undefined;
-  return { host, port, path, display: path ?? describeTarget(host, port) };
+/** host/port credentials; a host starting with '/' is the server's socket file (mysql's --socket). */
+export function mysqlTarget(creds: ResolvedCredentials): TargetAddress {
+  return targetAddress(creds.text('host')!, creds.text('port'), 3306);
 }
 
 export interface TargetLink {
@@ -98,7 +86,7 @@ async function readServerPacket(link: Pick<TargetLink, 'reader' | 'nextSeq'>): P
 /** Connects and reads the server's greeting (before the client is greeted). */
 export async function openTarget(creds: ResolvedCredentials, ctx: ConnectionContext, timeouts: { connectMs: number; authMs: number }, via?: Tunnel): Promise<TargetLink> {
   const name = ctx.service.name;
-  const addr = targetAddress(creds);
+  const addr = mysqlTarget(creds);
   const tls = await backendTlsFromCredentials(creds, addr.host);
   // One deadline for connect, TLS and login: a silent target must not hang the client.
   const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeouts.authMs)]);

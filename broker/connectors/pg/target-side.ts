@@ -7,7 +7,7 @@ import type { ResolvedCredentials } from '../../credentials/types.js';
 import { BrokerError } from '../../errors.js';
 import { backendTlsFromCredentials, upgradeToTls, type BackendTlsSettings } from '../../tls/backend-tls.js';
 import { abortError } from '../../net/abort.js';
-import { describeTarget, dial, type Tunnel } from '../../net/dial.js';
+import { dial, targetAddress, type TargetAddress, type Tunnel } from '../../net/dial.js';
 import { createSocketReader } from '../../net/socket-reader.js';
 import type { ConnectionContext, Upstream } from '../types.js';
 import { authenticateBackend } from './backend-auth.js';
@@ -23,17 +23,12 @@ interface TargetLink {
   tlsSocket?: tls.TLSSocket;
 }
 
-function targetAddress(creds: ResolvedCredentials): { host: string; port: number; path?: string; display: string } {
-  const host = creds.text('host')!;
-  const portText = creds.text('port') ?? '5432';
-  const port = Number(portText);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new BrokerError('internal', `invalid target port '${portText}'`);
-  const path = host.startsWith('/') ? `${host}/.s.PGSQL.${port}` : undefined;
-  return { host, port, path, display: path ?? describeTarget(host, port) };
+function pgTarget(creds: ResolvedCredentials): TargetAddress {
+  return targetAddress(creds.text('host')!, creds.text('port'), 5432, (port) => `.s.PGSQL.${port}`);
 }
 
 /** Connects and negotiates TLS per sslmode. Used for sessions and for cancel requests. */
-type LinkAddress = ReturnType<typeof targetAddress> & { via?: Tunnel };
+type LinkAddress = TargetAddress & { via?: Tunnel };
 
 async function openLink(addr: LinkAddress, tls: BackendTlsSettings, service: string, signal: AbortSignal, timeoutMs: number): Promise<TargetLink> {
   const socket = await dial({ host: addr.host, port: addr.port, path: addr.path, signal, timeoutMs, service, via: addr.via });
@@ -79,7 +74,7 @@ export async function openAuthenticated(
   via?: Tunnel,
 ): Promise<Upstream> {
   const name = ctx.service.name;
-  const addr: LinkAddress = { ...targetAddress(creds), via };
+  const addr: LinkAddress = { ...pgTarget(creds), via };
   const tls = await backendTlsFromCredentials(creds, addr.host);
   // One deadline for connect, TLS and login: a target that accepts and then says nothing must not hang the client.
   const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeouts.authMs)]);

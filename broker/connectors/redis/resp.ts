@@ -2,7 +2,7 @@
 // for RESP2 and RESP3 (used only during the broker's own login), error lines, and the
 // integer/argument rules Redis itself applies to requests (string2ll, sdssplitargs), so
 // that the data-phase scanner splits a request stream exactly where the server does.
-import type { Parsed } from '../socket-reader.js';
+import type { Parsed } from '../../net/socket-reader.js';
 
 export type RespValue =
   | { type: 'simple'; value: string }

@@ -6,9 +6,9 @@ import type { TLSSocket } from 'node:tls';
 import type { ResolvedCredentials } from '../../credentials/types.js';
 import { BrokerError } from '../../errors.js';
 import { backendTlsFromCredentials, upgradeToTls } from '../../tls/backend-tls.js';
-import { abortError } from '../abort.js';
-import { describeTarget, dial, type Tunnel } from '../dial.js';
-import { createSocketReader } from '../socket-reader.js';
+import { abortError } from '../../net/abort.js';
+import { dial, targetAddress, type TargetAddress, type Tunnel } from '../../net/dial.js';
+import { createSocketReader } from '../../net/socket-reader.js';
 import type { ConnectionContext } from '../types.js';
 import { createLoginDialogue, type LoginSettings, type LoginStep } from './login.js';
 import { parseReply, RespProtocolError, type RespValue } from './resp.js';
@@ -19,21 +19,9 @@ export const REDIS_CREDENTIALS = ['host', 'port', 'username', 'password', 'db', 
 /** pg/mysql's sslmode names; `prefer` has no meaning without a TLS negotiation, which RESP lacks. */
 export const REDIS_SSL_MODES = ['disable', 'require', 'verify-ca', 'verify-full'] as const;
 
-export interface TargetAddress {
-  host: string;
-  port: number;
-  path?: string;
-  display: string;
-}
-
-export function targetAddress(creds: ResolvedCredentials): TargetAddress {
-  const host = creds.text('host')!;
-  const portText = creds.text('port') ?? '6379';
-  const port = Number(portText);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new BrokerError('target_error', `invalid target port '${portText}'`);
-  // A host starting with '/' is the server's socket file (redis-cli -s).
-  const path = host.startsWith('/') ? host : undefined;
-  return { host, port, path, display: path ?? describeTarget(host, port) };
+/** host/port credentials; a host starting with '/' is the server's socket file (redis-cli -s). */
+function redisTarget(creds: ResolvedCredentials): TargetAddress {
+  return targetAddress(creds.text('host')!, creds.text('port'), 6379);
 }
 
 export function loginSettings(creds: ResolvedCredentials, service: string): LoginSettings {
@@ -81,7 +69,7 @@ async function openSocket(creds: ResolvedCredentials, addr: TargetAddress, ctx: 
 /** Connects and logs in; the returned socket is authenticated, in RESP2, on the service's db. */
 export async function loginTarget(creds: ResolvedCredentials, ctx: ConnectionContext, timeouts: { connectMs: number; authMs: number }, via?: Tunnel): Promise<TargetLogin> {
   const name = ctx.service.name;
-  const addr = targetAddress(creds);
+  const addr = redisTarget(creds);
   const settings = loginSettings(creds, name);
   // One deadline for connect, TLS and login: a silent target must not hang the client.
   const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeouts.authMs)]);
