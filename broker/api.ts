@@ -212,6 +212,18 @@ export function keychainIdFor(target: string, key: string): string {
   return `secretless-desktop/${target}#${key}`;
 }
 
+/**
+ * The broker process as the desktop app sees it (Electron main sends it to the window as a
+ * `broker.state` event; a headless `serve` page never gets one: its broker is the server).
+ * config-error: the config file is invalid; the broker waits for it to be fixed, it is not restarted.
+ */
+export type BrokerRunState =
+  | { state: 'starting' }
+  | { state: 'running' }
+  | { state: 'restarting'; reason: string }
+  | { state: 'config-error'; reason: string; file: string; line?: number }
+  | { state: 'stopped' };
+
 export type BrokerEvent =
   | { type: 'target.started'; name: string; address: string }
   | { type: 'target.stopped'; name: string }
@@ -229,7 +241,11 @@ export type BrokerEvent =
   /** A config reload was refused (the broker keeps the previous config) or succeeded again. */
   | { type: 'config.rejected'; reason: string; fields: ApiFieldError[]; at: string }
   | { type: 'config.applied'; at: string }
-  | { type: 'audit'; record: AuditRecord };
+  | { type: 'audit'; record: AuditRecord }
+  /** Electron only (main → window): the broker process's state, see BrokerRunState. */
+  | { type: 'broker.state'; status: BrokerRunState }
+  /** Electron only (main → window): show this target or identity session (a notification was clicked). */
+  | { type: 'ui.focus'; target?: string; identity?: string };
 
 export interface BrokerApi {
   listTargets(): Promise<TargetInfo[]>;
