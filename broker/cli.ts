@@ -13,6 +13,10 @@ import { createProviderRegistry, defaultProviders } from './credentials/registry
 import { createResolver } from './credentials/resolver.js';
 import { lookupPeer } from './listeners/peer.js';
 import { createLogger, parseLogLevel, type Logger } from './log.js';
+import { createLogFile } from './log-file.js';
+import { bastionPool } from './ssh/bastion-pool.js';
+import { parentPort, parseFromMain, type ParentPort } from './control/parent-port.js';
+import type { BrokerRunState } from './api.js';
 import { ensureLocalCertificate } from './tls/local-certificate.js';
 import { identityCommand } from './control/identity-commands.js';
 import { createIdentityRuntime, IDENTITY_PROVIDER_NAMES } from './credentials/identity-runtime.js';
@@ -40,6 +44,9 @@ Options (serve, check):
   --audit-log PATH     audit log file (default: <user state dir>/audit.jsonl)
   --log-level LEVEL    debug, info, warn or error (default info)
   --log-format FORMAT  text or json (default text)
+  --log-file PATH      log to this file (mode 0600, rotated at 5 MiB) instead of stderr
+  --wait-for-config    serve: an invalid config at start is reported and the broker waits
+                       for the file to be fixed instead of exiting
   --peer-lookup        record the client process (pid/uid) of TCP clients in the audit
                        log (scans /proc; costs a few ms per connection)
   --ui                 also serve the UI and the control API on 127.0.0.1 (prints the
@@ -103,6 +110,8 @@ function parseServeArgs(args: string[]) {
       'audit-log': { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
       'log-format': { type: 'string', default: 'text' },
+      'log-file': { type: 'string' },
+      'wait-for-config': { type: 'boolean', default: false },
       'peer-lookup': { type: 'boolean', default: false },
       ui: { type: 'boolean', default: false },
       'ui-port': { type: 'string' },
@@ -146,11 +155,25 @@ async function check(args: string[]): Promise<void> {
 
 async function serve(args: string[]): Promise<void> {
   const values = parseServeArgs(args);
+  const logFile = values['log-file'] ? createLogFile(values['log-file']) : undefined;
   const logger = createLogger({
     level: parseLogLevel(values['log-level']!),
     format: values['log-format'] === 'json' ? 'json' : 'text',
+    ...(logFile ? { write: (line: string) => logFile.write(line) } : {}),
   });
-  const stopSignal = stopSignals();
+  // Under the desktop app (an Electron utility process) main learns our state through the port.
+  const port = parentPort();
+  const report = (status: BrokerRunState): void => port?.postMessage({ type: 'broker-state', status });
+  const stopSignal = stopSignals(port);
+  port?.on('message', (e) => {
+    if (parseFromMain(e.data)?.type !== 'resume') return;
+    // Timers slept through the night: sessions past their refresh time refresh now, and
+    // bastion connections (dead after a sleep, though not yet noticed) are dropped; the
+    // next connection re-establishes them.
+    logger.info('the machine woke up: refreshing identity sessions and SSH bastion connections');
+    identity.sessions.wake();
+    bastionPool.closeAll();
+  });
   // Identity sessions (IdentitySessions for the API layer: identity.sessions) and the
   // providers that use them. Audit is bound late: the log is opened below.
   // Under serve, logins start from the UI (or the control API), which opens the returned
@@ -181,16 +204,27 @@ async function serve(args: string[]): Promise<void> {
     stopped: values.ui ? readStoppedTargets(targetStateFile(userStateDir())) : undefined,
   });
 
+  const rejected = (err: unknown): void => {
+    const status = configErrorState(configPath, err);
+    logger.error('the config is invalid', { path: configPath, reason: status.reason, line: status.line });
+    report(status);
+  };
   let config: BrokerConfig;
-  const loadedText = readFileSyncOrEmpty(configPath);
   try {
     config = await loadConfig(configPath, parse);
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`);
-    await audit.close();
-    process.exitCode = 2;
-    return;
+    if (!logFile) process.stderr.write(`${(err as Error).message}\n`);
+    rejected(err);
+    const fixed = values['wait-for-config'] ? await waitForValidConfig(configPath, () => loadConfig(configPath, parse), rejected, stopSignal, logger) : undefined;
+    if (!fixed) {
+      await audit.close();
+      logFile?.close();
+      if (!values['wait-for-config']) process.exitCode = 2;
+      return;
+    }
+    config = fixed;
   }
+  const loadedText = readFileSyncOrEmpty(configPath);
   logger.info('config loaded', { path: configPath, services: config.services.length, audit: auditPath });
   audit.record({ type: 'config.loaded', source: configPath, services: config.services.length });
   identity.apply(config.identities);
@@ -207,10 +241,12 @@ async function serve(args: string[]): Promise<void> {
         identity.apply(next.identities);
         resumeSessions();
         await broker.apply(next);
+        report({ state: 'running' });
       } catch (err) {
         const reason = err instanceof ConfigError ? err.message : `cannot reload: ${(err as Error).message}`;
         logger.error('new config rejected; the running config stays', { why, reason });
         audit.record({ type: 'config.rejected', source: configPath, reason });
+        report(configErrorState(configPath, err));
       }
     }));
   };
@@ -220,8 +256,10 @@ async function serve(args: string[]): Promise<void> {
   let ui: Ui | undefined;
   if (values.ui) {
     try {
-      const port = parseUiPort(values['ui-port']);
-      ui = await startUi({ broker, audit, configPath, parse, reload: () => reload('saved from the UI'), stateDir: userStateDir(), port, logger, identities: identity.sessions });
+      const uiPort = parseUiPort(values['ui-port']);
+      // Under the desktop app the URL and its token go to main through the port, never to stdout.
+      const print = port ? () => {} : undefined;
+      ui = await startUi({ broker, audit, configPath, parse, reload: () => reload('saved from the UI'), stateDir: userStateDir(), port: uiPort, logger, identities: identity.sessions, ...(print ? { print } : {}) });
     } catch (err) {
       process.stderr.write(`${(err as Error).message}\n`);
       watcher?.close();
@@ -235,28 +273,82 @@ async function serve(args: string[]): Promise<void> {
   // With no services nothing else holds the event loop, yet serve must stay up for a reload.
   const keepAlive = setInterval(() => {}, 1 << 30);
   logger.info('ready', { services: config.services.length });
-  const signal = await stopSignal;
+  report({ state: 'running' });
+  const { signal, drainMs } = await stopSignal;
   clearInterval(keepAlive);
-  logger.info('stopping', { signal });
+  logger.info('stopping', { signal, drainMs });
   identity.close();
   watcher?.close();
   await ui?.close();
-  await broker.stop({ drainMs: 5_000 });
+  await broker.stop({ drainMs });
   await audit.close();
+  logger.info('stopped', { signal });
+  logFile?.close();
 }
 
-/** Resolves at the first SIGINT/SIGTERM; a second one exits at once. Installed before anything starts. */
-function stopSignals(): Promise<string> {
+interface StopRequest {
+  signal: string;
+  drainMs: number;
+}
+
+/**
+ * Resolves at the first SIGINT/SIGTERM or `stop` message from the desktop app; a second
+ * signal exits at once. Installed before anything starts.
+ */
+function stopSignals(port?: ParentPort): Promise<StopRequest> {
   return new Promise((resolve) => {
     let received = false;
-    const on = (signal: string) => {
+    const on = (signal: string, drainMs = 5_000) => {
       if (received) process.exit(130);
       received = true;
-      resolve(signal);
+      resolve({ signal, drainMs });
     };
     process.on('SIGINT', () => on('SIGINT'));
     process.on('SIGTERM', () => on('SIGTERM'));
+    port?.on('message', (e) => {
+      const m = parseFromMain(e.data);
+      if (m?.type === 'stop') on('stop requested by the app', m.drainMs);
+    });
   });
+}
+
+/** The config-error state for the desktop app: the file, the first problem (its line apart) and how many more. */
+export function configErrorState(path: string, err: unknown): Extract<BrokerRunState, { state: 'config-error' }> {
+  if (err instanceof ConfigError && err.issues.length > 0) {
+    const first = err.issues[0]!;
+    const more = err.issues.length > 1 ? ` (and ${err.issues.length - 1} more)` : '';
+    return { state: 'config-error', file: path, line: first.line, reason: `${first.path}: ${first.message}${more}` };
+  }
+  return { state: 'config-error', file: path, reason: (err as Error).message };
+}
+
+/** Waits for the config file to change into a valid config; undefined when stopped first. */
+async function waitForValidConfig(
+  path: string,
+  load: () => Promise<BrokerConfig>,
+  rejected: (err: unknown) => void,
+  stop: Promise<unknown>,
+  logger: Logger,
+): Promise<BrokerConfig | undefined> {
+  logger.info('waiting for the config file to be fixed', { path });
+  let stopped = false;
+  void stop.then(() => (stopped = true));
+  for (;;) {
+    const changed = new Promise<void>((resolve) => {
+      const w = watchFile(path, readFileSyncOrEmpty(path), () => {
+        w.close();
+        resolve();
+      });
+      void stop.then(() => w.close());
+    });
+    await Promise.race([changed, stop]);
+    if (stopped) return undefined;
+    try {
+      return await load();
+    } catch (err) {
+      rejected(err);
+    }
+  }
 }
 
 /** Watch the directory: editors replace files by rename, which a file watch misses. */

@@ -7,6 +7,7 @@ import { createBrokerApi, type AuditFeedSource, type BrokerApiService } from '..
 import type { Broker } from '../broker.js';
 import type { ParseOptions } from '../config/parse.js';
 import type { Logger } from '../log.js';
+import { parentPort } from './parent-port.js';
 import { controlFilePath, removeControlFile, writeControlFile } from './runtime-file.js';
 import { startControlServer, type ControlServer } from './server.js';
 
@@ -62,8 +63,7 @@ export async function startUi(options: UiOptions): Promise<Ui> {
   options.logger.info('control UI listening', { url: server.url, controlFile: file });
   (options.print ?? ((l) => process.stdout.write(l + '\n')))(`Open the Secretless Desktop UI: ${server.pageUrl}`);
   // In an Electron utilityProcess the main process learns the address this way.
-  const parentPort = (process as unknown as { parentPort?: { postMessage(m: unknown): void } }).parentPort;
-  parentPort?.postMessage({ type: 'control-ready', url: server.url, token: server.token });
+  parentPort()?.postMessage({ type: 'control-ready', url: server.url, token: server.token });
   return {
     api,
     server,
