@@ -37,6 +37,12 @@ export interface IdentitySessionManager extends IdentitySessions {
   apply(identities: IdentityConfig[] | undefined): void;
   /** Load stored tokens for every identity and schedule refreshes. */
   resume(): Promise<void>;
+  /**
+   * The machine woke from sleep: timers may have slept through a refresh or an expiry.
+   * Sessions due for a refresh (or past expiry, with a refresh token) refresh now; the
+   * others are rescheduled from the current clock.
+   */
+  wake(): void;
   /** Settles when the login started by login() finishes. */
   waitForLogin(name: string, signal?: AbortSignal): Promise<IdentitySessionInfo>;
   /** A current ID token (refreshed first when it is about to expire). */
@@ -137,14 +143,20 @@ export function createIdentitySessions(options: IdentitySessionsOptions): Identi
     if (!s.tokens) return;
     const expiresAt = Date.parse(s.tokens.expiresAt);
     const backoff = s.failures === 0 ? 0 : Math.min(30_000, 1000 * 2 ** (s.failures - 1));
-    const at = s.failures === 0 ? expiresAt - margin : Math.min(now() + backoff, expiresAt);
+    // Tokens that live shorter than twice the margin refresh at half their remaining life,
+    // not at once (which would refresh in a loop).
+    const lead = Math.min(margin, Math.max(0, (expiresAt - now()) / 2));
+    // After failures: retry with backoff, at the latest at expiry (past it, with backoff only).
+    const retry = expiresAt > now() ? Math.min(now() + backoff, expiresAt) : now() + backoff;
+    const at = s.failures === 0 ? expiresAt - lead : retry;
     s.timer = setTimeout(() => void onTimer(s), Math.max(0, at - now()));
     s.timer.unref();
   }
 
   async function onTimer(s: Session): Promise<void> {
     if (!s.tokens) return;
-    if (now() >= Date.parse(s.tokens.expiresAt)) {
+    // Past expiry (the timer slept with the machine): a refresh token still gets new tokens.
+    if (now() >= Date.parse(s.tokens.expiresAt) && !s.tokens.refreshToken) {
       expire(s, s.reason ?? 'the session expired');
       return;
     }
@@ -387,6 +399,13 @@ export function createIdentitySessions(options: IdentitySessionsOptions): Identi
     },
     async resume() {
       await Promise.all([...sessions.values()].filter((s) => !s.loaded).map((s) => load(s)));
+    },
+    wake() {
+      for (const s of sessions.values()) {
+        if (!s.tokens || s.refreshing) continue;
+        if (now() >= Date.parse(s.tokens.expiresAt) - margin) void onTimer(s);
+        else schedule(s);
+      }
     },
     async idToken(name, { signal }) {
       const s = get(name);
