@@ -1,33 +1,46 @@
-// Electron main: app lifecycle, the broker in a utilityProcess, the tray, notifications,
-// the window, and the IPC relay between the preload bridge and the broker's BrokerApi.
-// Decisions (tray state and menu, notifications, restart policy) live in tray.ts and
-// notify.ts; this file only wires them to Electron.
-import { app, BrowserWindow, clipboard, ipcMain, Menu, nativeImage, Notification, session, shell, Tray, utilityProcess, type IpcMainInvokeEvent, type MenuItemConstructorOptions, type UtilityProcess, type WebContents } from 'electron';
-import { readFileSync } from 'node:fs';
+// Electron main: app lifecycle and the wiring of the shell's parts. The broker process is
+// broker-host.ts, the window window.ts, the IPC relay ipc-relay.ts, the tray tray-host.ts,
+// notifications notifications.ts; what they decide lives in plain modules (tray.ts,
+// notify.ts, desktop-rules.ts) tested without Electron. test/electron-harness runs this
+// file for real under Node with a stand-in `electron` module.
+import { app, Menu, powerMonitor, session, shell } from 'electron';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { BrokerApi, BrokerEvent, IdentitySessionInfo, TargetInfo } from '../broker/api.js';
-import { createHttpBrokerApi } from '../broker/control/http-client.js';
-import { CALL_METHODS, validateArgs } from '../broker/control/validate.js';
+import { fileURLToPath } from 'node:url';
+import type { BrokerApi, BrokerRunState, IdentitySessionInfo, TargetInfo } from '../broker/api.js';
+import { createLogFile } from '../broker/log-file.js';
 import { brokerArgs } from './broker-args.js';
-import { createNotifier, type DesktopNotification } from './notify.js';
-import { buildTrayMenu, shouldRestartBroker, trayState, trayTooltip, type TrayAction, type TrayMenuItem, type TrayState } from './tray.js';
+import { createBrokerHost } from './broker-host.js';
+import { allowExternal, allowPermission, appPaths, autostartEntry, autostartPath, launchedHidden, packagedMenuRoles } from './desktop-rules.js';
+import { createIpcRelay } from './ipc-relay.js';
+import { createNotifications } from './notifications.js';
+import { createNotifier } from './notify.js';
+import { createTrayHost } from './tray-host.js';
+import type { TrayAction } from './tray.js';
+import { detectTray } from './tray-detect.js';
+import { createAppWindow } from './window.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/electron
 const root = join(here, '..', '..');
-const rendererIndex = join(here, '..', 'ui', 'index.html');
-const rendererUrl = pathToFileURL(rendererIndex).href;
+const paths = appPaths();
+// Before anything reads it: Electron's own default would name the folder after productName.
+app.setPath('userData', paths.userData);
+app.setPath('logs', paths.logs);
+const userArgs = process.argv.slice(app.isPackaged ? 1 : 2);
 
 interface Settings {
   notifyMarginMinutes: number;
+  /** macOS: keep the Dock icon (default) or run as a tray-only app. */
+  showInDock: boolean;
 }
 
 function loadSettings(): Settings {
   try {
-    const s = JSON.parse(readFileSync(join(app.getPath('userData'), 'settings.json'), 'utf8')) as Partial<Settings>;
-    return { notifyMarginMinutes: typeof s.notifyMarginMinutes === 'number' ? s.notifyMarginMinutes : 10 };
+    const s = JSON.parse(readFileSync(join(paths.userData, 'settings.json'), 'utf8')) as Partial<Settings>;
+    return { notifyMarginMinutes: typeof s.notifyMarginMinutes === 'number' ? s.notifyMarginMinutes : 10, showInDock: s.showInDock !== false };
   } catch {
-    return { notifyMarginMinutes: 10 };
+    return { notifyMarginMinutes: 10, showInDock: true };
   }
 }
 
@@ -38,201 +51,231 @@ if (!app.requestSingleInstanceLock()) {
 }
 
 async function run(): Promise<void> {
+  if (process.platform === 'win32') app.setAppUserModelId('dev.secretless.desktop');
   await app.whenReady();
+  mkdirSync(paths.logs, { recursive: true, mode: 0o700 });
+  const mainLog = createLogFile(paths.mainLog);
   const settings = loadSettings();
-  const notifier = createNotifier({ expiryMarginMs: settings.notifyMarginMinutes * 60_000 });
-  let window: BrowserWindow | undefined;
-  let tray: Tray | undefined;
+  if (process.platform === 'darwin' && !settings.showInDock) app.dock?.hide();
+  if (app.isPackaged) Menu.setApplicationMenu(Menu.buildFromTemplate(packagedMenuRoles(process.platform).map((roles) => ({ type: 'submenu', submenu: roles.map((role) => ({ role: role as never })) }))));
+
   let api: BrokerApi | undefined;
-  let child: UtilityProcess | undefined;
-  let offEvents: (() => void) | undefined;
-  let quitting = false;
+  let brokerState: BrokerRunState = { state: 'starting' };
   let targets: TargetInfo[] = [];
   let sessions: IdentitySessionInfo[] = [];
-  const crashes: number[] = [];
-  const subscribers = new Set<WebContents>();
+  let quitting: 'no' | 'draining' | 'done' = 'no';
+  let suspended = false;
+  let offEvents: (() => void) | undefined;
+  const loginUrls = new Set<string>();
 
-  // No remote content, ever: deny every permission but clipboard writes, and no navigation.
-  session.defaultSession.setPermissionRequestHandler((_wc, permission, done) => done(permission === 'clipboard-sanitized-write'));
+  // ---- hardening: no remote content, no navigation, no permissions but clipboard writes ----
+  session.defaultSession.setPermissionRequestHandler((_wc, permission, done) => done(allowPermission(permission)));
+  session.defaultSession.setPermissionCheckHandler((_wc, permission) => allowPermission(permission));
   app.on('web-contents-created', (_e, contents) => {
-    contents.on('will-navigate', (event) => event.preventDefault());
+    const block = (event: { preventDefault(): void }) => event.preventDefault();
+    contents.on('will-navigate', block);
+    contents.on('will-redirect', block);
+    contents.on('will-frame-navigate', block);
     contents.setWindowOpenHandler(({ url }) => {
-      // Login pages (identity sessions) open in the user's browser.
-      if (url.startsWith('https://')) void shell.openExternal(url);
+      // Login pages open in the user's browser; nothing else leaves the app.
+      if (allowExternal(url, sessions.map((s) => s.issuer), loginUrls)) void shell.openExternal(url);
+      else mainLog.write(`${new Date().toISOString()} WARN  refused to open ${new URL(url).origin}: not a configured issuer's login page\n`);
       return { action: 'deny' };
     });
   });
 
-  const notify = (n: DesktopNotification | undefined): void => {
-    if (n && Notification.isSupported()) new Notification({ title: n.title, body: n.body }).show();
-  };
+  const trayAvailable = await detectTray(process.platform);
+  const window = createAppWindow({
+    preload: join(here, 'preload.cjs'),
+    page: join(here, '..', 'ui', 'index.html'),
+    icon: join(root, 'build', 'icons', '512x512.png'),
+    trayAvailable,
+    isQuitting: () => quitting !== 'no',
+    onFirstHide: () => notifications.show({ key: 'hidden-once', kind: 'info', title: 'Secretless Desktop is still running', body: 'Your connections stay up. Open the window again from the tray icon.' }),
+    log: (line) => mainLog.write(`${new Date().toISOString()} ${line}\n`),
+  });
 
-  // ---- broker in a utilityProcess, restarted after a crash ----
-  const startBroker = (): void => {
-    child = utilityProcess.fork(join(here, 'broker-process.js'), brokerArgs(process.argv.slice(app.isPackaged ? 1 : 2)), {
-      serviceName: 'Secretless broker',
-      stdio: 'inherit',
-      // As bin/secretless-desktop.js: a small young generation keeps idle connections cheap.
-      execArgv: ['--max-semi-space-size=2'],
-    });
-    child.on('message', (message: { type?: string; url?: string; token?: string }) => {
-      if (message?.type !== 'control-ready' || !message.url || !message.token) return;
-      api = createHttpBrokerApi({ baseUrl: message.url, token: message.token });
-      offEvents = api.subscribe(onBrokerEvent);
-      void refresh();
-    });
-    child.on('exit', (code) => {
-      offEvents?.();
-      offEvents = undefined;
-      api = undefined;
-      child = undefined;
-      updateTray();
-      if (quitting) return;
-      const now = Date.now();
-      crashes.push(now);
-      if (shouldRestartBroker(crashes, now)) {
-        notify({ key: `restart:${now}`, kind: 'broker-restarted', title: 'The broker stopped and was restarted', body: `It exited with code ${code}. Open connections were closed.` });
-        startBroker();
-      } else {
-        notify({ key: `gave-up:${now}`, kind: 'broker-restarted', title: 'The broker keeps crashing', body: 'It was not restarted again. Check the config, then restart the app.' });
-      }
-    });
-  };
+  const notifications = createNotifications({
+    onOpen: (at) => window.show(at),
+    onLogin: (identity) => void login(identity),
+    onUnseenChanged: () => tray.update(),
+  });
+  const notifier = createNotifier({ expiryMarginMs: settings.notifyMarginMinutes * 60_000 });
 
-  const onBrokerEvent = (event: BrokerEvent): void => {
-    notify(notifier.onEvent(event, targets, Date.now()));
-    for (const wc of subscribers) if (!wc.isDestroyed()) wc.send('secretless:event', event);
-    if (event.type !== 'audit') void refresh();
+  const login = async (identity: string): Promise<void> => {
+    window.show({ identity });
+    const start = await api?.login(identity).catch(() => undefined);
+    const url = start?.flow === 'authorization_code' ? start.url : start?.verificationUriComplete ?? start?.verificationUri;
+    if (url) {
+      loginUrls.add(url);
+      void shell.openExternal(url);
+    }
   };
 
   const refresh = async (): Promise<void> => {
-    if (!api) return;
-    try {
-      [targets, sessions] = await Promise.all([api.listTargets(), api.listSessions()]);
-    } catch {
-      // The broker may be restarting; the next event refreshes again.
-    }
-    updateTray();
-  };
-
-  // ---- IPC relay: one handler per BrokerApi method, arguments re-checked ----
-  const fromOurWindow = (event: IpcMainInvokeEvent | Electron.IpcMainEvent): boolean =>
-    !!window && event.sender === window.webContents && event.senderFrame?.url.startsWith(rendererUrl) === true;
-  for (const method of CALL_METHODS) {
-    ipcMain.handle(`secretless:${method}`, async (event, ...args: unknown[]) => {
-      if (!fromOurWindow(event)) throw new Error('refused: not the Secretless window');
-      if (!api) throw new Error('the broker is starting; try again in a moment');
-      const checked = validateArgs(method, args);
-      const fn = api[method] as (...a: unknown[]) => Promise<unknown>;
-      return fn.apply(api, checked);
-    });
-  }
-  ipcMain.on('secretless:subscribe', (event) => {
-    if (!fromOurWindow(event)) return;
-    subscribers.add(event.sender);
-    event.sender.once('destroyed', () => subscribers.delete(event.sender));
-  });
-  ipcMain.on('secretless:unsubscribe', (event) => void subscribers.delete(event.sender));
-
-  // ---- window ----
-  const showWindow = (): void => {
-    if (window && !window.isDestroyed()) {
-      window.show();
-      window.focus();
-      return;
-    }
-    window = new BrowserWindow({
-      width: 1100,
-      height: 780,
-      show: false,
-      title: 'Secretless Desktop',
-      icon: join(root, 'build', 'icons', '512x512.png'),
-      webPreferences: {
-        preload: join(here, 'preload.cjs'),
-        contextIsolation: true,
-        sandbox: true,
-        nodeIntegration: false,
-        webSecurity: true,
-        spellcheck: false,
-      },
-    });
-    window.once('ready-to-show', () => window?.show());
-    window.on('close', (e) => {
-      // Closing the window keeps the tray (and the tunnels) running.
-      if (!quitting) {
-        e.preventDefault();
-        window?.hide();
+    if (api) {
+      try {
+        [targets, sessions] = await Promise.all([api.listTargets(), api.listSessions()]);
+      } catch {
+        // The broker may be restarting; the next event refreshes again.
       }
-    });
-    void window.loadFile(rendererIndex);
+    }
+    tray.update();
   };
+
+  const relay = createIpcRelay({
+    isOurs: (sender, frameUrl) => window.owns(sender, frameUrl),
+    api: () => api,
+    state: () => brokerState,
+    onLoginUrl: (url) => loginUrls.add(url),
+  });
+
+  const onState = (next: BrokerRunState, nextApi: BrokerApi | undefined): void => {
+    const previous = brokerState;
+    brokerState = next;
+    if (nextApi && nextApi !== api) {
+      offEvents?.();
+      api = nextApi;
+      offEvents = api.subscribe((event) => {
+        notifications.show(notifier.onEvent(event, targets, Date.now()));
+        relay.forward(event);
+        if (event.type !== 'audit') void refresh();
+      });
+    } else if (next.state === 'starting' || next.state === 'restarting' || next.state === 'stopped') {
+      offEvents?.();
+      offEvents = undefined;
+      api = undefined;
+    }
+    relay.forward({ type: 'broker.state', status: next });
+    if (next.state === 'config-error') {
+      notifications.show({ key: `config:${next.reason}`, kind: 'config-error', title: 'The Secretless config has an error', body: `${next.file}${next.line ? `, line ${next.line}` : ''}: ${next.reason}` });
+    } else if (next.state === 'restarting' && quitting === 'no' && !suspended) {
+      notifications.show({ key: `restart:${Date.now()}`, kind: 'broker-restarted', title: 'The broker stopped and was restarted', body: next.reason });
+    } else if (next.state === 'stopped' && previous.state !== 'stopped' && quitting === 'no' && !suspended) {
+      notifications.show({ key: `gave-up:${Date.now()}`, kind: 'broker-restarted', title: 'The broker keeps crashing', body: `It was not restarted again. See the logs in ${paths.logs}, then restart the app.` });
+    }
+    void refresh();
+  };
+
+  const args = brokerArgs(userArgs);
+  const host = createBrokerHost({
+    entry: join(here, 'broker-process.js'),
+    args: args.includes('--watch') ? args : [...args, '--watch'],
+    logFile: paths.brokerLog,
+    stateDir: paths.state,
+    onOutput: (chunk) => mainLog.write(chunk),
+    onState,
+  });
 
   // ---- tray ----
-  const icon = (state: TrayState) => nativeImage.createFromPath(join(root, 'build', 'icons', `tray-${state}.png`));
+  const startAtLogin = (): boolean => (process.platform === 'linux' ? autostartEnabled() : app.getLoginItemSettings().openAtLogin);
+  const autostartFile = autostartPath(process.env, homedir());
+  const autostartEnabled = (): boolean => {
+    try {
+      readFileSync(autostartFile);
+      return true;
+    } catch {
+      return false;
+    }
+  };
   const perform = (action: TrayAction): void => {
     switch (action.type) {
       case 'start':
-        void api?.startTarget(action.name).then(refresh, (err: Error) => notify({ key: 'x', kind: 'failed', title: `Could not start ${action.name}`, body: err.message }));
+        void api?.startTarget(action.name).then(refresh, (err: Error) => notifications.show({ key: `start:${Date.now()}`, kind: 'failed', target: action.name, title: `Could not start ${action.name}`, body: err.message }));
         return;
       case 'stop':
-        void api?.stopTarget(action.name).then(refresh);
+        void api?.stopTarget(action.name).then(refresh, () => {});
         return;
       case 'copy':
-        clipboard.writeText(action.text);
+        tray.copy(action.text);
         return;
       case 'open-window':
-        showWindow();
+        window.show();
+        return;
+      case 'show':
+        notifications.clearUnseen(action);
+        window.show(action);
+        return;
+      case 'open-logs':
+        void shell.openPath(paths.logs);
         return;
       case 'set-start-at-login':
-        app.setLoginItemSettings({ openAtLogin: action.enabled });
-        updateTray();
+        if (process.platform === 'linux') {
+          if (action.enabled) {
+            mkdirSync(dirname(autostartFile), { recursive: true });
+            writeFileSync(autostartFile, autostartEntry(app.isPackaged ? [process.execPath] : [process.execPath, join(here, 'main.js')]));
+          } else rmSync(autostartFile, { force: true });
+        } else app.setLoginItemSettings({ openAtLogin: action.enabled, openAsHidden: true, args: ['--hidden'] });
+        tray.update();
+        return;
+      case 'install-update':
         return;
       case 'quit':
-        quitting = true;
         app.quit();
         return;
     }
   };
-  const toElectron = (items: TrayMenuItem[]): MenuItemConstructorOptions[] =>
-    items.map((item): MenuItemConstructorOptions => {
-      switch (item.kind) {
-        case 'separator':
-          return { type: 'separator' };
-        case 'label':
-          return { label: item.label, enabled: false };
-        case 'action':
-          return { label: item.label, enabled: item.enabled, click: () => perform(item.action) };
-        case 'toggle':
-          return { label: item.label, type: 'checkbox', checked: item.checked, enabled: item.enabled, click: () => perform(item.action) };
-        case 'submenu':
-          return { label: item.label, submenu: toElectron(item.items) };
-      }
-    });
-  const updateTray = (): void => {
-    if (!tray) return;
-    const input = { targets, sessions, brokerUp: !!api, now: Date.now(), startAtLogin: app.getLoginItemSettings().openAtLogin };
-    tray.setImage(icon(trayState(input)));
-    tray.setToolTip(trayTooltip(input));
-    tray.setContextMenu(Menu.buildFromTemplate(toElectron(buildTrayMenu(input))));
-  };
-
-  tray = new Tray(icon('idle'));
-  tray.on('click', showWindow);
-  updateTray();
-  setInterval(() => {
-    for (const n of notifier.checkExpiries(targets, sessions, Date.now())) notify(n);
-    updateTray();
+  const tray = createTrayHost({
+    iconDir: join(root, 'build', 'icons'),
+    template: process.platform === 'darwin',
+    input: () => ({ targets, sessions, brokerUp: !!api, brokerState, now: Date.now(), startAtLogin: startAtLogin(), unseen: notifications.unseen() }),
+    perform,
+    onClick: () => window.show(),
+  });
+  const expiryCheck = setInterval(() => {
+    for (const n of notifier.checkExpiries(targets, sessions, Date.now())) notifications.show(n);
+    tray.update();
   }, 30_000);
 
-  app.on('second-instance', showWindow);
+  // ---- lifecycle ----
+  app.on('second-instance', (_e, argv) => {
+    // Launching the app again shows it; options for another config cannot apply to the running broker.
+    const theirs = brokerArgs(argv.slice(app.isPackaged ? 1 : 2));
+    if (theirs.length && theirs.join('\0') !== args.join('\0')) {
+      notifications.show({ key: `second:${Date.now()}`, kind: 'info', title: 'Secretless Desktop is already running', body: `Its broker keeps its options; quit it first to start with ${theirs.join(' ')}.` });
+    }
+    if (!argv.includes('--hidden')) window.show();
+  });
+  // macOS: a click on the Dock icon reopens the window.
+  app.on('activate', () => window.show());
   app.on('window-all-closed', () => {
     // Stay in the tray.
   });
-  app.on('before-quit', () => {
-    quitting = true;
-    child?.kill();
+  app.on('before-quit', (event) => {
+    if (quitting === 'done') return;
+    event.preventDefault();
+    if (quitting === 'draining') return;
+    quitting = 'draining';
+    // Stop accepting, let sessions drain briefly, then quit for real.
+    void host.stop(3_000).finally(() => {
+      quitting = 'done';
+      clearInterval(expiryCheck);
+      offEvents?.();
+      tray.destroy();
+      mainLog.close();
+      app.quit();
+    });
+  });
+  powerMonitor.on('suspend', () => {
+    suspended = true;
+    void host.stop(1_000);
+  });
+  powerMonitor.on('shutdown', () => app.quit());
+  powerMonitor.on('resume', () => {
+    // A broker stopped for the sleep starts fresh (sessions refresh as they load); one that
+    // kept running (no suspend event) refreshes what its timers slept through.
+    if (suspended) {
+      suspended = false;
+      void host.start();
+    } else host.resume();
+    for (const n of notifier.checkExpiries(targets, sessions, Date.now())) notifications.show(n);
+    void refresh();
   });
 
-  startBroker();
-  showWindow();
+  await host.start();
+  const attached = host.attached();
+  if (attached) {
+    notifications.show({ key: 'attached', kind: 'info', title: 'Using the broker already running', body: `A broker (pid ${attached.pid}) serves ${attached.url}; the app shows and controls it instead of starting a second one.` });
+  }
+  if (!launchedHidden(userArgs, app.getLoginItemSettings().wasOpenedAtLogin)) window.show();
 }

@@ -15,7 +15,10 @@ export interface DesktopNotification {
   key: string;
   title: string;
   body: string;
-  kind: 'rotated' | 'expiring' | 'expired' | 'failed' | 'auth-failed' | 'broker-restarted';
+  kind: 'rotated' | 'expiring' | 'expired' | 'failed' | 'auth-failed' | 'broker-restarted' | 'config-error' | 'info';
+  /** What a click opens the window at. */
+  target?: string;
+  identity?: string;
 }
 
 /** Connection failure codes that mean "the credentials did not work". */
@@ -27,6 +30,8 @@ export interface Notifier {
   /** Expiries now within the margin (each announced once). */
   checkExpiries(targets: TargetInfo[], sessions: IdentitySessionInfo[], now: number): DesktopNotification[];
 }
+
+const at = (n: DesktopNotification | undefined, where: { target?: string; identity?: string }): DesktopNotification | undefined => (n ? { ...n, ...where } : undefined);
 
 const minutes = (ms: number): string => {
   const m = Math.max(0, Math.round(ms / 60_000));
@@ -59,21 +64,21 @@ export function createNotifier(settings: NotifySettings = {}): Notifier {
       switch (event.type) {
         case 'credential.rotated':
           if (!running(targets, event.name)) return undefined;
-          return { key: `rotated:${event.name}:${event.id}:${now}`, kind: 'rotated', title: `Credential rotated for ${event.name}`, body: `${event.provider} ${event.id} changed; new connections use the new value.` };
+          return { key: `rotated:${event.name}:${event.id}:${now}`, kind: 'rotated', target: event.name, title: `Credential rotated for ${event.name}`, body: `${event.provider} ${event.id} changed; new connections use the new value.` };
         case 'credential.expiring':
-          return expiring(`The credential for ${event.name}`, `credential:${event.name}`, event.expiresAt, now);
+          return at(expiring(`The credential for ${event.name}`, `credential:${event.name}`, event.expiresAt, now), { target: event.name });
         case 'session.expiring':
-          return expiring(`The ${event.identity} session`, `session:${event.identity}`, event.expiresAt, now);
+          return at(expiring(`The ${event.identity} session`, `session:${event.identity}`, event.expiresAt, now), { identity: event.identity });
         case 'session.expired':
-          return once({ key: `expired:session:${event.identity}:${now}`, kind: 'expired', title: `The ${event.identity} session has expired`, body: 'Log in again to keep connecting.' });
+          return once({ key: `expired:session:${event.identity}:${now}`, kind: 'expired', identity: event.identity, title: `The ${event.identity} session has expired`, body: 'Log in again to keep connecting.' });
         case 'target.failed':
-          return { key: `failed:${event.name}:${now}`, kind: 'failed', title: `${event.name} failed to start`, body: event.reason };
+          return { key: `failed:${event.name}:${now}`, kind: 'failed', target: event.name, title: `${event.name} failed to start`, body: event.reason };
         case 'connection.failed': {
           if (!AUTH_FAILURE_CODES.has(event.code)) return undefined;
           const last = lastAuthFailure.get(event.name);
           if (last !== undefined && now - last < quiet) return undefined;
           lastAuthFailure.set(event.name, now);
-          return { key: `auth:${event.name}:${now}`, kind: 'auth-failed', title: `Connections to ${event.name} fail to log in`, body: event.reason };
+          return { key: `auth:${event.name}:${now}`, kind: 'auth-failed', target: event.name, title: `Connections to ${event.name} fail to log in`, body: event.reason };
         }
         default:
           return undefined;
@@ -83,12 +88,12 @@ export function createNotifier(settings: NotifySettings = {}): Notifier {
       const out: DesktopNotification[] = [];
       for (const t of targets) {
         if (t.status.state !== 'listening' || !t.credentialExpiresAt) continue;
-        const n = expiring(`The credential for ${t.name}`, `credential:${t.name}`, t.credentialExpiresAt, now);
+        const n = at(expiring(`The credential for ${t.name}`, `credential:${t.name}`, t.credentialExpiresAt, now), { target: t.name });
         if (n) out.push(n);
       }
       for (const s of sessions) {
         if (!s.expiresAt || s.state === 'logged-out') continue;
-        const n = expiring(`The ${s.name} session`, `session:${s.name}`, s.expiresAt, now);
+        const n = at(expiring(`The ${s.name} session`, `session:${s.name}`, s.expiresAt, now), { identity: s.name });
         if (n) out.push(n);
       }
       return out;

@@ -1,7 +1,7 @@
 // The tray, as data: its state (idle / active / attention), tooltip and menu. Plain
 // functions of the broker's targets and sessions, so tests run them without Electron;
 // main.ts turns the menu description into an Electron Menu.
-import type { IdentitySessionInfo, TargetInfo } from '../broker/api.js';
+import type { BrokerRunState, IdentitySessionInfo, TargetInfo } from '../broker/api.js';
 import { connectionStrings } from '../renderer/src/connection-strings.js';
 
 export type TrayState = 'idle' | 'active' | 'attention';
@@ -12,6 +12,9 @@ export type TrayAction =
   | { type: 'copy'; text: string }
   | { type: 'open-window' }
   | { type: 'set-start-at-login'; enabled: boolean }
+  | { type: 'open-logs' }
+  | { type: 'show'; target?: string; identity?: string }
+  | { type: 'install-update' }
   | { type: 'quit' };
 
 export type TrayMenuItem =
@@ -28,22 +31,35 @@ export interface TrayInput {
   /** False while the broker is (re)starting: target items are disabled. */
   brokerUp: boolean;
   now: number;
+  /** Why the broker is not up (shown as the first line instead of the counts). */
+  brokerState?: BrokerRunState;
+  /** Notifications the OS could not show (unsupported): kept here until clicked. */
+  unseen?: { title: string; action: TrayAction }[];
+  /** A downloaded update, by version. */
+  updateReady?: string;
 }
 
 const expired = (iso: string | undefined, now: number): boolean => iso !== undefined && Date.parse(iso) <= now;
 
 /** attention: something needs the user (a failed target, an expired credential, a session to log in to). */
-export function trayState(input: Pick<TrayInput, 'targets' | 'sessions' | 'brokerUp' | 'now'>): TrayState {
+export function trayState(input: Pick<TrayInput, 'targets' | 'sessions' | 'brokerUp' | 'now' | 'brokerState'>): TrayState {
   const { targets, sessions, now } = input;
-  if (!input.brokerUp) return 'attention';
+  if (!input.brokerUp || input.brokerState?.state === 'config-error') return 'attention';
   if (targets.some((t) => t.status.state === 'error')) return 'attention';
   if (sessions.some((s) => s.state === 'refresh-failed' || s.state === 'login-needed' || expired(s.expiresAt, now))) return 'attention';
   if (targets.some((t) => t.status.state === 'listening' && expired(t.credentialExpiresAt, now))) return 'attention';
   return targets.some((t) => t.status.state === 'listening') ? 'active' : 'idle';
 }
 
-export function trayTooltip(input: Pick<TrayInput, 'targets' | 'sessions' | 'brokerUp' | 'now'>): string {
-  if (!input.brokerUp) return 'Secretless Desktop: broker restarting';
+export function trayTooltip(input: Pick<TrayInput, 'targets' | 'sessions' | 'brokerUp' | 'now' | 'brokerState'>): string {
+  const st = input.brokerState;
+  // A rejected reload leaves the broker running the previous config: still say so.
+  if (st?.state === 'config-error') return `Secretless Desktop: config error (${st.line ? `line ${st.line}` : 'see the window'})`;
+  if (!input.brokerUp) {
+    if (st?.state === 'starting') return 'Secretless Desktop: broker starting';
+    if (st?.state === 'stopped') return 'Secretless Desktop: broker stopped';
+    return 'Secretless Desktop: broker restarting';
+  }
   const running = input.targets.filter((t) => t.status.state === 'listening').length;
   const failed = input.targets.filter((t) => t.status.state === 'error').length;
   const parts = [`${running} of ${input.targets.length} running`];
@@ -63,7 +79,11 @@ function targetLabel(t: TargetInfo): string {
 }
 
 export function buildTrayMenu(input: TrayInput): TrayMenuItem[] {
-  const items: TrayMenuItem[] = [{ kind: 'label', label: trayTooltip(input) }, { kind: 'separator' }];
+  const items: TrayMenuItem[] = [{ kind: 'label', label: trayTooltip(input) }];
+  if (input.brokerState?.state === 'config-error') items.push({ kind: 'action', label: `Config error: ${input.brokerState.reason}`.slice(0, 120), enabled: true, action: { type: 'show' } });
+  for (const u of input.unseen ?? []) items.push({ kind: 'action', label: u.title, enabled: true, action: u.action });
+  if (input.updateReady) items.push({ kind: 'action', label: `Restart to update to ${input.updateReady}`, enabled: true, action: { type: 'install-update' } });
+  items.push({ kind: 'separator' });
   if (input.targets.length === 0) items.push({ kind: 'label', label: 'No targets configured' });
   for (const t of input.targets) {
     const running = t.status.state === 'listening';
@@ -86,6 +106,7 @@ export function buildTrayMenu(input: TrayInput): TrayMenuItem[] {
   items.push(
     { kind: 'separator' },
     { kind: 'action', label: 'Open window', enabled: true, action: { type: 'open-window' } },
+    { kind: 'action', label: 'Open logs', enabled: true, action: { type: 'open-logs' } },
     { kind: 'toggle', label: 'Start at login', checked: input.startAtLogin, enabled: true, action: { type: 'set-start-at-login', enabled: !input.startAtLogin } },
     { kind: 'separator' },
     { kind: 'action', label: 'Quit', enabled: true, action: { type: 'quit' } },
@@ -96,4 +117,12 @@ export function buildTrayMenu(input: TrayInput): TrayMenuItem[] {
 /** Broker restarts after a crash: allowed while there were fewer than `max` in the last `windowMs`. */
 export function shouldRestartBroker(crashTimes: number[], now: number, max = 5, windowMs = 60_000): boolean {
   return crashTimes.filter((t) => now - t < windowMs).length < max;
+}
+
+/**
+ * A stable text of the menu's content: main rebuilds the native menu only when this
+ * changes (rebuilding closes a menu the user has open on Linux and Windows).
+ */
+export function menuKey(items: TrayMenuItem[]): string {
+  return JSON.stringify(items);
 }

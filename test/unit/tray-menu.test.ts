@@ -36,7 +36,7 @@ test('tooltip counts running and failed targets', () => {
 test('menu: one submenu per target with a start/stop toggle and its connection strings, then window, login item, quit', () => {
   const menu = buildTrayMenu({ ...base, targets: [running('app-db', 15432, { connections: 2 }), target('reports', { state: 'stopped' })] });
   const labels = menu.map((i) => ('label' in i ? i.label : '---'));
-  assert.deepEqual(labels, ['Secretless Desktop: 1 of 2 running', '---', 'app-db: 2 connections', 'reports: stopped', '---', 'Open window', 'Start at login', '---', 'Quit']);
+  assert.deepEqual(labels, ['Secretless Desktop: 1 of 2 running', '---', 'app-db: 2 connections', 'reports: stopped', '---', 'Open window', 'Open logs', 'Start at login', '---', 'Quit']);
   const sub = (menu[2] as Extract<TrayMenuItem, { kind: 'submenu' }>).items;
   assert.deepEqual(sub[0], { kind: 'toggle', label: 'Running', checked: true, enabled: true, action: { type: 'stop', name: 'app-db' } });
   assert.deepEqual(
@@ -50,8 +50,8 @@ test('menu: one submenu per target with a start/stop toggle and its connection s
   const stopped = (menu[3] as Extract<TrayMenuItem, { kind: 'submenu' }>).items;
   assert.deepEqual(stopped[0], { kind: 'toggle', label: 'Start', checked: false, enabled: true, action: { type: 'start', name: 'reports' } });
   assert.deepEqual(stopped[1], { kind: 'action', label: 'Copy connection string', enabled: false, action: { type: 'copy', text: '' } });
-  assert.deepEqual(menu[6], { kind: 'toggle', label: 'Start at login', checked: false, enabled: true, action: { type: 'set-start-at-login', enabled: true } });
-  assert.deepEqual(menu[8], { kind: 'action', label: 'Quit', enabled: true, action: { type: 'quit' } });
+  assert.deepEqual(menu[7], { kind: 'toggle', label: 'Start at login', checked: false, enabled: true, action: { type: 'set-start-at-login', enabled: true } });
+  assert.deepEqual(menu[9], { kind: 'action', label: 'Quit', enabled: true, action: { type: 'quit' } });
 });
 
 test('menu: a failed target shows its reason; no targets says so; toggles are disabled while the broker restarts', () => {
