@@ -6,11 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 npx tsc -p tsconfig.json
-# The desktop app: Electron main/preload against the real electron types, the renderer's
-# own typecheck, and its Vite build (dist/ui, served by `serve --ui` and the e2e tests).
-npx tsc -p electron/tsconfig.json --noEmit
+# The desktop app: Electron main/preload against the real electron types (emitted to
+# dist/electron: the harness in test/electron-harness runs them), the renderer's own
+# typecheck, and its Vite build (dist/ui, served by `serve --ui`, loaded by the harness).
+npx tsc -p electron/tsconfig.json
 npx tsc -p renderer/tsconfig.json
 npx vite build -c renderer/vite.config.ts
 mkdir -p test-output
-mapfile -t files < <(find dist/test/unit dist/test/integration dist/test/e2e -name '*.test.js' | sort)
+mapfile -t files < <(find dist/test/unit dist/test/integration dist/test/e2e dist/test/electron -name '*.test.js' | sort)
 exec bash scripts/with-keyring.sh node --test --test-concurrency=2 --test-timeout=300000 "$@" "${files[@]}"
