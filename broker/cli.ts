@@ -14,7 +14,7 @@ import { createResolver } from './credentials/resolver.js';
 import { lookupPeer } from './listeners/peer.js';
 import { createLogger, parseLogLevel, type Logger } from './log.js';
 import { createLogFile } from './log-file.js';
-import { bastionPool } from './ssh/bastion-pool.js';
+import { createBastionPool } from './ssh/bastion-pool.js';
 import { parentPort, parseFromMain, type ParentPort } from './control/parent-port.js';
 import type { BrokerRunState } from './api.js';
 import { ensureLocalCertificate } from './tls/local-certificate.js';
@@ -172,7 +172,7 @@ async function serve(args: string[]): Promise<void> {
     // next connection re-establishes them.
     logger.info('the machine woke up: refreshing identity sessions and SSH bastion connections');
     identity.sessions.wake();
-    bastionPool.closeAll();
+    bastions.closeAll();
   });
   // Identity sessions (IdentitySessions for the API layer: identity.sessions) and the
   // providers that use them. Audit is bound late: the log is opened below.
@@ -193,7 +193,10 @@ async function serve(args: string[]): Promise<void> {
   const auditPath = values['audit-log'] ?? join(userStateDir(), 'audit.jsonl');
   const audit = createAuditLog({ path: auditPath, onError: (err) => logger.error('audit log write failed', { path: auditPath, reason: err.message }) });
   const resolver = createResolver({ registry, audit, logger });
+  // Ours, not the broker's: a wake-up from sleep drops its (dead) connections.
+  const bastions = createBastionPool();
   const broker = createBroker({
+    bastions,
     logger,
     audit,
     resolver,
@@ -281,6 +284,7 @@ async function serve(args: string[]): Promise<void> {
   watcher?.close();
   await ui?.close();
   await broker.stop({ drainMs });
+  bastions.closeAll();
   await audit.close();
   logger.info('stopped', { signal });
   logFile?.close();
