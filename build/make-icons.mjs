@@ -66,3 +66,21 @@ for (const [state, color] of Object.entries(trays)) {
   writeFileSync(new URL(`./icons/tray-${state}.png`, import.meta.url), png(32, lock(color, false)));
   writeFileSync(new URL(`./icons/tray-${state}@2x.png`, import.meta.url), png(64, lock(color, false)));
 }
+// macOS menu bar: Template images (black and alpha only; the system tints them for light
+// and dark menu bars). The state shows in the shape: idle is faint, active solid,
+// attention solid with a dot.
+function templateLock(state) {
+  return (x, y, px) => {
+    const ring = Math.abs(Math.hypot(x - 0.5, Math.max(0, 0.44 - y)) - 0.15) - 0.045;
+    const shackle = y < 0.5 ? (y > 0.44 ? Math.abs(Math.abs(x - 0.5) - 0.15) - 0.045 : ring) : 1;
+    let a = Math.max(cover(shackle, px), cover(box(x, y, 0.5, 0.64, 0.26, 0.18, 0.05), px));
+    a *= 1 - cover(Math.hypot(x - 0.5, y - 0.62) - 0.05, px);
+    if (state === 'idle') a *= 0.5;
+    if (state === 'attention') a = Math.max(a * (1 - cover(Math.hypot(x - 0.8, y - 0.22) - 0.17, px)), cover(Math.hypot(x - 0.8, y - 0.22) - 0.12, px));
+    return [0, 0, 0, Math.round(255 * a)];
+  };
+}
+for (const state of Object.keys(trays)) {
+  writeFileSync(new URL(`./icons/tray-${state}Template.png`, import.meta.url), png(18, templateLock(state)));
+  writeFileSync(new URL(`./icons/tray-${state}Template@2x.png`, import.meta.url), png(36, templateLock(state)));
+}

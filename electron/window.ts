@@ -67,7 +67,8 @@ export function createAppWindow(options: AppWindowOptions): AppWindow {
       if (wasVisible && crashes.filter((t) => now - t < 60_000).length < 3) show();
     });
     const hash = focusHash(at);
-    void w.loadFile(options.page, hash ? { hash } : {});
+    // Rejects when the load is cut short (the window closed or quit meanwhile): not an error worth more than a log line.
+    w.loadFile(options.page, hash ? { hash } : {}).catch((err: Error) => options.log(`WARN  the window's page did not load: ${err.message}`));
     return w;
   }
 
