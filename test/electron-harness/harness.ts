@@ -113,6 +113,9 @@ export async function launchApp(options: LaunchAppOptions = {}): Promise<Desktop
     runQuit: (appEmitter) => (s.quitting = quitSequence(s, appEmitter)),
   };
   setHarnessState(s);
+  // main.js asks process.platform itself: a launch "on macOS" overrides it until close().
+  const realPlatform = Object.getOwnPropertyDescriptor(process, 'platform')!;
+  if (options.platform && options.platform !== process.platform) Object.defineProperty(process, 'platform', { value: options.platform, configurable: true });
   const { app, ipcMain, powerMonitor } = await import('./standin.js');
   // A previous launch's listeners belong to a main.js that has quit.
   for (const e of [app, ipcMain, powerMonitor]) e.removeAllListeners();
@@ -187,6 +190,7 @@ export async function launchApp(options: LaunchAppOptions = {}): Promise<Desktop
       }
       for (const u of s.utilities) u.child.kill('SIGKILL');
       for (const w of s.windows) if (!w.isDestroyed()) w.destroy();
+      Object.defineProperty(process, 'platform', realPlatform);
     },
   };
   return handle;

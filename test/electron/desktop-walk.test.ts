@@ -144,6 +144,23 @@ test('sleep past a session expiry: suspend drains and stops the broker, resume b
   await desktop.until('db running again', () => desktop.tray.labels().includes('db: running'));
 });
 
+test('a sleep the app did not see (no suspend event): resume refreshes the session whose timer slept through its expiry', async () => {
+  const active = await desktop.until('the session active', async () => (await sessions()).find((s) => s.name === 'corp' && s.state === 'active'));
+  const broker = desktop.brokers().at(-1)!;
+  // The sleep, for the broker process only: it does not run while the clock passes the expiry.
+  process.kill(broker.child.pid!, 'SIGSTOP');
+  const expired = Date.parse(active.expiresAt!) + 1_000;
+  try {
+    await desktop.until('the session expiry to pass', () => Date.now() > expired, 30_000);
+  } finally {
+    process.kill(broker.child.pid!, 'SIGCONT');
+  }
+  desktop.power('resume');
+  const fresh = await desktop.until('the session refreshed', async () => (await sessions()).find((s) => s.name === 'corp' && s.state === 'active' && Date.parse(s.expiresAt!) > expired));
+  assert.ok(fresh);
+  assert.equal(desktop.brokers().length, 2, 'the same broker, not restarted');
+});
+
 test('quit: the broker drains and exits; its log is a 0600 file without secrets, nothing on the console', async () => {
   const broker = desktop.brokers().at(-1)!;
   await desktop.quit();
