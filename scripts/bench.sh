@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm run bench`: PostgreSQL benchmark (direct vs broker vs haproxy vs pgbouncer), then
-# the MySQL one (direct vs broker vs haproxy on MariaDB; it takes --quick only).
+# the MySQL one (direct vs broker vs haproxy on MariaDB) and the Redis one (direct vs
+# broker vs haproxy, redis-benchmark); those two take --quick only.
 # Installs missing Debian packages when root (otherwise prints the command and runs the
 # paths it can), builds, and runs the script. Arguments go to the script, e.g.
 #   npm run bench -- --quick tps pipe
@@ -10,10 +11,12 @@ cd "$(dirname "$0")/.."
 source scripts/lib/debian-packages.sh
 ensure_debian_packages lenient haproxy=haproxy pgbouncer=pgbouncer initdb=postgresql \
   pgbench=postgresql-client psql=postgresql-client openssl=openssl \
-  mariadb-install-db=mariadb-server mariadb-slap=mariadb-client
+  mariadb-install-db=mariadb-server mariadb-slap=mariadb-client \
+  redis-server=redis-server redis-benchmark=redis-tools
 
 npx tsc -p tsconfig.json
 node dist/test/bench/pg-bench.js "$@"
-mysql_args=()
-for arg in "$@"; do if [[ "$arg" == --quick ]]; then mysql_args+=("$arg"); fi; done
-exec node dist/test/bench/mysql-bench.js "${mysql_args[@]}"
+quick_args=()
+for arg in "$@"; do if [[ "$arg" == --quick ]]; then quick_args+=("$arg"); fi; done
+node dist/test/bench/mysql-bench.js "${quick_args[@]}"
+exec node dist/test/bench/redis-bench.js "${quick_args[@]}"

@@ -55,6 +55,12 @@ function isIntercepted(buf: Buffer, at: number, len: number): boolean {
   return false;
 }
 
+/** Index of the next CR at or after `from`, or -1. A plain loop: header lines are a few bytes, and a native indexOf call costs more than scanning them. */
+function findCR(buf: Buffer, from: number, n: number): number {
+  for (let i = from; i < n; i++) if (buf[i] === 0x0d) return i;
+  return -1;
+}
+
 /** Whether an inline line's first word could be AUTH or HELLO (or is quoted and must be split to tell). */
 function mayBeIntercepted(buf: Buffer, start: number, end: number): boolean {
   let i = start;
@@ -158,7 +164,7 @@ export function createCommandScanner(hooks: ScannerHooks): CommandScanner {
           cmdStart = i;
           if (buf[i] === 0x2a) {
             // *<count>\r\n
-            const cr = buf.indexOf(0x0d, i);
+            const cr = findCR(buf, i, n);
             if (cr === -1 || cr + 1 >= n) {
               if (n - i > MAX_INLINE) return fail('too big request');
               resumeAt = i;
@@ -169,8 +175,23 @@ export function createCommandScanner(hooks: ScannerHooks): CommandScanner {
             if (count === null || count > INT_MAX) return fail('invalid multibulk length');
             i = cr + 2;
             if (count <= 0) continue; // an empty request: nothing to run
-            argsLeft = count;
-            argIndex = 0;
+            // Fast path: skip the arguments that are whole in this chunk, checking the
+            // name; the state machine below takes over at the first one that is not
+            // (incomplete, malformed, or the name of a command to collect).
+            let k = 0;
+            for (; k < count; k++) {
+              if (i >= n || buf[i] !== 0x24) break;
+              const hcr = findCR(buf, i, n);
+              if (hcr === -1 || hcr + 1 >= n) break;
+              const len = headerInt(buf, i + 1, hcr);
+              if (len === null || len < 0 || len > MAX_BULK) break;
+              const end = hcr + 4 + len;
+              if (end > n || (k === 0 && (len === 4 || len === 5) && isIntercepted(buf, hcr + 2, len))) break;
+              i = end;
+            }
+            if (k === count) continue;
+            argsLeft = count - k;
+            argIndex = k;
             state = St.Header;
             continue;
           }
@@ -199,7 +220,7 @@ export function createCommandScanner(hooks: ScannerHooks): CommandScanner {
           continue;
         }
         // St.Header: $<len>\r\n
-        const cr = buf.indexOf(0x0d, i);
+        const cr = findCR(buf, i, n);
         if (cr === -1 || cr + 1 >= n) {
           if (n - i > MAX_INLINE) return fail('too big request');
           resumeAt = argIndex === 0 ? cmdStart : i;
