@@ -31,6 +31,8 @@ export function summary(r: AuditRecord): string {
       return `listening on ${r.address}`;
     case 'service.failed':
       return r.reason;
+    case 'command.intercepted':
+      return `client ${r.command}${r.requestedUser !== undefined ? ` as ${r.requestedUser}` : ''} ${r.action === 'answered' ? "answered by the broker (the session keeps the service's login)" : r.action === 'refused' ? "refused: the session keeps the service's login" : 'with a wrong number of arguments'}`;
     case 'config.loaded':
       return `${r.services} service(s) from ${r.source}`;
     case 'config.rejected':

@@ -28,3 +28,4 @@ test('Unix socket: redis-cli -s PATH', () => {
     { label: 'socket', value: '/run/user/1000/cache/redis.sock' },
   ]);
 });
+
