@@ -3,8 +3,9 @@
 // Rule: messages may name keys, connectors and providers, never a credential's value.
 
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit } from 'yaml';
-import type { Document, Node as YamlNode, Scalar, YAMLMap } from 'yaml';
-import { formatListenAddress, isLoopbackHost, listenAddressesClash, parseListenAddress } from './listen-address.js';
+import type { Alias, Document, Node as YamlNode, Scalar, YAMLMap } from 'yaml';
+import { createClashIndex, formatListenAddress, isLoopbackHost, parseListenAddress } from './listen-address.js';
+import type { ClashIndex } from './listen-address.js';
 import { checkCredentialRef, parseIdentities, type IdentityConfig } from '../identity/config.js';
 import { ConfigError } from './types.js';
 import type { BrokerConfig, ConfigIssue, ConnectorSpec, CredentialSpec, ListenAddress, ServiceConfig } from './types.js';
@@ -28,9 +29,30 @@ interface Ctx {
   doc: Document;
   lines: LineCounter;
   issues: ConfigIssue[];
+  /** Every issue found, also those past MAX_ISSUES that are not kept. */
+  issueCount: number;
   connectors: Map<string, ConnectorSpec>;
   providers: Set<string>;
+  /** Entries of mappings used as merge sources, computed once: a source aliased N times costs one expansion. */
+  mergeCache: Map<YAMLMap, Entry[]>;
+  /** Merged entries still allowed (mergeBudget()); below zero once the error was reported. */
+  mergeBudget: number;
+  mergeLimit: number;
+  /** What each alias refers to (checkTree); yaml's Alias.resolve walks the whole document per call. */
+  aliases: Map<Alias, YamlNode | undefined>;
 }
+
+/**
+ * Merge keys copy entries: even with each source expanded once, N merges of a source with
+ * K keys cost N x K, so a few KB of `<<` could hold the broker's event loop for minutes.
+ * The budget grows with the file, keeping validation linear in its size: 20,000 services
+ * that each merge 15 shared keys (300k copies, 160k lines) are far inside it.
+ */
+export function mergeBudget(lineCount: number): number {
+  return 100_000 + 10 * lineCount;
+}
+/** Issues kept and shown; a merge of many unknown keys into many services would otherwise list millions. */
+export const MAX_ISSUES = 200;
 
 /** Where an issue points: a node, or the parent's key node when something is missing. */
 interface At {
@@ -48,26 +70,30 @@ interface Entry {
 
 export function parseConfig(text: string, options: ParseOptions): BrokerConfig {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, merge: true, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, merge: true, uniqueKeys: false });
   const ctx: Ctx = {
     doc,
     lines,
     issues: [],
+    issueCount: 0,
     connectors: new Map(options.connectors.map((c) => [c.name, c])),
     providers: new Set([...options.providers, LITERAL]),
+    mergeCache: new Map(),
+    mergeBudget: 0,
+    mergeLimit: 0,
+    aliases: new Map(),
   };
+  ctx.mergeLimit = ctx.mergeBudget = mergeBudget(lines.lineStarts.length);
   for (const err of [...doc.errors, ...doc.warnings]) {
-    const offset = err.pos[0];
-    const path = pathAt(doc.contents, offset);
-    const service = path[0] === 'services' ? path[1] : undefined;
-    addAt(ctx, offset, { path: path.join('.') || DOCUMENT, service }, `invalid YAML: ${yamlMessage(err.code, err.message)}`);
+    addAt(ctx, err.pos[0], problemPath(ctx, err.pos[0]), `invalid YAML: ${yamlMessage(err.code)}`);
   }
-  const badAliases = checkAliases(ctx);
+  const treeProblems = checkTree(ctx);
   // A broken document yields a partial tree; validating it would only add noise.
   // Warnings (such as an unknown tag) leave the tree whole, so validation goes on.
-  const services = doc.errors.length === 0 && badAliases === 0 ? parseTop(ctx) : [];
-  const identities = doc.errors.length === 0 && badAliases === 0 ? parseIdentitySection(ctx, services) : [];
-  if (ctx.issues.length > 0) throw new ConfigError(options.source, sortIssues(ctx.issues));
+  const whole = doc.errors.length === 0 && treeProblems === 0;
+  const services = whole ? parseTop(ctx) : [];
+  const identities = whole ? parseIdentitySection(ctx, services) : [];
+  if (ctx.issueCount > 0) throw new ConfigError(options.source, sortIssues(ctx));
   return { version: '2', services, ...(identities.length > 0 ? { identities } : {}), source: options.source };
 }
 
@@ -87,8 +113,16 @@ function parseIdentitySection(ctx: Ctx, services: ServiceConfig[]): IdentityConf
     }
     return undefined;
   };
+  let value: unknown;
+  try {
+    value = node && !isEmpty(node) ? node.toJS(ctx.doc, { maxAliasCount: 100 }) : undefined;
+  } catch (err) {
+    // yaml refuses alias/merge bombs here ("Excessive alias count ...").
+    add(ctx, { node, path: 'identities' }, `could not read the value: ${(err as Error).message}`);
+    return [];
+  }
   const { identities, issues } = parseIdentities({
-    value: node && !isEmpty(node) ? node.toJS(ctx.doc, { maxAliasCount: 100 }) : undefined,
+    value,
     lineOf: (path) => lineOf(ctx, at(path) ?? root!),
   });
   for (const issue of issues) add(ctx, { node: at(issue.path) ?? root, path: ['identities', ...issue.path].join('.') }, issue.message);
@@ -97,8 +131,10 @@ function parseIdentitySection(ctx: Ctx, services: ServiceConfig[]): IdentityConf
     for (const s of services) {
       for (const [key, spec] of Object.entries(s.credentials)) {
         const problem = checkCredentialRef(spec.provider, spec.id, identities);
+        if (!problem) continue;
+        // getIn scans each mapping: only worth it for the rare problem.
         const credNode = ctx.doc.getIn(['services', s.name, 'credentials', key, 'get'], true) as YamlNode | undefined;
-        if (problem) add(ctx, { node: credNode ?? root, path: `services.${s.name}.credentials.${key}.get`, service: s.name }, problem);
+        add(ctx, { node: credNode ?? root, path: `services.${s.name}.credentials.${key}.get`, service: s.name }, problem);
       }
       // RDS accepts IAM tokens only over TLS; the pg connector's default (require) is fine.
       const sslmode = s.credentials.sslmode;
@@ -112,24 +148,90 @@ function parseIdentitySection(ctx: Ctx, services: ServiceConfig[]): IdentityConf
   return identities;
 }
 
-/** yaml quotes the bad escape it found; inside a quoted password that is part of a secret. */
-function yamlMessage(code: string, message: string): string {
-  if (code === 'BAD_DQ_ESCAPE') return 'invalid escape sequence in a double-quoted string';
-  if (code === 'TAG_RESOLVE_FAILED') return `${message} (a credential from a provider is written {from: PROVIDER, get: ID})`;
-  return message;
+/**
+ * yaml's own messages quote what they could not read (a tag, a block scalar header, an
+ * escape), and an unquoted literal password starting with !, *, |, > or "- " is exactly
+ * that text. So each code gets our wording, which never contains the document's text.
+ */
+const YAML_MESSAGES: Record<string, string> = {
+  ALIAS_PROPS: 'an alias (*name) cannot have an anchor or a tag',
+  BAD_ALIAS: 'invalid alias',
+  BAD_DIRECTIVE: 'invalid % directive',
+  BAD_DQ_ESCAPE: 'invalid escape sequence in a double-quoted string',
+  BAD_INDENT: 'bad indentation',
+  BAD_PROP_ORDER: 'anchors (&) and tags (!) must come after the - or ? indicator',
+  BAD_SCALAR_START: 'a plain value cannot start with this character',
+  BLOCK_AS_IMPLICIT_KEY: 'a block sequence or mapping cannot be used as a key',
+  BLOCK_IN_FLOW: 'a block sequence or mapping cannot be inside {} or []',
+  DUPLICATE_KEY: 'map keys must be unique',
+  KEY_OVER_1024_CHARS: 'a key on one line may be at most 1024 characters',
+  MISSING_CHAR: 'a character is missing (a closing quote or bracket, a comma, or the space after a colon)',
+  MULTILINE_IMPLICIT_KEY: 'a key without ? must be on one line',
+  MULTIPLE_ANCHORS: 'a value can have only one anchor (&)',
+  MULTIPLE_DOCS: 'only one YAML document is allowed: remove the second ---',
+  MULTIPLE_TAGS: 'a value can have only one tag (!)',
+  NON_STRING_KEY: 'keys must be plain strings',
+  RESOURCE_EXHAUSTION: 'too many aliases or merges',
+  TAB_AS_INDENT: 'tabs cannot be used for indentation',
+  TAG_RESOLVE_FAILED: 'unknown tag (!) (a credential from a provider is written {from: PROVIDER, get: ID})',
+  UNEXPECTED_TOKEN: 'unexpected text for this position',
+  BAD_COLLECTION_TYPE: 'the tag (!) does not fit this kind of value',
+};
+const QUOTE_HINT = '; quote a literal value that starts with !, *, &, |, >, -, @, % or `';
+
+/** Codes that an unquoted literal starting with a YAML indicator character produces. */
+const INDICATOR_CODES = new Set(['BAD_ALIAS', 'BAD_SCALAR_START', 'BLOCK_AS_IMPLICIT_KEY', 'MISSING_CHAR', 'TAG_RESOLVE_FAILED', 'UNEXPECTED_TOKEN']);
+
+export function yamlMessage(code: string): string {
+  const message = YAML_MESSAGES[code] ?? `the YAML parser could not read this (${code})`;
+  return INDICATOR_CODES.has(code) ? message + QUOTE_HINT : message;
 }
 
-/** yaml leaves an alias to an undefined anchor unresolved without an error. */
-function checkAliases(ctx: Ctx): number {
+/**
+ * The key path of a YAML problem, cut at the credential: in a broken document a secret can
+ * become a key (`password: - S3cret` reads as a sequence with the key S3cret).
+ */
+function problemPath(ctx: Ctx, offset: number): { path: string; service?: string } {
+  let path = pathAt(ctx.doc.contents, offset);
+  // A credential's name is kept when the problem is in its value, not when the key itself is the problem.
+  if (path[0] === 'services' && path[2] === 'credentials') path = path.slice(0, path[4] === KEY_HIT ? 3 : 4);
+  if (path[0] === 'identities') path = path.slice(0, path[2] === KEY_HIT ? 1 : 2);
+  path = path.filter((p) => p !== KEY_HIT);
+  return { path: path.join('.') || DOCUMENT, service: path[0] === 'services' ? path[1] : undefined };
+}
+
+/**
+ * What yaml leaves to us, in one linear walk: an alias to an undefined anchor is left
+ * unresolved without an error, and duplicate keys are checked here because yaml's own
+ * check (uniqueKeys) compares each key with every earlier one: quadratic in the number
+ * of services.
+ */
+function checkTree(ctx: Ctx): number {
   let count = 0;
+  const problem = (offset: number, message: string): void => {
+    count++;
+    if (ctx.issues.length >= MAX_ISSUES) return void ctx.issueCount++;
+    addAt(ctx, offset, problemPath(ctx, offset), `invalid YAML: ${message}`);
+  };
+  // As in yaml's Alias.resolve: the last node with that anchor before the alias, in document order.
+  const anchors = new Map<string, YamlNode>();
   visit(ctx.doc, {
-    Alias: (_key, alias) => {
-      if (alias.resolve(ctx.doc)) return;
-      count++;
-      const offset = alias.range?.[0] ?? 0;
-      const path = pathAt(ctx.doc.contents, offset);
-      const service = path[0] === 'services' ? path[1] : undefined;
-      addAt(ctx, offset, { path: path.join('.') || DOCUMENT, service }, `invalid YAML: alias *${alias.source} has no matching anchor &${alias.source}`);
+    Node: (_key, node) => {
+      if (isAlias(node)) {
+        const target = anchors.get(node.source);
+        ctx.aliases.set(node, target);
+        // The name is not quoted: `password: *S3cret` is a literal written without quotes.
+        if (!target) problem(node.range?.[0] ?? 0, `an alias (*) has no matching anchor (&)${QUOTE_HINT}`);
+        return;
+      }
+      if (node.anchor) anchors.set(node.anchor, node);
+      if (!isMap(node)) return;
+      const seen = new Set<unknown>();
+      for (const pair of node.items) {
+        if (!isScalar(pair.key)) continue;
+        if (seen.has(pair.key.value)) problem(pair.key.range?.[0] ?? 0, YAML_MESSAGES.DUPLICATE_KEY!);
+        seen.add(pair.key.value);
+      }
     },
   });
   return count;
@@ -182,26 +284,26 @@ function parseServices(ctx: Ctx, entry: Entry): ServiceConfig[] {
     return [];
   }
   const parsed: ServiceConfig[] = [];
-  const listeners: { name: string; line: number; address: ListenAddress }[] = [];
+  const listeners = createClashIndex<Listener>();
   for (const svc of entriesOf(ctx, entry.value, ['services'])) {
     const result = parseService(ctx, svc);
     if (result.listenOn && result.listenNode) {
       checkClash(ctx, listeners, svc.key, result.listenOn, result.listenNode);
-      listeners.push({ name: svc.key, line: lineOf(ctx, svc.keyNode), address: result.listenOn });
+      listeners.add(result.listenOn, { name: svc.key, line: lineOf(ctx, svc.keyNode), address: result.listenOn });
     }
     if (result.service) parsed.push(result.service);
   }
   return parsed;
 }
 
-function checkClash(
-  ctx: Ctx,
-  earlier: { name: string; line: number; address: ListenAddress }[],
-  name: string,
-  address: ListenAddress,
-  node: YamlNode,
-): void {
-  const first = earlier.find((l) => listenAddressesClash(l.address, address));
+interface Listener {
+  name: string;
+  line: number;
+  address: ListenAddress;
+}
+
+function checkClash(ctx: Ctx, earlier: ClashIndex<Listener>, name: string, address: ListenAddress, node: YamlNode): void {
+  const first = earlier.first(address);
   if (!first) return;
   add(
     ctx,
@@ -230,7 +332,7 @@ function parseService(ctx: Ctx, svc: Entry): ServiceResult {
     add(ctx, { ...here, node: svc.value }, 'a service must be a mapping with `connector`, `listenOn`, `credentials`, `config`');
     return {};
   }
-  const before = ctx.issues.length;
+  const before = ctx.issueCount;
   const fields = fieldsOf(ctx, svc.value, ['services', name], SERVICE_KEYS, () => `expected ${SERVICE_KEYS.join(', ')}`, name);
   const connector = parseConnector(ctx, fields, here);
   const spec = connector === undefined ? undefined : ctx.connectors.get(connector);
@@ -247,7 +349,7 @@ function parseService(ctx: Ctx, svc: Entry): ServiceResult {
     );
   }
   const result: ServiceResult = { listenOn: listen?.address, listenNode: listen?.node };
-  if (ctx.issues.length > before || connector === undefined || !listen) return result;
+  if (ctx.issueCount > before || connector === undefined || !listen) return result;
   result.service = {
     name,
     connector,
@@ -363,7 +465,8 @@ function parseCredential(ctx: Ctx, item: Entry, at: At): CredentialSpec | undefi
     return undefined;
   }
   const path = ['services', at.service!, 'credentials', item.key];
-  const fields = fieldsOf(ctx, v, path, CREDENTIAL_KEYS, () => 'expected from, get', at.service);
+  // `password: {S3cret}` is a mapping with the key S3cret: its keys are not quoted.
+  const fields = fieldsOf(ctx, v, path, CREDENTIAL_KEYS, () => 'expected from, get', at.service, false);
   const provider = credentialField(ctx, fields, 'from', at);
   const id = credentialField(ctx, fields, 'get', at);
   if (provider !== undefined && !ctx.providers.has(provider)) {
@@ -429,11 +532,15 @@ function fieldsOf(
   allowed: string[],
   hint: (key: string) => string,
   service?: string,
+  quoteKeys = true,
 ): Map<string, Entry> {
   const fields = new Map<string, Entry>();
   for (const entry of entriesOf(ctx, map, path, service)) {
     if (!allowed.includes(entry.key)) {
-      add(ctx, { node: entry.keyNode, path: [...path, entry.key].join('.'), service }, `unknown key '${entry.key}': ${hint(entry.key)}`);
+      // A key with a value is a misspelt setting; a bare one (`{S3cret}`) may be a literal.
+      const quote = quoteKeys || !isEmpty(entry.value);
+      const where = { node: entry.keyNode, path: (quote ? [...path, entry.key] : path).join('.'), service };
+      add(ctx, where, quote ? `unknown key '${entry.key}': ${hint(entry.key)}` : `unknown key (not shown, it may be part of a secret): ${hint(entry.key)}`);
       continue;
     }
     fields.set(entry.key, entry);
@@ -473,6 +580,7 @@ function isMergeKey(key: Scalar): boolean {
 
 function mergeSources(ctx: Ctx, value: YamlNode | null, path: string[], service: string | undefined, depth: number): Entry[] {
   const at: At = { node: value, path: [...path, '<<'].join('.'), service };
+  if (ctx.mergeBudget < 0) return [];
   if (depth > 10) {
     add(ctx, at, 'merge keys (<<) are nested too deeply or refer to their own mapping');
     return [];
@@ -481,15 +589,31 @@ function mergeSources(ctx: Ctx, value: YamlNode | null, path: string[], service:
   const sources = isSeq(resolved) ? resolved.items.map((i) => deref(ctx, i as YamlNode | null)) : [resolved];
   const entries: Entry[] = [];
   for (const source of sources) {
-    if (isMap(source)) entries.push(...entriesOf(ctx, source, path, service, depth + 1));
-    else add(ctx, at, 'a merge key (<<) must refer to a mapping or a list of mappings');
+    if (!isMap(source)) {
+      add(ctx, at, 'a merge key (<<) must refer to a mapping or a list of mappings');
+      continue;
+    }
+    let expanded = ctx.mergeCache.get(source);
+    if (!expanded) {
+      expanded = entriesOf(ctx, source, path, service, depth + 1);
+      ctx.mergeCache.set(source, expanded);
+    }
+    ctx.mergeBudget -= expanded.length + 1;
+    if (ctx.mergeBudget < 0) {
+      const limit = ctx.mergeLimit.toLocaleString('en-US');
+      // Forced: this one explains why validation stopped, even past MAX_ISSUES.
+      add(ctx, at, `merge keys (<<) copy more than ${limit} entries (the limit for a file of this size): ` +
+        'a merge/alias bomb? Merge fewer times or write the shared settings out', true);
+      return [];
+    }
+    entries.push(...expanded);
   }
   return entries;
 }
 
 function deref(ctx: Ctx, node: YamlNode | null): YamlNode | null {
   if (!isAlias(node)) return node;
-  return (node.resolve(ctx.doc) as YamlNode | undefined) ?? null;
+  return ctx.aliases.get(node) ?? null;
 }
 
 function isEmpty(node: YamlNode | null | undefined): boolean {
@@ -514,7 +638,7 @@ function pathAt(node: unknown, offset: number): string[] {
     if (isMap(node)) {
       const pair = item as { key: YamlNode | null; value: YamlNode | null };
       const keyText = isScalar(pair.key) ? String(pair.key.source ?? pair.key.value) : '?';
-      if (contains(pair.key, offset)) return [keyText];
+      if (contains(pair.key, offset)) return [keyText, KEY_HIT];
       if (contains(pair.value, offset)) return [keyText, ...pathAt(pair.value, offset)];
     } else if (contains(item as YamlNode, offset)) {
       return [String(index), ...pathAt(item, offset)];
@@ -522,6 +646,8 @@ function pathAt(node: unknown, offset: number): string[] {
   }
   return [];
 }
+/** Marks a path that ends at a key (pathAt), rather than inside the key's value. */
+const KEY_HIT = '\0key';
 
 function contains(node: YamlNode | null | undefined, offset: number): boolean {
   const range = node?.range;
@@ -535,11 +661,13 @@ function lineOf(ctx: Ctx, node: YamlNode): number {
   return ctx.lines.linePos(node.range?.[0] ?? 0).line;
 }
 
-function add(ctx: Ctx, at: At, message: string): void {
-  addAt(ctx, at.node?.range?.[0] ?? 0, at, message);
+function add(ctx: Ctx, at: At, message: string, force = false): void {
+  addAt(ctx, at.node?.range?.[0] ?? 0, at, message, force);
 }
 
-function addAt(ctx: Ctx, offset: number, at: Omit<At, 'node'>, message: string): void {
+function addAt(ctx: Ctx, offset: number, at: Omit<At, 'node'>, message: string, force = false): void {
+  ctx.issueCount++;
+  if (ctx.issues.length >= MAX_ISSUES && !force) return;
   const pos = ctx.lines.linePos(offset);
   // linePos reports line 0 for offsets before the first newline of a one-line file.
   const issue: ConfigIssue = { path: at.path, line: Math.max(pos.line, 1), column: Math.max(pos.col, 1), message };
@@ -547,8 +675,11 @@ function addAt(ctx: Ctx, offset: number, at: Omit<At, 'node'>, message: string):
   ctx.issues.push(issue);
 }
 
-function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
-  return [...issues].sort((a, b) => a.line - b.line || a.column - b.column);
+function sortIssues(ctx: Ctx): ConfigIssue[] {
+  const sorted = [...ctx.issues].sort((a, b) => a.line - b.line || a.column - b.column);
+  const more = ctx.issueCount - ctx.issues.length;
+  if (more > 0) sorted.push({ path: DOCUMENT, line: 0, column: 0, message: `${more} more problems not listed (the first ${MAX_ISSUES} are shown)` });
+  return sorted;
 }
 
 function list(items: string[]): string {
