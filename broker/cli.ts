@@ -207,6 +207,16 @@ async function serve(args: string[]): Promise<void> {
     stopped: values.ui ? readStoppedTargets(targetStateFile(userStateDir())) : undefined,
   });
 
+  /** A start that fails: close what was started and exit 2; a signal now ends the process at once. */
+  const failStart = async (message: string | undefined, started: () => Promise<void> = async () => {}): Promise<void> => {
+    if (message !== undefined) process.stderr.write(`${message}\n`);
+    stopSignal.dispose();
+    identity.close();
+    await started();
+    await audit.close();
+    logFile?.close();
+    process.exitCode = 2;
+  };
   const rejected = (err: unknown): void => {
     const status = configErrorState(configPath, err);
     logger.error('the config is invalid', { path: configPath, reason: status.reason, line: status.line });
@@ -218,11 +228,11 @@ async function serve(args: string[]): Promise<void> {
   } catch (err) {
     if (!logFile) process.stderr.write(`${(err as Error).message}\n`);
     rejected(err);
-    const fixed = values['wait-for-config'] ? await waitForValidConfig(configPath, () => loadConfig(configPath, parse), rejected, stopSignal, logger) : undefined;
+    const fixed = values['wait-for-config'] ? await waitForValidConfig(configPath, () => loadConfig(configPath, parse), rejected, stopSignal.request, logger) : undefined;
     if (!fixed) {
-      await audit.close();
-      logFile?.close();
-      if (!values['wait-for-config']) process.exitCode = 2;
+      await failStart(undefined);
+      // Stopped while waiting for a fix: not a failure.
+      if (values['wait-for-config']) process.exitCode = 0;
       return;
     }
     config = fixed;
@@ -264,12 +274,11 @@ async function serve(args: string[]): Promise<void> {
       const print = port ? () => {} : undefined;
       ui = await startUi({ broker, audit, configPath, parse, reload: () => reload('saved from the UI'), stateDir: userStateDir(), port: uiPort, logger, identities: identity.sessions, ...(print ? { print } : {}) });
     } catch (err) {
-      process.stderr.write(`${(err as Error).message}\n`);
-      watcher?.close();
-      await broker.stop({ drainMs: 0 });
-      await audit.close();
-      process.exitCode = 2;
-      return;
+      return failStart((err as Error).message, async () => {
+        watcher?.close();
+        await broker.stop({ drainMs: 0 });
+        bastions.closeAll();
+      });
     }
   }
 
@@ -277,7 +286,7 @@ async function serve(args: string[]): Promise<void> {
   const keepAlive = setInterval(() => {}, 1 << 30);
   logger.info('ready', { services: config.services.length });
   report({ state: 'running' });
-  const { signal, drainMs } = await stopSignal;
+  const { signal, drainMs } = await stopSignal.request;
   clearInterval(keepAlive);
   logger.info('stopping', { signal, drainMs });
   identity.close();
@@ -297,23 +306,33 @@ interface StopRequest {
 
 /**
  * Resolves at the first SIGINT/SIGTERM or `stop` message from the desktop app; a second
- * signal exits at once. Installed before anything starts.
+ * signal exits at once. Installed before anything starts; dispose() gives the signals
+ * their default effect back (a start that failed).
  */
-function stopSignals(port?: ParentPort): Promise<StopRequest> {
-  return new Promise((resolve) => {
-    let received = false;
-    const on = (signal: string, drainMs = 5_000) => {
-      if (received) process.exit(130);
-      received = true;
-      resolve({ signal, drainMs });
-    };
-    process.on('SIGINT', () => on('SIGINT'));
-    process.on('SIGTERM', () => on('SIGTERM'));
-    port?.on('message', (e) => {
-      const m = parseFromMain(e.data);
-      if (m?.type === 'stop') on('stop requested by the app', m.drainMs);
-    });
+function stopSignals(port?: ParentPort): { request: Promise<StopRequest>; dispose(): void } {
+  let received = false;
+  let resolveRequest: (r: StopRequest) => void = () => {};
+  const request = new Promise<StopRequest>((resolve) => (resolveRequest = resolve));
+  const on = (signal: string, drainMs = 5_000): void => {
+    if (received) process.exit(130);
+    received = true;
+    resolveRequest({ signal, drainMs });
+  };
+  const onInt = (): void => on('SIGINT');
+  const onTerm = (): void => on('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  port?.on('message', (e) => {
+    const m = parseFromMain(e.data);
+    if (m?.type === 'stop') on('stop requested by the app', m.drainMs);
   });
+  return {
+    request,
+    dispose() {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+    },
+  };
 }
 
 /** The config-error state for the desktop app: the file, the first problem (its line apart) and how many more. */

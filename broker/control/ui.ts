@@ -57,7 +57,15 @@ export async function startUi(options: UiOptions): Promise<Ui> {
     throw new Error(e.code === 'EADDRINUSE' ? `the UI port ${options.port} is in use: pick another with --ui-port` : `the UI could not start: ${e.message}`);
   }
   const file = controlFilePath(options.stateDir);
-  writeControlFile(file, { url: server.url, token: server.token, pid: process.pid });
+  try {
+    writeControlFile(file, { url: server.url, token: server.token, pid: process.pid });
+  } catch (err) {
+    // Without the file the CLI cannot find us: close the port rather than serve unreachable.
+    api.close();
+    await server.close();
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new Error(`the UI could not start: cannot write the control file ${file} (${code}${code === 'ENOSPC' ? ': the disk is full' : ''})`);
+  }
   const onExit = (): void => removeControlFile(file);
   process.on('exit', onExit);
   options.logger.info('control UI listening', { url: server.url, controlFile: file });
