@@ -2,11 +2,12 @@
 // stands in here; test/integration/keychain.test.ts uses a real Secret Service).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createEnvProvider } from '../../broker/credentials/providers/env.js';
-import { createFileProvider } from '../../broker/credentials/providers/file.js';
+import { createFileProvider, FILE_SIZE_LIMIT } from '../../broker/credentials/providers/file.js';
 import {
   createKeychainProvider,
   parseKeychainId,
@@ -119,6 +120,29 @@ test('file: an aborted signal rejects', async () => {
   const f = path.join(tmp, 'abortme');
   fs.writeFileSync(f, 'x');
   await rejectsWith(createFileProvider().get([f], aborted()), 'file', f, /aborted/);
+});
+
+test('file: FIFOs, devices and oversized files are refused with the reason; FIFOs no longer stall other file reads', async () => {
+  const p = createFileProvider();
+  // More FIFOs than libuv has pool threads (4): opening them blocked every other file read.
+  const fifos = Array.from({ length: 8 }, (_, i) => path.join(tmp, `fifo-${i}`));
+  for (const f of fifos) execFileSync('mkfifo', [f]);
+  const results = await Promise.allSettled(fifos.map((f) => p.get([f], live())));
+  for (const [i, r] of results.entries()) {
+    assert.equal(r.status, 'rejected');
+    assert.match((r as PromiseRejectedResult).reason.message, new RegExp(`could not get '${fifos[i]}': not a regular file \\(a FIFO\\)`));
+  }
+  const regular = path.join(tmp, 'after-fifos');
+  fs.writeFileSync(regular, 'still readable\n');
+  assert.equal(await text(p, regular), 'still readable');
+
+  const limit = path.join(tmp, 'at-limit');
+  fs.writeFileSync(limit, Buffer.alloc(FILE_SIZE_LIMIT, 0x61));
+  assert.equal((await p.get([limit], live())).get(limit)!.value.length, FILE_SIZE_LIMIT);
+  const big = path.join(tmp, 'too-big');
+  fs.writeFileSync(big, Buffer.alloc(FILE_SIZE_LIMIT + 1, 0x61));
+  await rejectsWith(p.get([big], live()), 'file', big, /larger than the 64 KiB limit for a credential file/);
+  await rejectsWith(p.get(['/dev/zero'], live()), 'file', '/dev/zero', /not a regular file \(a character device\)/);
 });
 
 // A fake keyring: items by service/account, optional unavailability and hangs.
