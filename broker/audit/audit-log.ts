@@ -6,6 +6,11 @@
 // many connections share one write (a file write per record cost ~10% of the broker's
 // CPU under connection churn). flush() and close() write at once. I/O failures never reach the caller: they go
 // to onError, once until a write succeeds again.
+//
+// A failed write (a full disk) can leave part of a line behind: the file is cut back to
+// its last complete record, or, if even that fails, the next write starts on a new line.
+// Records lost meanwhile are counted, and once writing works again an `audit.dropped`
+// record says how many and why.
 
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
@@ -39,6 +44,8 @@ export interface AuditLogOptions {
   recentLimit?: number;
   /** How long a record may wait to share a write with later ones (default 20 ms). */
   coalesceMs?: number;
+  /** Told when writing works again after records were lost (also recorded as `audit.dropped`). */
+  onDropped?: (count: number, reason: string) => void;
 }
 
 const defaultMaxBytes = 10 * 1024 * 1024;
@@ -49,19 +56,24 @@ const maxQueuedLines = 100_000;
 
 export function createAuditLog(options: AuditLogOptions): AuditLog {
   const feed = createAuditFeed(options.now ?? (() => new Date()), options.recentLimit ?? defaultRecentLimit);
+  const record = (event: AuditEvent): void => {
+    const stamped = feed.publish(event);
+    if (stamped) writer.append(stamped);
+  };
   const writer = createJsonlWriter({
     path: options.path,
     maxBytes: options.maxBytes ?? defaultMaxBytes,
     keep: Math.max(0, Math.floor(options.keep ?? defaultKeep)),
     onError: options.onError ?? (() => {}),
     coalesceMs: options.coalesceMs ?? 20,
+    onRecovered: (count, reason) => {
+      record({ type: 'audit.dropped', count, reason });
+      options.onDropped?.(count, reason);
+    },
   });
   return {
     path: options.path,
-    record(event) {
-      const record = feed.publish(event);
-      if (record) writer.append(record);
-    },
+    record,
     subscribe: feed.subscribe,
     recent: feed.recent,
     flush: writer.flush,
@@ -119,6 +131,8 @@ interface WriterOptions {
   keep: number;
   onError: (err: Error) => void;
   coalesceMs: number;
+  /** A write succeeded after `count` lines were lost. */
+  onRecovered: (count: number, reason: string) => void;
 }
 
 interface JsonlWriter {
@@ -137,9 +151,21 @@ function createJsonlWriter(options: WriterOptions): JsonlWriter {
   let closed = false;
   let failing = false;
   let file: FileHandle | undefined;
+  /** Bytes of complete records in the file: where a torn write is cut back to. */
   let size = 0;
+  /** The last write may have left a partial line that could not be cut off. */
+  let torn = false;
+  let dropped = 0;
+  let dropReason = '';
+  const drop = (count: number, reason: string): void => {
+    dropped += count;
+    dropReason = reason;
+  };
 
+  let lastError = '';
   const report = (err: unknown): void => {
+    const code = (err as NodeJS.ErrnoException).code;
+    lastError = code === 'ENOSPC' ? 'the disk is full (ENOSPC)' : code ? `the file could not be written (${code})` : String((err as Error).message ?? err);
     if (failing) return;
     failing = true;
     const error = err instanceof Error ? err : new Error(String(err));
@@ -186,14 +212,22 @@ function createJsonlWriter(options: WriterOptions): JsonlWriter {
 
   const writeChunk = async (lines: string[]): Promise<void> => {
     if (lines.length === 0) return;
-    const data = lines.join('');
+    const data = (torn ? '\n' : '') + lines.join('');
     const handle = await openFile();
-    await handle.appendFile(data);
+    try {
+      await handle.appendFile(data);
+    } catch (err) {
+      // Part of the data may be in the file: cut back to the last complete record.
+      torn = true;
+      await handle.truncate(size).then(() => (torn = false), () => {});
+      throw err;
+    }
+    torn = false;
     size += Buffer.byteLength(data);
   };
 
   /** Writes lines, rotating whenever the next line would push the file past maxBytes. */
-  const writeBatch = async (lines: string[]): Promise<void> => {
+  const writeBatch = async (lines: string[]): Promise<boolean> => {
     try {
       await openFile();
       let chunk: string[] = [];
@@ -213,9 +247,11 @@ function createJsonlWriter(options: WriterOptions): JsonlWriter {
       }
       await writeChunk(chunk);
       failing = false;
+      return true;
     } catch (err) {
       report(err);
       await closeFile(); // reopen on the next batch: the path may be fixed by then
+      return false;
     }
   };
 
@@ -229,7 +265,13 @@ function createJsonlWriter(options: WriterOptions): JsonlWriter {
     while (queue.length > 0) {
       const batch = queue;
       queue = [];
-      await writeBatch(batch);
+      // A batch that fails is lost as a whole (a partial write is cut back off).
+      if (!(await writeBatch(batch))) drop(batch.length, lastError);
+      else if (dropped > 0) {
+        const [count, reason] = [dropped, dropReason];
+        dropped = 0;
+        options.onRecovered(count, reason);
+      }
       done += batch.length;
       settle();
     }
@@ -257,6 +299,7 @@ function createJsonlWriter(options: WriterOptions): JsonlWriter {
       if (closed) return;
       if (queue.length >= maxQueuedLines) {
         report(new Error(`audit log ${options.path} is not keeping up; records are being dropped`));
+        drop(1, 'the disk was not keeping up');
         return;
       }
       let line: string;

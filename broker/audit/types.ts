@@ -55,7 +55,9 @@ export type AuditEvent =
   | { type: 'service.stopped'; service: string }
   | { type: 'service.failed'; service: string; reason: string }
   | { type: 'config.loaded'; source: string; services: number }
-  | { type: 'config.rejected'; source: string; reason: string };
+  | { type: 'config.rejected'; source: string; reason: string }
+  /** Records the log file lost (disk full, unwritable, not keeping up), written once writing works again. */
+  | { type: 'audit.dropped'; count: number; reason: string };
 
 export type AuditRecord = AuditEvent & { time: string };
 

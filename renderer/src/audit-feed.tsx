@@ -37,6 +37,8 @@ export function summary(r: AuditRecord): string {
       return `${r.services} service(s) from ${r.source}`;
     case 'config.rejected':
       return r.reason;
+    case 'audit.dropped':
+      return `${r.count} record(s) could not be written to the audit file: ${r.reason}`;
     default:
       return '';
   }
