@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { createAuditLog } from './audit/audit-log.js';
 import { createBroker } from './broker.js';
 import { formatListenAddress } from './config/listen-address.js';
-import { findConfigPath, loadConfig, userConfigDir, userStateDir } from './config/load.js';
+import { findConfigPath, loadConfig, permissionWarning, userConfigDir, userStateDir } from './config/load.js';
 import { ConfigError, type BrokerConfig } from './config/types.js';
 import { builtinConnectors, connectorSpecs } from './connectors/registry.js';
 import { createProviderRegistry, defaultProviders } from './credentials/registry.js';
@@ -146,6 +146,8 @@ async function check(args: string[]): Promise<void> {
     const config = await loadConfig(path, parse);
     process.stdout.write(`${path}: ok, ${config.services.length} service(s)\n`);
     for (const s of config.services) process.stdout.write(`  ${s.name}: ${s.connector} on ${formatListenAddress(s.listenOn)}\n`);
+    const warning = permissionWarning(path, config);
+    if (warning) process.stderr.write(`warning: ${warning}\n`);
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
     process.exitCode = 2;
@@ -191,7 +193,11 @@ async function serve(args: string[]): Promise<void> {
     void identity.sessions.resume().catch((err: Error) => logger.error('identity sessions could not resume', { reason: err.message }));
   const configPath = resolveConfigPath(values.config, logger);
   const auditPath = values['audit-log'] ?? join(userStateDir(), 'audit.jsonl');
-  const audit = createAuditLog({ path: auditPath, onError: (err) => logger.error('audit log write failed', { path: auditPath, reason: err.message }) });
+  const audit = createAuditLog({
+    path: auditPath,
+    onError: (err) => logger.error('audit log write failed', { path: auditPath, reason: err.message }),
+    onDropped: (count, reason) => logger.warn('audit log writing again; records were lost', { path: auditPath, lost: count, reason }),
+  });
   const resolver = createResolver({ registry, audit, logger });
   // Ours, not the broker's: a wake-up from sleep drops its (dead) connections.
   const bastions = createBastionPool();
@@ -239,6 +245,7 @@ async function serve(args: string[]): Promise<void> {
   }
   const loadedText = readFileSyncOrEmpty(configPath);
   logger.info('config loaded', { path: configPath, services: config.services.length, audit: auditPath });
+  warnPermissions(logger, configPath, config);
   audit.record({ type: 'config.loaded', source: configPath, services: config.services.length });
   identity.apply(config.identities);
   resumeSessions();
@@ -250,6 +257,7 @@ async function serve(args: string[]): Promise<void> {
       try {
         const next = await loadConfig(configPath, parse);
         logger.info('config reloaded', { why, services: next.services.length });
+        warnPermissions(logger, configPath, next);
         audit.record({ type: 'config.loaded', source: configPath, services: next.services.length });
         identity.apply(next.identities);
         resumeSessions();
@@ -389,6 +397,11 @@ function watchFile(path: string, loadedText: string, onChange: () => void): FSWa
       onChange();
     }, 150);
   });
+}
+
+function warnPermissions(logger: Logger, path: string, config: BrokerConfig): void {
+  const warning = permissionWarning(path, config);
+  if (warning) logger.warn('the config file is readable by other users', { reason: warning });
 }
 
 function readFileSyncOrEmpty(path: string): string {

@@ -6,6 +6,7 @@ import { homedir as osHomedir } from 'node:os';
 import { posix, win32 } from 'node:path';
 import { parseConfig } from './parse.js';
 import type { ParseOptions } from './parse.js';
+import { isSecretCredential } from './secret-keys.js';
 import { ConfigError } from './types.js';
 import type { BrokerConfig } from './types.js';
 
@@ -122,4 +123,29 @@ function isFile(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A config file that other users can read must not hold literal secrets: returns the
+ * warning (naming the credentials by key path, never their values), or undefined.
+ */
+export function permissionWarning(path: string, config: BrokerConfig, platform: NodeJS.Platform = process.platform): string | undefined {
+  if (platform === 'win32') return undefined; // ACLs, not mode bits
+  let mode: number;
+  try {
+    mode = statSync(path).mode & 0o777;
+  } catch {
+    return undefined;
+  }
+  if ((mode & 0o044) === 0) return undefined;
+  const literals = config.services.flatMap((s) =>
+    Object.entries(s.credentials)
+      .filter(([key, spec]) => spec.provider === 'literal' && isSecretCredential(key))
+      .map(([key]) => `services.${s.name}.credentials.${key}`),
+  );
+  if (literals.length === 0) return undefined;
+  const who = mode & 0o004 ? 'every user of this machine' : 'its group';
+  const shown = literals.length > 3 ? `${literals.slice(0, 3).join(', ')} and ${literals.length - 3} more` : literals.join(', ');
+  return `${path} is readable by ${who} (mode ${mode.toString(8).padStart(4, '0')}) and holds literal secrets (${shown}): ` +
+    `run chmod 600 ${path}, or move the secrets to the keychain, a file or an environment variable`;
 }

@@ -4,9 +4,10 @@
 // (atomically: temp file + rename, mode 0600). Credentials are written as provider
 // references only: a literal is refused for secret-looking keys, and a value for the OS
 // keychain is stored in the keychain, never in the file.
+import { isSecretCredential } from './secret-keys.js';
 import { AsyncEntry } from '@napi-rs/keyring';
 import { randomBytes } from 'node:crypto';
-import { chmod, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { isMap, parseDocument, type Document, type YAMLMap } from 'yaml';
 import type { TargetInput } from '../api.js';
 import { parseKeychainId } from '../credentials/providers/keychain.js';
@@ -37,8 +38,6 @@ export interface WriteTargetOptions {
   keychain?: KeychainWriter;
 }
 
-/** Credential keys whose value is a secret: never accepted as a literal. */
-const SECRET_KEY = /pass|secret|token|private|key$|^key|credential/i;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 export class TargetInputError extends Error {
@@ -77,7 +76,7 @@ function checkInput(input: TargetInput): void {
   for (const [key, ref] of Object.entries(input.credentials)) {
     if ('keep' in ref) continue;
     if ('literal' in ref) {
-      if (SECRET_KEY.test(key)) {
+      if (isSecretCredential(key)) {
         throw new TargetInputError(`'${key}' is a secret: give it as a provider reference (keychain, env, file), not as a value`);
       }
       continue;
@@ -158,11 +157,11 @@ function keyOf(node: unknown): string | undefined {
 }
 
 async function replaceFile(path: string, text: string): Promise<void> {
-  const mode = await stat(path).then((s) => s.mode & 0o777, () => 0o600);
   const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     await writeFile(tmp, text, { mode: 0o600, flag: 'wx' });
-    await chmod(tmp, mode & 0o600 ? mode : 0o600);
+    // Owner-only, whatever the file was before: it may hold literal secrets.
+    await chmod(tmp, 0o600);
     await rename(tmp, path);
   } catch (err) {
     await unlink(tmp).catch(() => {});
