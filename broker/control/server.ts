@@ -122,7 +122,8 @@ export async function startControlServer(options: ControlServerOptions): Promise
     try {
       body = JSON.parse((await readBody(req)) || '{}');
     } catch (err) {
-      return send(res, err instanceof BodyTooLarge ? 413 : 400, { error: err instanceof BodyTooLarge ? 'body too large' : 'the body is not JSON' });
+      if (err instanceof BodyTooLarge) return refuseBody(req, res);
+      return send(res, 400, { error: 'the body is not JSON' });
     }
     try {
       const args = validateArgs(method, (body as { args?: unknown })?.args ?? []);
@@ -218,15 +219,37 @@ function pathOf(req: IncomingMessage): string {
   return q < 0 ? raw : raw.slice(0, q);
 }
 
+/**
+ * The 413 must reach the client: destroying the socket while the client still sends made
+ * it see a connection reset instead. The rest of the body is read and dropped (node does
+ * that for an unread request) and the connection closes after the answer; a client that
+ * keeps sending past DISCARD_LIMIT more bytes is cut off.
+ */
+function refuseBody(req: IncomingMessage, res: ServerResponse): void {
+  let discarded = 0;
+  req.on('data', (c: Buffer) => {
+    discarded += c.length;
+    if (discarded > DISCARD_LIMIT) req.socket.destroy();
+  });
+  req.resume();
+  res.setHeader('Connection', 'close');
+  send(res, 413, { error: `the body is larger than ${MAX_BODY / 1024 / 1024} MiB` });
+}
+
+const DISCARD_LIMIT = 64 * 1024 * 1024;
+
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (declared > MAX_BODY) return reject(new BodyTooLarge());
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {
+      if (size > MAX_BODY) return; // refused: the rest is dropped
       size += c.length;
       if (size > MAX_BODY) {
+        chunks.length = 0;
         reject(new BodyTooLarge());
-        req.destroy();
       } else chunks.push(c);
     });
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));

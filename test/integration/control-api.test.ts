@@ -24,7 +24,7 @@ import { createProviderRegistry, defaultProviders } from '../../broker/credentia
 import { createResolver } from '../../broker/credentials/resolver.js';
 import { createLogger } from '../../broker/log.js';
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
-import { psql } from '../fixtures/run.js';
+import { psql, run } from '../fixtures/run.js';
 
 let cluster: PgCluster;
 let dir: string;
@@ -170,7 +170,25 @@ test('bad requests get clear errors', async () => {
   assert.match(bad.body, /non-empty string/);
   assert.equal((await raw('/api/call/startTarget', callBody(['nope']))).status, 404);
   assert.equal((await raw('/api/call/listTargets', { method: 'POST', headers: { ...auth(), 'Content-Type': 'application/json' }, body: '{nope' })).status, 400);
-  assert.equal((await raw('/api/call/listTargets', { method: 'POST', headers: { ...auth(), 'Content-Type': 'application/json' }, body: 'x'.repeat(2 * 1024 * 1024) }).catch(() => ({ status: 413 }))).status, 413);
+});
+
+test('a body over 1 MiB gets its 413, with a declared length and chunked, through node and curl', async () => {
+  const big = 'x'.repeat(2 * 1024 * 1024);
+  const declared = await raw('/api/call/listTargets', { method: 'POST', headers: { ...auth(), 'Content-Type': 'application/json' }, body: big });
+  assert.equal(declared.status, 413);
+  assert.match(declared.body, /larger than 1 MiB/);
+  const chunked = await raw('/api/call/listTargets', { method: 'POST', headers: { ...auth(), 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' }, body: big });
+  assert.equal(chunked.status, 413);
+  const bodyFile = join(mkdtempSync(join(tmpdir(), 'sl-413-')), 'body.json');
+  writeFileSync(bodyFile, big);
+  for (const extra of [[], ['-H', 'Transfer-Encoding: chunked']]) {
+    const r = await run('curl', ['-sS', '-o', '-', '-w', '\n%{http_code}', '-X', 'POST', '-H', `Authorization: ${auth().Authorization}`, '-H', 'Content-Type: application/json', ...extra,
+      '--data-binary', `@${bodyFile}`, `http://127.0.0.1:${server.port}/api/call/listTargets`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /larger than 1 MiB[^]*\n413$/);
+  }
+  // The server still answers afterwards.
+  assert.equal((await raw('/api/call/listTargets', callBody())).status, 200);
 });
 
 test('the page is served with a strict CSP; nothing outside the build is reachable', async () => {
