@@ -5,7 +5,7 @@ import type { AuditSink, ClientInfo } from './audit/types.js';
 import type { ServiceConfig } from './config/types.js';
 import type { ConnectionContext, ConnectorConnection, Handshake, ServiceConnector, Upstream } from './connectors/types.js';
 import type { ResolvedCredentials } from './credentials/types.js';
-import { BrokerError, toClientError } from './errors.js';
+import { BrokerError, clientErrorFor, toClientError } from './errors.js';
 import type { Logger } from './log.js';
 import { splice } from './splice.js';
 
@@ -103,7 +103,7 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
       if (clientError.code === 'internal') log.error('connection failed', { reason: (err as Error)?.message ?? String(err) });
       else log.info('connection failed', { code: clientError.code, reason: clientError.message });
       audit.record({ type: 'connection.failed', service: service.name, connectionId: id, code: clientError.code, reason: clientError.message });
-      if (!socket.destroyed) connection?.writeError?.(clientError);
+      if (!socket.destroyed) connection?.writeError?.(clientErrorFor(clientError, service, id));
       endSoon();
     }
     if (!socket.destroyed) await new Promise((r) => socket.once('close', r));

@@ -2,6 +2,7 @@
 // from this table; each protocol maps the code to its own wire form (SQLSTATE, MySQL
 // errno, SSH disconnect reason, HTTP status). Messages are written by the broker and
 // never contain a credential value.
+import type { ServiceConfig } from './config/types.js';
 
 export type BrokerErrorCode =
   | 'target_unreachable'
@@ -157,4 +158,28 @@ export class BrokerError extends Error {
 export function toClientError(err: unknown): BrokerError {
   if (err instanceof BrokerError) return err;
   return new BrokerError('internal', 'internal broker error; see the broker log', { cause: err });
+}
+
+/**
+ * Appended to a target_rejected_credentials reason: a brokered session runs as the
+ * configured account with everything it may do, including changing its own password
+ * (ALTER ROLE CURRENT_USER PASSWORD, SET PASSWORD), which locks the broker out.
+ */
+export const REJECTED_CREDENTIALS_HINT =
+  'if the account password was changed on the server (a brokered session may change its own), store the new one where the credential comes from';
+
+/** verboseClientErrors as configured, else on only for Unix sockets (0600: only the user can connect). */
+export function verboseClientErrors(service: Pick<ServiceConfig, 'listenOn' | 'verboseClientErrors'>): boolean {
+  return service.verboseClientErrors ?? service.listenOn.type === 'unix';
+}
+
+/**
+ * What the client is told. Messages name provider ids (file paths), target addresses and
+ * user names: the owner needs them, whoever can connect to a TCP port should not get
+ * them. So unless the service is verbose the client gets the catalog summary and the
+ * connection id as a reference; the log and the audit record carry both.
+ */
+export function clientErrorFor(err: BrokerError, service: Pick<ServiceConfig, 'listenOn' | 'verboseClientErrors'>, reference: string): BrokerError {
+  if (verboseClientErrors(service)) return err;
+  return new BrokerError(err.code, `${err.entry.summary} (reference ${reference}; the details are in the broker's log)`, { cause: err });
 }

@@ -19,7 +19,7 @@ export interface ParseOptions {
 }
 
 const TOP_KEYS = ['version', 'services', 'identities'];
-const SERVICE_KEYS = ['connector', 'protocol', 'listenOn', 'credentials', 'config', 'allowRemote'];
+const SERVICE_KEYS = ['connector', 'protocol', 'listenOn', 'credentials', 'config', 'allowRemote', 'verboseClientErrors'];
 const CREDENTIAL_KEYS = ['from', 'get'];
 const LITERAL = 'literal';
 /** Path used for problems that belong to no key. */
@@ -337,7 +337,8 @@ function parseService(ctx: Ctx, svc: Entry): ServiceResult {
   const connector = parseConnector(ctx, fields, here);
   const spec = connector === undefined ? undefined : ctx.connectors.get(connector);
   const listen = parseListen(ctx, fields.get('listenOn'), here);
-  const allowRemote = parseAllowRemote(ctx, fields.get('allowRemote'), here);
+  const allowRemote = parseFlag(ctx, fields.get('allowRemote'), here) ?? false;
+  const verboseClientErrors = parseFlag(ctx, fields.get('verboseClientErrors'), here);
   const credentials = parseCredentials(ctx, fields.get('credentials'), here, spec);
   const config = parseConnectorConfig(ctx, fields.get('config'), here, spec);
   if (listen && listen.address.type === 'tcp' && !isLoopbackHost(listen.address.host) && !allowRemote) {
@@ -355,6 +356,7 @@ function parseService(ctx: Ctx, svc: Entry): ServiceResult {
     connector,
     listenOn: listen.address,
     allowRemote,
+    ...(verboseClientErrors === undefined ? {} : { verboseClientErrors }),
     credentials,
     config,
     line: lineOf(ctx, svc.keyNode),
@@ -409,12 +411,13 @@ function parseListen(ctx: Ctx, entry: Entry | undefined, here: At): { address: L
   }
 }
 
-function parseAllowRemote(ctx: Ctx, entry: Entry | undefined, here: At): boolean {
-  if (!entry) return false;
+/** A true/false service setting; undefined when absent (or wrong, which is reported). */
+function parseFlag(ctx: Ctx, entry: Entry | undefined, here: At): boolean | undefined {
+  if (!entry) return undefined;
   const v = entry.value;
   if (isScalar(v) && typeof v.value === 'boolean') return v.value;
-  add(ctx, { ...here, node: v ?? entry.keyNode, path: `${here.path}.allowRemote` }, 'must be true or false');
-  return false;
+  add(ctx, { ...here, node: v ?? entry.keyNode, path: `${here.path}.${entry.key}` }, 'must be true or false');
+  return undefined;
 }
 
 function parseCredentials(

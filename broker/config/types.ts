@@ -15,6 +15,11 @@ export interface ServiceConfig {
   listenOn: ListenAddress;
   /** Our extension: allow a non-loopback TCP listener. Default false. */
   allowRemote: boolean;
+  /**
+   * Whether error messages to clients carry the details (provider ids, target address,
+   * the target's own message). Absent: on for Unix sockets only (errors.ts).
+   */
+  verboseClientErrors?: boolean;
   credentials: Record<string, CredentialSpec>;
   /** Connector-specific settings (the service's `config:` block). */
   config: Record<string, unknown>;

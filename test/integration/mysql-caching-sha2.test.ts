@@ -24,7 +24,7 @@ let tb: TestBroker;
 const clientOutput: string[] = [];
 
 function service(name: string, port: number, extra: string): string {
-  return `  ${name}:\n    connector: mysql\n    listenOn: tcp://127.0.0.1:0\n    credentials:\n      host: 127.0.0.1\n      port: ${port}\n      username: sha2user\n${extra}`;
+  return `  ${name}:\n    connector: mysql\n    listenOn: tcp://127.0.0.1:0\n    verboseClientErrors: true # the tests check each error's details\n    credentials:\n      host: 127.0.0.1\n      port: ${port}\n      username: sha2user\n${extra}`;
 }
 
 before(async () => {

@@ -23,7 +23,7 @@ const WRONG_PASSWORD = `wrong-${randomBytes(8).toString('hex')}`;
 
 function service(name: string, creds: Record<string, string | number>, extra = ''): string {
   const lines = Object.entries(creds).map(([k, v]) => `      ${k}: ${typeof v === 'string' && v.startsWith('{') ? v : JSON.stringify(v)}`);
-  return `  ${name}:\n    connector: pg\n    listenOn: tcp://127.0.0.1:0\n    credentials:\n${lines.join('\n')}\n${extra}`;
+  return `  ${name}:\n    connector: pg\n    listenOn: tcp://127.0.0.1:0\n    verboseClientErrors: true # the tests check each error's details\n    credentials:\n${lines.join('\n')}\n${extra}`;
 }
 
 before(async () => {

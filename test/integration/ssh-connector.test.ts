@@ -67,6 +67,7 @@ before(async () => {
     `  ${name}:
     connector: ssh
     listenOn: tcp://127.0.0.1:0
+    verboseClientErrors: true # the tests read each error's details from ssh's output
     credentials:
 ${Object.entries(creds).map(([k, v]) => `      ${k}: ${v}`).join('\n')}
     config:

@@ -5,7 +5,7 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { ResolvedCredentials } from '../../credentials/types.js';
-import { BrokerError } from '../../errors.js';
+import { BrokerError, REJECTED_CREDENTIALS_HINT } from '../../errors.js';
 import { backendTlsFromCredentials, upgradeToTls, type BackendTlsSettings } from '../../tls/backend-tls.js';
 import { abortError } from '../../net/abort.js';
 import { dial, targetAddress, type TargetAddress, type Tunnel } from '../../net/dial.js';
@@ -188,7 +188,7 @@ export async function loginTarget(
         if (reply.errno === 1045 || reply.errno === 1698)
           throw new BrokerError(
             'target_rejected_credentials',
-            `the target rejected the broker's configured credentials for service '${name}' (user '${username}'): ${reply.errno} (${reply.sqlState}) ${reply.message}`,
+            `the target rejected the broker's configured credentials for service '${name}' (user '${username}'): ${reply.errno} (${reply.sqlState}) ${reply.message}; ${REJECTED_CREDENTIALS_HINT}`,
           );
         throw new BackendErr(reply);
       case 'auth-switch':

@@ -2,7 +2,7 @@
 // message, answer the authentication requests with the broker's credentials, then
 // collect ParameterStatus/BackendKeyData up to the first ReadyForQuery.
 import type { TLSSocket } from 'node:tls';
-import { BrokerError } from '../../errors.js';
+import { BrokerError, REJECTED_CREDENTIALS_HINT } from '../../errors.js';
 import type { SocketReader } from '../../net/socket-reader.js';
 import { tlsServerEndPoint } from '../../tls/channel-binding.js';
 import { cleartextPasswordResponse } from './auth-cleartext.js';
@@ -57,7 +57,7 @@ function backendError(msg: PgMessage, ctx: BackendAuthInput): BrokerError {
   if (rejectedStates.has(state))
     return new BrokerError(
       'target_rejected_credentials',
-      `the target rejected the broker's configured credentials for service '${ctx.service}' (user '${ctx.username}'): ${text}`,
+      `the target rejected the broker's configured credentials for service '${ctx.service}' (user '${ctx.username}'): ${text}; ${REJECTED_CREDENTIALS_HINT}`,
     );
   return new BackendErrorResponse(Buffer.from(msg.raw), state, text);
 }

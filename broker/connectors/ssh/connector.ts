@@ -6,7 +6,7 @@
 import type { Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { AuthContext, Client, Connection } from 'ssh2';
-import { BrokerError, toClientError } from '../../errors.js';
+import { BrokerError, clientErrorFor, toClientError } from '../../errors.js';
 import { disconnectReasonFor, sendDisconnect } from '../../ssh/disconnect.js';
 import { ensureSshHostKey, type SshHostKey } from '../../ssh/host-key.js';
 import { readSshTarget, SSH_CREDENTIALS } from '../../ssh/target.js';
@@ -133,7 +133,7 @@ function serve(conn: Connection, ctx: ConnectionContext, clientAuth: ClientAuth,
       if (settled) return;
       settled = true;
       clearTimeout(grace);
-      const clientError = toClientError(err);
+      const clientError = clientErrorFor(toClientError(err), ctx.service, ctx.connectionId);
       sendDisconnect(conn, disconnectReasonFor(clientError.code), clientError.message);
       upstream?.end();
       reject(err);
