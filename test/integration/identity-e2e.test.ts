@@ -109,6 +109,7 @@ services:
   dyn:
     connector: pg
     listenOn: tcp://127.0.0.1:0
+    verboseClientErrors: true # the test reads the login hint from the client's error
     credentials:
       host: 127.0.0.1
       port: ${cluster.port}

@@ -62,6 +62,7 @@ before(async () => {
     return `  ${name}:
     connector: pg
     listenOn: tcp://127.0.0.1:0
+    verboseClientErrors: true # the tests read the bastion's part of each error from psql
     credentials:
 ${Object.entries(creds).map(([k, v]) => `      ${k}: ${v}`).join('\n')}
 `;
