@@ -12,6 +12,7 @@ import { builtinConnectors, connectorSpecs } from './connectors/registry.js';
 import { createProviderRegistry, defaultProviders } from './credentials/registry.js';
 import { createResolver } from './credentials/resolver.js';
 import { lookupPeer } from './listeners/peer.js';
+import { watchIdentityChanges } from './identity/change-signal.js';
 import { createLogger, parseLogLevel, type Logger } from './log.js';
 import { createLogFile } from './log-file.js';
 import { createBastionPool } from './ssh/bastion-pool.js';
@@ -272,6 +273,18 @@ async function serve(args: string[]): Promise<void> {
     }));
   };
   process.on('SIGHUP', () => reload('SIGHUP'));
+  // A login or logout in a terminal: the session, and the credentials obtained with it, follow at once.
+  let stopIdentityWatch = (): void => {};
+  try {
+    stopIdentityWatch = watchIdentityChanges(userStateDir(), (change) => {
+      void identity.sessions
+        .reload(change.identity, change.change)
+        .catch((err: Error) => logger.warn('identity reload failed', { identity: change.identity, reason: err.message }))
+        .then(() => resolver.invalidate());
+    });
+  } catch (err) {
+    logger.warn('logins and logouts in other processes are seen only at the next keychain read', { reason: (err as Error).message });
+  }
   const watcher = values.watch ? watchFile(configPath, loadedText, () => reload('file changed')) : undefined;
   if (watcher) logger.info('watching the config file for changes', { path: configPath });
   let ui: Ui | undefined;
@@ -283,6 +296,7 @@ async function serve(args: string[]): Promise<void> {
       ui = await startUi({ broker, audit, configPath, parse, reload: () => reload('saved from the UI'), stateDir: userStateDir(), port: uiPort, logger, identities: identity.sessions, ...(print ? { print } : {}) });
     } catch (err) {
       return failStart((err as Error).message, async () => {
+        stopIdentityWatch();
         watcher?.close();
         await broker.stop({ drainMs: 0 });
         bastions.closeAll();
@@ -298,6 +312,7 @@ async function serve(args: string[]): Promise<void> {
   clearInterval(keepAlive);
   logger.info('stopping', { signal, drainMs });
   identity.close();
+  stopIdentityWatch();
   watcher?.close();
   await ui?.close();
   await broker.stop({ drainMs });

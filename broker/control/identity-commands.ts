@@ -8,6 +8,7 @@ import { findConfigPath, loadConfig, userStateDir } from '../config/load.js';
 import type { ConnectorSpec } from '../config/types.js';
 import { defaultProviders } from '../credentials/registry.js';
 import { createLogger } from '../log.js';
+import { signalIdentityChange } from '../identity/change-signal.js';
 import { createIdentityRuntime, IDENTITY_PROVIDER_NAMES } from '../credentials/identity-runtime.js';
 
 export async function identityCommand(command: 'login' | 'logout', args: string[], connectors: ConnectorSpec[]): Promise<void> {
@@ -63,6 +64,7 @@ export async function identityCommand(command: 'login' | 'logout', args: string[
   try {
     if (command === 'logout') {
       await runtime.sessions.logout(name);
+      signalIdentityChange(userStateDir(), { identity: name, change: 'logout' });
       process.stdout.write(`logged out of '${name}'; its tokens were removed from the OS keychain\n`);
       return;
     }
@@ -75,7 +77,8 @@ export async function identityCommand(command: 'login' | 'logout', args: string[
       );
     }
     const done = await runtime.sessions.waitForLogin(name, stop.signal);
-    process.stdout.write(`logged in to '${name}' until ${done.expiresAt}; the broker refreshes the session from the OS keychain\n`);
+    signalIdentityChange(userStateDir(), { identity: name, change: 'login' });
+    process.stdout.write(`logged in to '${name}' until ${done.expiresAt}; a running broker uses the session at once\n`);
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
     process.exitCode = 1;

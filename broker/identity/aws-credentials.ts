@@ -69,7 +69,8 @@ export function createAwsCredentialSource(ctx: IdentityContext): AwsCredentialSo
     const e = entry(name);
     if (!e.identity || !e.roleArn) throw new Error(`identity '${name}' has no identity/roleArn to assume a role with`);
     // Config edits (another role, another duration) must not reuse the old credentials.
-    const key = JSON.stringify([e.identity, e.roleArn, e.durationSeconds, e.region, e.endpoints, e.sessionName]);
+    // So do a logout and a new login, in this process or another one (the generation).
+    const key = JSON.stringify([e.identity, ctx.sessions.generation(e.identity), e.roleArn, e.durationSeconds, e.region, e.endpoints, e.sessionName]);
     const hit = cache.get(name);
     if (hit && hit.key === key && ctx.now() < hit.creds.expiration.getTime() - ctx.marginMs) return hit.creds;
     let pending = inflight.get(key);

@@ -47,6 +47,16 @@ export interface IdentitySessionManager extends IdentitySessions {
   waitForLogin(name: string, signal?: AbortSignal): Promise<IdentitySessionInfo>;
   /** A current ID token (refreshed first when it is about to expire). */
   idToken(name: string, opts: { signal: AbortSignal }): Promise<{ token: string; expiresAt: Date }>;
+  /**
+   * Another process logged in or out: drop what this process holds for the identity and
+   * read the keychain again. A logout leaves the session `logged-out`.
+   */
+  reload(name: string, change: 'login' | 'logout'): Promise<void>;
+  /**
+   * Changes with every login, logout and reload of the session: credentials obtained with
+   * the session (STS, Vault) are keyed by it, so none outlives a logout.
+   */
+  generation(name: string): number;
   close(): void;
 }
 
@@ -64,6 +74,7 @@ interface Session {
   loaded: boolean;
   /** Refresh attempts that failed since the last success. */
   failures: number;
+  generation: number;
 }
 
 /** An ID token with less than this left is refreshed before use, never handed out. */
@@ -255,6 +266,7 @@ export function createIdentitySessions(options: IdentitySessionsOptions): Identi
       const stored = await store_(s, tokens);
       audit.record({ type: 'identity.login', identity: c.name, flow: c.flow, expiresAt: stored.expiresAt });
       logger.info('identity logged in', { identity: c.name, flow: c.flow, expiresAt: stored.expiresAt });
+      s.generation++;
       setState(s, 'active');
       return info(s);
     };
@@ -376,6 +388,7 @@ export function createIdentitySessions(options: IdentitySessionsOptions): Identi
       }
       await store.delete(name).catch((err) => logger.warn('could not delete identity tokens from the OS keychain', { identity: name, reason: (err as Error).message }));
       s.tokens = undefined;
+      s.generation++;
       audit.record({ type: 'identity.logout', identity: name, revoked });
       logger.info('identity logged out', { identity: name, revoked });
       setState(s, 'logged-out');
@@ -394,7 +407,7 @@ export function createIdentitySessions(options: IdentitySessionsOptions): Identi
         sessions.delete(name);
       }
       for (const [name, config] of wanted) {
-        if (!sessions.has(name)) sessions.set(name, { config, state: 'login-needed', loaded: false, failures: 0 });
+        if (!sessions.has(name)) sessions.set(name, { config, state: 'login-needed', loaded: false, failures: 0, generation: 0 });
       }
     },
     async resume() {
@@ -421,6 +434,19 @@ export function createIdentitySessions(options: IdentitySessionsOptions): Identi
       }
       return { token: t.idToken, expiresAt: new Date(t.expiresAt) };
     },
+    async reload(name, change) {
+      const s = sessions.get(name);
+      // A login in progress here finishes with its own tokens.
+      if (!s || s.login) return;
+      clearTimeout(s.timer);
+      s.tokens = undefined;
+      s.lastLogin = undefined;
+      s.generation++;
+      logger.info('identity changed by another process; reading the OS keychain again', { identity: name, change });
+      await load(s);
+      if (!s.tokens && change === 'logout') setState(s, 'logged-out');
+    },
+    generation: (name) => sessions.get(name)?.generation ?? 0,
     close() {
       for (const s of sessions.values()) {
         clearTimeout(s.timer);

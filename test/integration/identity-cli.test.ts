@@ -167,6 +167,61 @@ test("the UI's Login button: serve --ui returns the login URL through the contro
   assert.match(outputs[outputs.length - 1]!, /"type":"identity.login","identity":"corp","flow":"authorization_code"/);
 });
 
+test('a login and a logout in a terminal reach a running serve --ui at once: its session state and new connections follow', async () => {
+  const child = spawn(process.execPath, [CLI, 'serve', '--ui', '-f', configPath, '--log-level', 'debug', '--audit-log', join(dir, 'audit-cross.jsonl')], { env: env() });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', r));
+  /** Waits for the broker to report the state (a condition, bounded only as a guard). */
+  const stateBecomes = async (api: ReturnType<typeof createHttpBrokerApi>, want: string): Promise<string | undefined> => {
+    let state: string | undefined;
+    for (const deadline = Date.now() + 15_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
+      state = (await api.listSessions()).find((x) => x.name === 'corp')?.state;
+      if (state === want) break;
+    }
+    return state;
+  };
+  try {
+    let ui: RegExpExecArray | null = null;
+    for (const deadline = Date.now() + 15_000; !(ui = /(http:\/\/127\.0\.0\.1:\d+)\/#token=([\w-]+)/.exec(out)) && Date.now() < deadline && child.exitCode === null; ) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(ui, `a UI URL in: ${out}`);
+    const api = createHttpBrokerApi({ baseUrl: ui[1]!, token: ui[2]! });
+    assert.equal((await api.listSessions()).find((x) => x.name === 'corp')?.state, 'login-needed');
+
+    const login = spawn(process.execPath, [CLI, 'login', 'corp', '-f', configPath, '--no-browser'], { env: env() });
+    let loginOut = '';
+    login.stdout.on('data', (d) => (loginOut += d));
+    login.stderr.on('data', (d) => (loginOut += d));
+    const loginExited = new Promise<number | null>((r) => login.on('exit', r));
+    let url: string | undefined;
+    for (const deadline = Date.now() + 15_000; !url && Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) url = /(http:\/\/127\.0\.0\.1:\d+\/auth\?\S+)/.exec(loginOut)?.[1];
+    assert.ok(url, loginOut);
+    await op.approve(url);
+    assert.equal(await loginExited, 0, loginOut);
+    outputs.push(loginOut);
+    assert.equal(await stateBecomes(api, 'active'), 'active', 'the running broker saw the login');
+    const stored = JSON.parse((await item().getPassword())!) as StoredTokens;
+    tokens.push(stored.idToken, stored.refreshToken!, stored.accessToken!);
+    const before = await psql('127.0.0.1', listenPort, 'select 1');
+    assert.equal(before.code, 0, before.stderr);
+
+    const logout = await run(process.execPath, [CLI, 'logout', 'corp', '-f', configPath], { env: env() });
+    outputs.push(logout.stdout + logout.stderr);
+    assert.equal(logout.code, 0, logout.stderr);
+    assert.equal(await stateBecomes(api, 'logged-out'), 'logged-out', 'the running broker saw the logout');
+    // No credential obtained with the old session (the Vault token, its lease) serves a new connection.
+    const after = await psql('127.0.0.1', listenPort, 'select 1');
+    assert.notEqual(after.code, 0, 'a connection after the logout must fail');
+    assert.match(after.stderr, /a credential provider failed/);
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+    outputs.push(out, readFileSync(join(dir, 'audit-cross.jsonl'), 'utf8'));
+  }
+  assert.match(out, /identity changed by another process; reading the OS keychain again .*change=logout/);
+});
+
 test('no token or password in anything the commands printed or wrote', () => {
   const secrets = [...tokens, ...vault.issuedTokens, ...vault.leases.map((l) => l.password)];
   assert.ok(secrets.length >= 5);

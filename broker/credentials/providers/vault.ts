@@ -13,7 +13,7 @@ import { safeReason, type IdentityContext } from '../../identity/context.js';
 import { raceSignal } from '../../net/race-signal.js';
 import type { VaultIdentity } from '../../identity/config.js';
 import { ProviderError, type Provider, type SecretValue } from '../types.js';
-import { createVaultClient, type VaultClient, type VaultResponse } from './vault/client.js';
+import { createVaultClient, sessionGeneration, type VaultClient, type VaultResponse } from './vault/client.js';
 
 interface Lease {
   leaseId: string;
@@ -55,7 +55,8 @@ export function createVaultProvider(ctx: IdentityContext, client: VaultClient = 
   }
 
   async function readPath(e: VaultIdentity, path: string, signal: AbortSignal): Promise<{ data: Record<string, unknown>; expiresAt?: number }> {
-    const key = `${e.name}\u0000${path}`;
+    // A lease read with a JWT login is not reused once that identity logged out or in again.
+    const key = `${e.name}\u0000${path}\u0000${sessionGeneration(ctx, e)}`;
     const minTtl = e.minLeaseTtlSeconds * 1000;
     const held = leases.get(key);
     if (held && ctx.now() < held.expiresAt - minTtl) return { data: held.data, expiresAt: held.expiresAt };

@@ -90,7 +90,8 @@ export function createVaultClient(ctx: IdentityContext): VaultClient {
   }
 
   async function token(entry: VaultIdentity, signal: AbortSignal): Promise<string> {
-    const key = JSON.stringify([entry.address, entry.namespace, entry.auth]);
+    // A JWT login's token belongs to the identity session it came from (generation).
+    const key = JSON.stringify([entry.address, entry.namespace, entry.auth, sessionGeneration(ctx, entry)]);
     const hit = tokens.get(entry.name);
     // A static token is re-read every time, so an edited keychain item takes effect.
     if (hit && hit.key === key && ctx.now() < hit.expiresAt - ctx.marginMs) return hit.token;
@@ -115,4 +116,9 @@ export function createVaultClient(ctx: IdentityContext): VaultClient {
     read: (entry, path, signal) => authed(entry, 'GET', path, undefined, signal),
     renew: (entry, leaseId, increment, signal) => authed(entry, 'PUT', 'sys/leases/renew', { lease_id: leaseId, increment }, signal),
   };
+}
+
+/** The login generation of the identity a JWT-auth entry uses; 0 for other methods. */
+export function sessionGeneration(ctx: IdentityContext, entry: VaultIdentity): number {
+  return entry.auth.method === 'jwt' ? ctx.sessions.generation(entry.auth.identity) : 0;
 }
