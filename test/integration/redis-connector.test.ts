@@ -59,7 +59,8 @@ async function startGate(target: number): Promise<Gate> {
 
 function service(name: string, creds: Record<string, string | number>, listen = 'tcp://127.0.0.1:0', config = ''): string {
   const lines = Object.entries(creds).map(([k, v]) => `      ${k}: ${typeof v === 'string' && v.startsWith('{') ? v : JSON.stringify(v)}`);
-  return `  ${name}:\n    connector: redis\n    listenOn: ${listen}\n    credentials:\n${lines.join('\n')}\n${config}`;
+  // verboseClientErrors: the tests read each error's details from redis-cli.
+  return `  ${name}:\n    connector: redis\n    listenOn: ${listen}\n    verboseClientErrors: true\n    credentials:\n${lines.join('\n')}\n${config}`;
 }
 
 /** redis-cli against a broker service, no password given; every line of output kept for the redaction check. */
