@@ -14,6 +14,7 @@ import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
 import { clientEnv, run } from '../fixtures/run.js';
 import { freePort } from '../fixtures/free-port.js';
 import { mountTmpfs } from '../fixtures/tmpfs.js';
+import { pgServiceYaml } from '../fixtures/pg-service-yaml.js';
 
 const CLI = join(process.cwd(), 'bin', 'secretless-desktop.js');
 const SECRET = 'S3cretPw-hostile';
@@ -31,18 +32,7 @@ after(async () => {
 });
 
 function pgService(port: number, password: string): string {
-  return `version: "2"
-services:
-  a:
-    connector: pg
-    listenOn: tcp://127.0.0.1:${port}
-    credentials:
-      host: 127.0.0.1
-      port: ${cluster.port}
-      username: scram_user
-      password: ${password}
-      sslmode: disable
-`;
+  return `version: "2"\nservices:\n${pgServiceYaml({ name: 'a', listenOn: `tcp://127.0.0.1:${port}`, targetPort: cluster.port, password })}`;
 }
 
 /** A large mapping merged into many services: quadratic copying, without the budget minutes of it. */

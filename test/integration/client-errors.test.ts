@@ -13,6 +13,7 @@ import { startTestBroker, type TestBroker } from '../fixtures/broker.js';
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
 import { clientEnv, psql, run } from '../fixtures/run.js';
 import { makeKey, sshOptions } from '../fixtures/sshd.js';
+import { pgServiceYaml } from '../fixtures/pg-service-yaml.js';
 
 let cluster: PgCluster;
 let broker: TestBroker;
@@ -23,16 +24,7 @@ const MISSING_FILE_NAME = 'no-such-password-file-7c1';
 const SSH_USER = 'deploy-user-5e2';
 
 function pgService(name: string, listenOn: string, password: string, extra = ''): string {
-  return `  ${name}:
-    connector: pg
-    listenOn: ${listenOn}${extra}
-    credentials:
-      host: 127.0.0.1
-      port: ${cluster.port}
-      username: scram_user
-      password: ${password}
-      sslmode: disable
-`;
+  return pgServiceYaml({ name, listenOn, targetPort: cluster.port, password, extra });
 }
 
 before(async () => {
@@ -73,7 +65,7 @@ function referenceIn(output: string, service: string, details: RegExp): string {
 describe('client-facing errors', () => {
   test('a brokered session may change its own password; the broker is then locked out, and the audit says so plainly', async () => {
     await cluster.psql(`CREATE ROLE self_changer LOGIN PASSWORD 'orig-pw-123'; GRANT CONNECT ON DATABASE app TO self_changer;`);
-    await broker.apply(yaml + pgService('pg-self', 'tcp://127.0.0.1:0', 'orig-pw-123').replace('scram_user', 'self_changer'));
+    await broker.apply(yaml + pgServiceYaml({ name: 'pg-self', listenOn: 'tcp://127.0.0.1:0', targetPort: cluster.port, username: 'self_changer', password: 'orig-pw-123' }));
     const port = broker.tcp('pg-self').port;
     // What the security model says: the client has every right of the brokered role.
     const changed = await psql('127.0.0.1', port, "ALTER ROLE CURRENT_USER PASSWORD 'the-client-knows-this'");
