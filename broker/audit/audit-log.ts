@@ -226,8 +226,12 @@ function createJsonlWriter(options: WriterOptions): JsonlWriter {
     size += Buffer.byteLength(data);
   };
 
-  /** Writes lines, rotating whenever the next line would push the file past maxBytes. */
-  const writeBatch = async (lines: string[]): Promise<boolean> => {
+  /**
+   * Writes lines, rotating whenever the next line would push the file past maxBytes.
+   * Returns how many were written: a failed chunk is lost whole (its partial write is cut back).
+   */
+  const writeBatch = async (lines: string[]): Promise<number> => {
+    let written = 0;
     try {
       await openFile();
       let chunk: string[] = [];
@@ -237,6 +241,7 @@ function createJsonlWriter(options: WriterOptions): JsonlWriter {
         const current = size + chunkBytes;
         if (current > 0 && current + bytes > options.maxBytes) {
           await writeChunk(chunk);
+          written += chunk.length;
           chunk = [];
           chunkBytes = 0;
           await rotate();
@@ -247,11 +252,11 @@ function createJsonlWriter(options: WriterOptions): JsonlWriter {
       }
       await writeChunk(chunk);
       failing = false;
-      return true;
+      return lines.length;
     } catch (err) {
       report(err);
       await closeFile(); // reopen on the next batch: the path may be fixed by then
-      return false;
+      return written;
     }
   };
 
@@ -265,8 +270,8 @@ function createJsonlWriter(options: WriterOptions): JsonlWriter {
     while (queue.length > 0) {
       const batch = queue;
       queue = [];
-      // A batch that fails is lost as a whole (a partial write is cut back off).
-      if (!(await writeBatch(batch))) drop(batch.length, lastError);
+      const written = await writeBatch(batch);
+      if (written < batch.length) drop(batch.length - written, lastError);
       else if (dropped > 0) {
         const [count, reason] = [dropped, dropReason];
         dropped = 0;
