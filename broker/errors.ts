@@ -18,6 +18,7 @@ export type BrokerErrorCode =
   | 'service_stopping'
   | 'command_refused'
   | 'timeout'
+  | 'too_many_connections'
   | 'internal';
 
 export interface CatalogEntry {
@@ -128,6 +129,12 @@ export const errorCatalog: Readonly<Record<BrokerErrorCode, CatalogEntry>> = {
     mysql: { errno: 1159, sqlState: '08S01' },
     httpStatus: 504,
     redis: 'ERR',
+  },
+  too_many_connections: {
+    summary: 'the service is at its limit of concurrent logins or connections',
+    pgSqlState: '53300',
+    mysql: { errno: 1040, sqlState: '08004' },
+    httpStatus: 503,
   },
   internal: {
     summary: 'internal broker error',

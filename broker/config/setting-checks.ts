@@ -52,12 +52,16 @@ export const looseBooleanSetting: SettingCheck = (v) => (typeof v === 'boolean' 
 export const durationMsSetting: SettingCheck = (v) =>
   typeof v === 'number' && Number.isFinite(v) && v > 0 ? undefined : 'must be a positive number of milliseconds';
 
+export const countSetting: SettingCheck = (v) => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? undefined : 'must be a positive whole number');
+
 export const pathSetting: SettingCheck = (v) => (typeof v === 'string' && v.trim() !== '' ? undefined : 'must be a file or directory path');
 
 /** true/false, default false. */
 export const flag = (check: SettingCheck = booleanSetting): Setting<boolean> => ({ check, read: (v) => v === true || v === 'true' });
 
 export const durationMs = (fallback: number): Setting<number> => ({ check: durationMsSetting, read: (v) => (v === undefined ? fallback : (v as number)) });
+
+export const count = (fallback: number): Setting<number> => ({ check: countSetting, read: (v) => (v === undefined ? fallback : (v as number)) });
 
 export const optionalPath = (): Setting<string | undefined> => ({ check: pathSetting, read: (v) => v as string | undefined });
 

@@ -1,7 +1,10 @@
 // The `config:` settings and literal checks the database connectors (pg, mysql) share.
-import { databaseLiteralChecks, defineSettings, durationMs, flag, looseBooleanSetting, optionalPath, type SettingsOf } from '../config/setting-checks.js';
+import { count, databaseLiteralChecks, defineSettings, durationMs, flag, looseBooleanSetting, optionalPath, type SettingsOf } from '../config/setting-checks.js';
 import { sshTunnelSetting } from '../ssh/db-tunnel.js';
 import { SSL_MODES } from '../tls/backend-tls.js';
+
+/** Enough for a pool opening all its connections at once; small next to a server's slots. */
+export const DEFAULT_MAX_CONCURRENT_LOGINS = 64;
 
 const definition = {
   connectTimeoutMs: durationMs(10_000),
@@ -10,6 +13,9 @@ const definition = {
   clientTlsCert: optionalPath(),
   clientTlsKey: optionalPath(),
   sshTunnel: sshTunnelSetting,
+  // Target logins in progress at once (credential fetch, dial, authentication); above it
+  // a client gets "too many connections" instead of another target connection.
+  maxConcurrentLogins: count(DEFAULT_MAX_CONCURRENT_LOGINS),
 };
 
 export type DatabaseSettings = SettingsOf<typeof definition>;

@@ -1,13 +1,19 @@
-// `connector: mysql` (MySQL and MariaDB). The server speaks first in this protocol, so
-// the broker resolves the credentials and reads the target's greeting as soon as a
-// client connects, greets the client itself with what both sides can agree on, reads
-// the client's handshake response (user and password ignored), logs in to the target
-// with the service's credentials, relays the target's OK, and then pipes bytes.
+// `connector: mysql` (MySQL and MariaDB). The server speaks first in this protocol. The
+// broker greets the client itself, offering what the target offered last time (its
+// version, status and the capabilities both sides can agree on, with the broker's own
+// scramble and connection id 0), reads the client's handshake response (user and
+// password ignored), and only then fetches the credentials, dials and logs in to the
+// target with the service's credentials, relays the target's OK, and pipes bytes. A
+// client that connects and says nothing therefore costs the target nothing. The first
+// connection of a service, with no greeting known yet, dials first and mirrors the
+// target's greeting (its connection id too); concurrent ones wait for that greeting.
+// Target logins in progress are capped per service (maxConcurrentLogins).
 //
 // Capability rule: the client is offered the backend's data-phase flags that the broker
 // passes through (codec PASSTHROUGH_CAPS / PASSTHROUGH_MARIADB_CAPS; never compression;
 // CLIENT_SSL only with `clientTls`); the backend gets exactly the client's chosen data-phase flags, masked by
-// that offer. Both sides of the pipe therefore agree on every wire-format flag.
+// that offer. Both sides of the pipe therefore agree on every wire-format flag; a target
+// that lost a flag the client chose since the offer fails that one login with a clear error.
 //
 // COM_CHANGE_USER is refused with an ERR packet by a header-only filter on the
 // client->server direction (command-filter.ts); everything else, COM_RESET_CONNECTION
@@ -17,10 +23,14 @@ import type { SecureContext } from 'node:tls';
 import { createDbTunnel, SSH_TUNNEL_KEYS } from '../../ssh/db-tunnel.js';
 import { BrokerError, errorCatalog } from '../../errors.js';
 import { withDeadline } from '../../net/deadline.js';
+import type { Tunnel } from '../../net/dial.js';
+import { raceSignal } from '../../net/race-signal.js';
+import type { ResolvedCredentials } from '../../credentials/types.js';
+import { createLoginLimit } from '../login-limit.js';
 import type { Connector, ConnectionContext, Handshake, ServiceConnector, Upstream } from '../types.js';
 import { clientTlsFor } from '../../tls/client-tls.js';
-import { clientState, greetClient, readClientLogin, writePackets, type ClientState } from './client-side.js';
-import { CAP, PASSTHROUGH_CAPS, PASSTHROUGH_MARIADB_CAPS, clientFacingCapabilities, encodeErr, encodePacket, type Greeting } from './codec.js';
+import { clientState, greetClient, readClientLogin, writePackets, type ClientLogin, type ClientState } from './client-side.js';
+import { CAP, PASSTHROUGH_CAPS, PASSTHROUGH_MARIADB_CAPS, clientFacingCapabilities, encodeErr, encodePacket, type Greeting, type HandshakeResponse } from './codec.js';
 import { createCommandFilter } from './command-filter.js';
 import { BackendErr, loginTarget, MYSQL_CREDENTIALS, openTarget, type TargetLink } from './target-side.js';
 import { databaseSettings, type DatabaseSettings } from '../database-settings.js';
@@ -38,47 +48,95 @@ export const mysqlConnector: Connector<DatabaseSettings> = {
     const timeouts = { connectMs: settings.connectTimeoutMs, authMs: settings.authTimeoutMs };
     const clientTls = clientTlsFor(settings, deps);
 
+    const logins = createLoginLimit(service.name, settings.maxConcurrentLogins);
+    // The target's last greeting: what clients are offered before the broker dials.
+    let profile: Greeting | undefined;
+    // The connection that learns it (the first of the service) dials first; others wait
+    // until its target has greeted.
+    let learning: Promise<unknown> | undefined;
+
     async function handshake(state: ClientState, ctx: ConnectionContext): Promise<Handshake> {
-      const client = state.socket;
-      let creds: Awaited<ReturnType<typeof ctx.resolveCredentials>>;
-      let link: TargetLink;
+      if (!profile && learning) await raceSignal(learning.catch(() => {}), ctx.signal);
+      if (!profile) return dialFirst(state, ctx);
+      // The broker greets first and dials only once the client has answered, so a client
+      // that connects and says nothing costs no credential fetch and no target slot.
+      const offered = clientFacingCapabilities(profile);
+      const scramble = greetClient(state, { ...profile, connectionId: 0 }, offered, !!clientTls);
+      const login = await readLogin(state, scramble, ctx);
+      const release = logins.acquire();
+      let link: TargetLink | undefined;
       try {
-        const resolved = await ctx.resolveCredentials();
-        const prepared = tunnel ? tunnel.prepare(resolved) : { creds: resolved, via: undefined };
-        creds = prepared.creds;
-        link = await openTarget(creds, ctx, timeouts, prepared.via);
+        const { creds, via } = await credentials(ctx);
+        link = await openTarget(creds, ctx, timeouts, via);
+        profile = link.greeting;
+        const lost = capabilitiesLost(login.response, offered, link.greeting);
+        if (lost)
+          throw new BrokerError('target_error', `the target of service '${service.name}' changed its capabilities since the last connection (${lost}); connect again`);
+        return await finishLogin(state, link, login, offered, creds, ctx);
       } catch (err) {
+        link?.reader.detach();
+        link?.socket.destroy();
+        throw err;
+      } finally {
+        release();
+      }
+    }
+
+    /** The first connection: dial, mirror the target's greeting (its connection id too), then log in. */
+    async function dialFirst(state: ClientState, ctx: ConnectionContext): Promise<Handshake> {
+      const release = logins.acquire();
+      let link: TargetLink;
+      let creds: ResolvedCredentials;
+      try {
+        const opening = (async () => {
+          const prepared = await credentials(ctx);
+          return { creds: prepared.creds, link: await openTarget(prepared.creds, ctx, timeouts, prepared.via) };
+        })();
+        learning = opening;
+        ({ creds, link } = await opening);
+        profile = link.greeting;
+      } catch (err) {
+        release();
         await greetForError(state, ctx, clientTls);
         throw err;
       }
       try {
         const offered = clientFacingCapabilities(link.greeting);
         const scramble = greetClient(state, link.greeting, offered, !!clientTls);
-        // A client that connects and then says nothing must not hold a target connection forever.
-        const login = await withDeadline(
-          readClientLogin(state, scramble, ctx, clientTls),
-          timeouts.authMs,
-          () => new BrokerError('timeout', `the client did not answer the greeting within ${timeouts.authMs / 1000} s`),
-        );
-        const result = await loginTarget(link, login.response, offered, creds, ctx);
-        writePackets(state, [...login.beforeOk, result.ok]);
-        const upstream: Upstream = {
-          type: 'upstream',
-          socket: link.socket,
-          clientPending: state.reader.detach(),
-          upstreamPending: link.reader.detach(),
-          target: link.addr.display,
-          tls: !!(link.socket as { encrypted?: boolean }).encrypted,
-          authMethod: result.authMethod,
-        };
-        if (state.socket !== client) upstream.client = state.socket;
-        installCommandFilter(upstream, state.socket, ctx);
-        return upstream;
+        const login = await readLogin(state, scramble, ctx);
+        return await finishLogin(state, link, login, offered, creds, ctx);
       } catch (err) {
         link.reader.detach();
         link.socket.destroy();
         throw err;
+      } finally {
+        release();
       }
+    }
+
+    async function credentials(ctx: ConnectionContext): Promise<{ creds: ResolvedCredentials; via?: Tunnel }> {
+      const resolved = await ctx.resolveCredentials();
+      return tunnel ? tunnel.prepare(resolved) : { creds: resolved, via: undefined };
+    }
+
+    // A client that connects and then says nothing must not hold the connection forever.
+    const readLogin = (state: ClientState, scramble: Buffer, ctx: ConnectionContext) =>
+      withDeadline(readClientLogin(state, scramble, ctx, clientTls), timeouts.authMs, () => new BrokerError('timeout', `the client did not answer the greeting within ${timeouts.authMs / 1000} s`));
+
+    async function finishLogin(state: ClientState, link: TargetLink, login: ClientLogin, offered: Offer, creds: ResolvedCredentials, ctx: ConnectionContext): Promise<Upstream> {
+      const result = await loginTarget(link, login.response, offered, creds, ctx);
+      writePackets(state, [...login.beforeOk, result.ok]);
+      const upstream: Upstream = {
+        type: 'upstream',
+        socket: link.socket,
+        clientPending: state.reader.detach(),
+        upstreamPending: link.reader.detach(),
+        target: link.addr.display,
+        tls: !!(link.socket as { encrypted?: boolean }).encrypted,
+        authMethod: result.authMethod,
+      };
+      installCommandFilter(upstream, state.socket, ctx);
+      return upstream;
     }
 
     const connector: ServiceConnector = {
@@ -86,7 +144,10 @@ export const mysqlConnector: Connector<DatabaseSettings> = {
         // The client's socket (TLS once it switched) and the sequence number an ERR must carry.
         const state = clientState(client, ctx);
         return {
-          handshake: handshake(state, ctx),
+          handshake: handshake(state, ctx).then((up) => {
+            if (up?.type === 'upstream' && state.socket !== client) up.client = state.socket;
+            return up;
+          }),
           writeError(err) {
             if (!state.socket.writable) return;
             const payload = err instanceof BackendErr ? err.err.raw : encodeErr(err.entry.mysql.errno, err.entry.mysql.sqlState, err.message);
@@ -144,6 +205,21 @@ function installCommandFilter(upstream: Upstream, client: Socket, ctx: Connectio
     }
     return forward;
   };
+}
+
+type Offer = ReturnType<typeof clientFacingCapabilities>;
+
+/**
+ * Data-phase flags the client chose from an offer made before dialing that the target
+ * now dialed does not support (the server was upgraded or replaced): naming them, or
+ * undefined when the pipe's two sides agree.
+ */
+function capabilitiesLost(client: HandshakeResponse, offered: Offer, target: Greeting): string | undefined {
+  const now = clientFacingCapabilities(target);
+  const caps = (client.capabilities & offered.capabilities & PASSTHROUGH_CAPS & ~now.capabilities) >>> 0;
+  const mariadb = (client.mariadbCapabilities & offered.mariadbCapabilities & PASSTHROUGH_MARIADB_CAPS & ~now.mariadbCapabilities) >>> 0;
+  if (!caps && !mariadb) return undefined;
+  return `capability flags 0x${caps.toString(16)}, MariaDB flags 0x${mariadb.toString(16)}`;
 }
 
 export type { TargetLink };

@@ -8,6 +8,7 @@ import { BackendErrorResponse } from './backend-auth.js';
 import { createCancelRegistry, type CancelRegistry } from './cancel.js';
 import { BrokerError } from '../../errors.js';
 import { withDeadline } from '../../net/deadline.js';
+import { createLoginLimit } from '../login-limit.js';
 import { clientReader, readClientStartup, STARTUP_TIMEOUT_MS, type ClientSide } from './client-side.js';
 import { clientTlsFor } from '../../tls/client-tls.js';
 import { encodeErrorResponse } from './codec.js';
@@ -27,6 +28,7 @@ export const pgConnector: Connector<DatabaseSettings> = {
     const clientTls = clientTlsFor(settings, deps);
     // sshTunnel* credentials: reach the server through an SSH bastion (broker/ssh/db-tunnel.ts).
     const tunnel = createDbTunnel(service, settings.sshTunnel, deps);
+    const logins = createLoginLimit(service.name, settings.maxConcurrentLogins);
 
     async function handshake(side: ClientSide, ctx: ConnectionContext, cancels: CancelRegistry): Promise<Handshake> {
       const client = side.socket;
@@ -39,9 +41,15 @@ export const pgConnector: Connector<DatabaseSettings> = {
         side.reader.detach();
         return null;
       }
-      const resolved = await ctx.resolveCredentials();
-      const { creds, via } = tunnel ? tunnel.prepare(resolved) : { creds: resolved, via: undefined };
-      const upstream = await openAuthenticated(side.socket, startup, creds, ctx, cancels, timeouts, via);
+      const release = logins.acquire();
+      let upstream;
+      try {
+        const resolved = await ctx.resolveCredentials();
+        const { creds, via } = tunnel ? tunnel.prepare(resolved) : { creds: resolved, via: undefined };
+        upstream = await openAuthenticated(side.socket, startup, creds, ctx, cancels, timeouts, via);
+      } finally {
+        release();
+      }
       upstream.clientPending = side.reader.detach();
       if (side.socket !== client) upstream.client = side.socket;
       return upstream;
