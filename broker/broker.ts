@@ -9,7 +9,7 @@ import type { BrokerConfig, ServiceConfig } from './config/types.js';
 import { handleConnection, type ConnectionHandle } from './connection.js';
 import type { Connector, ConnectorDeps, ServiceConnector } from './connectors/types.js';
 import type { ResolvedCredentials } from './credentials/types.js';
-import { listen, type Listener } from './listeners/listener.js';
+import { displayAddress, listen, type ConnectionHandler, type Listener } from './listeners/listener.js';
 import type { Logger } from './log.js';
 import { createBastionPool, type BastionPool } from './ssh/bastion-pool.js';
 
@@ -56,6 +56,8 @@ export interface ServiceStatus {
 interface Running {
   config: ServiceConfig;
   listener?: Listener;
+  /** Where the listener sends connections: swapped to the new instance when a restart hands the listener over. */
+  route: { handle: ConnectionHandler };
   /** Absent when the service's settings were refused. */
   connector?: ServiceConnector;
   connections: Set<ConnectionHandle>;
@@ -79,6 +81,9 @@ export interface Broker {
   config(): BrokerConfig;
 }
 
+/** Until a service instance is ready for them (never in practice: it is set before listening). */
+const refuse: ConnectionHandler = (socket) => socket.destroy();
+
 export function createBroker(options: BrokerOptions): Broker {
   const { logger, audit } = options;
   let current: BrokerConfig = { version: '2', services: [] };
@@ -87,7 +92,8 @@ export function createBroker(options: BrokerOptions): Broker {
   const bastions = options.bastions ?? createBastionPool();
   const deps: ConnectorDeps = { logger, audit, localCertificate: options.localCertificate, bastions, stateDir: options.stateDir };
 
-  async function start(config: ServiceConfig): Promise<void> {
+  /** Starts a service; `inherit` is the listener (and its route) of the instance it replaces. */
+  async function start(config: ServiceConfig, inherit?: Pick<Running, 'listener' | 'route'>): Promise<void> {
     let connector: ServiceConnector;
     try {
       const def = options.connectors.get(config.connector)!;
@@ -95,12 +101,13 @@ export function createBroker(options: BrokerOptions): Broker {
     } catch (err) {
       // Settings the loader would have refused (a config built in code): the service fails, the others run.
       const failure = `service '${config.name}': ${(err as Error).message}`;
-      running.set(config.name, { config, connections: new Set(), failure });
+      running.set(config.name, { config, route: { handle: refuse }, connections: new Set(), failure });
+      if (inherit) await inherit.listener?.stopAccepting();
       logger.error('service failed to start', { service: config.name, reason: failure });
       audit.record({ type: 'service.failed', service: config.name, reason: failure });
       return;
     }
-    const svc: Running = { config, connector, connections: new Set() };
+    const svc: Running = { config, connector, route: inherit?.route ?? { handle: refuse }, connections: new Set() };
     running.set(config.name, svc);
     const onConnection = (socket: Socket, client: ClientInfo) => {
       const handle = handleConnection(socket, client, {
@@ -114,8 +121,16 @@ export function createBroker(options: BrokerOptions): Broker {
       svc.connections.add(handle);
       void handle.done.finally(() => svc.connections.delete(handle));
     };
+    svc.route.handle = onConnection;
+    if (inherit?.listener) {
+      svc.listener = inherit.listener;
+      logger.info('service listening', { service: config.name, address: svc.listener.display, connector: config.connector, handedOver: true });
+      audit.record({ type: 'service.started', service: config.name, address: svc.listener.display });
+      return;
+    }
     try {
-      svc.listener = await listen(config.listenOn, onConnection, { allowRemote: config.allowRemote, logger });
+      const route = svc.route;
+      svc.listener = await listen(config.listenOn, (socket, client) => route.handle(socket, client), { allowRemote: config.allowRemote, logger });
       logger.info('service listening', { service: config.name, address: svc.listener.display, connector: config.connector });
       audit.record({ type: 'service.started', service: config.name, address: svc.listener.display });
     } catch (err) {
@@ -133,22 +148,55 @@ export function createBroker(options: BrokerOptions): Broker {
     if (!svc) return;
     running.delete(name);
     await svc.listener?.stopAccepting();
+    await retire(svc, drainMs);
+  }
+
+  /** The instance's connections end (after drainMs), then its connector closes; `quiet` when a new instance already took over. */
+  async function retire(svc: Running, drainMs: number, quiet = false): Promise<void> {
+    const name = svc.config.name;
     // The connector lives until its last connection is over (a restart lets them finish in the background).
     const { over } = await drain(svc.connections, drainMs);
     const closed = over.then(() => svc.connector?.close()).catch((err: Error) => logger.warn('connector did not close cleanly', { service: name, reason: err.message }));
     if (drainMs !== Infinity) await closed;
+    if (quiet) return;
     audit.record({ type: 'service.stopped', service: name });
     logger.info('service stopped', { service: name });
+  }
+
+  /**
+   * A changed service's new instance takes over without refusing anyone: on the same
+   * address it inherits the listening socket (connections accepted from then on go to
+   * it), on a new one it binds before the old one closes. Open sessions finish on the old
+   * instance.
+   */
+  async function restart(next: ServiceConfig): Promise<void> {
+    const old = running.get(next.name);
+    if (!old) return start(next);
+    running.delete(next.name);
+    audit.record({ type: 'service.stopped', service: next.name });
+    logger.info('service stopped', { service: next.name, restarting: true });
+    if (old.listener && displayAddress(old.config.listenOn) === displayAddress(next.listenOn) && !!old.config.allowRemote === !!next.allowRemote) {
+      await start(next, old);
+    } else {
+      await start(next);
+      // A new address that clashes with the old one (same port, another host): close, then bind.
+      if (!running.get(next.name)?.listener && old.listener) {
+        running.delete(next.name);
+        await old.listener.stopAccepting();
+        await start(next);
+      }
+      await old.listener?.stopAccepting();
+    }
+    void retire(old, Infinity, true);
   }
 
   return {
     async apply(next) {
       const diff = diffServices(current, next);
       current = next;
-      // Restarted services let their open sessions finish on the old instance.
-      await Promise.all(diff.changed.map((s) => stopService(s.name, Infinity).catch(() => {})));
       await Promise.all(diff.removed.map((s) => stopService(s.name, options.drainMs ?? 10_000)));
-      for (const s of [...diff.changed, ...diff.added]) if (!userStopped.has(s.name)) await start(s);
+      for (const s of diff.changed) if (!userStopped.has(s.name)) await restart(s);
+      for (const s of diff.added) if (!userStopped.has(s.name)) await start(s);
     },
     status() {
       return current.services.map((s) => {

@@ -135,6 +135,7 @@ export const errorCatalog: Readonly<Record<BrokerErrorCode, CatalogEntry>> = {
     pgSqlState: '53300',
     mysql: { errno: 1040, sqlState: '08004' },
     httpStatus: 503,
+    redis: 'ERR',
   },
   internal: {
     summary: 'internal broker error',

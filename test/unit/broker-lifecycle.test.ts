@@ -14,6 +14,7 @@ import { defineSettings, durationMs, flag, type SettingsOf } from '../../broker/
 import type { BrokerConfig, ServiceConfig } from '../../broker/config/types.js';
 import type { Connector, ConnectorDeps } from '../../broker/connectors/types.js';
 import { silentLogger } from '../../broker/log.js';
+import { freePort } from '../fixtures/free-port.js';
 import { waitFor } from '../fixtures/wait-for.js';
 
 const definition = { greeting: flag(), idleMs: durationMs(1234) };
@@ -111,5 +112,44 @@ test('a service whose settings are refused fails alone, with the reason', async 
   assert.match(status.bad!.state === 'failed' ? status.bad!.reason : '', /service 'bad': config\.idleMs: must be a positive number of milliseconds/);
   assert.ok(audit.records.some((r) => r.type === 'service.failed' && r.service === 'bad'));
   assert.equal(seen.settings.length, 1);
+  await broker.stop();
+});
+
+test('reloading a changed service refuses no connection: the new instance inherits the listening socket', async () => {
+  const { seen, broker, audit } = setup();
+  const port = await freePort();
+  const at = (idleMs: number): BrokerConfig => ({ version: '2', services: [{ ...service('a', { idleMs }), listenOn: { type: 'tcp', host: '127.0.0.1', port } }] });
+  await broker.apply(at(1));
+  let accepted = 0;
+  const refused: string[] = [];
+  let stop = false;
+  // Clients connecting back to back, as fast as they can, all through the reloads.
+  const clients = Array.from({ length: 4 }, async () => {
+    while (!stop)
+      await new Promise<void>((resolve) => {
+        const s = net.connect(port, '127.0.0.1');
+        s.once('connect', () => {
+          accepted++;
+          s.destroy();
+          resolve();
+        });
+        s.once('error', (err: NodeJS.ErrnoException) => {
+          refused.push(err.code ?? err.message);
+          resolve();
+        });
+      });
+  });
+  for (let i = 2; i <= 40; i++) {
+    const before = accepted;
+    await broker.apply(at(i));
+    await waitFor('clients to connect to the new instance', () => accepted >= before + 8);
+  }
+  stop = true;
+  await Promise.all(clients);
+  assert.deepEqual(refused, []);
+  assert.equal(broker.address('a'), `tcp://127.0.0.1:${port}`);
+  assert.equal(seen.settings.at(-1)!.idleMs, 40, 'the last reload serves new connections');
+  assert.equal(audit.records.filter((r) => r.type === 'service.started').length, 40);
+  for (const finish of seen.finish) finish();
   await broker.stop();
 });
