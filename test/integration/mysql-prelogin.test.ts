@@ -49,6 +49,7 @@ services:
       username: x
       password: { from: env, get: PW }
       sslmode: disable
+    verboseClientErrors: true
     config:
       maxConcurrentLogins: 1
 `,
@@ -122,7 +123,7 @@ test('target logins above maxConcurrentLogins get 1040 naming the setting', asyn
     (e: { errno?: number; message: string }) => e,
   );
   assert.equal(err.errno, 1040);
-  assert.match(err.message, /1 logins in progress.*maxConcurrentLogins/);
+  assert.match(err.message, /1 logins in progress.*maxConcurrentLogins/); // verboseClientErrors; others get the catalog's summary
   const failed = tb.audit.records.filter((r) => r.type === 'connection.failed' && r.service === 'capped');
   assert.ok(failed.some((r) => r.type === 'connection.failed' && r.code === 'too_many_connections'));
   assert.equal(stalled, 1, 'the refused login never reached the target');
