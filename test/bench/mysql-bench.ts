@@ -6,8 +6,7 @@
 // connection, and a microbenchmark of the COM_CHANGE_USER filter (the one per-packet step
 // in the broker's data phase).
 // Usage: node dist/test/bench/mysql-bench.js [--quick] [--rounds N] [select|churn|memory|filter ...]
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,73 +15,9 @@ import { encodePacket } from '../../broker/connectors/mysql/codec.js';
 import { createCommandFilter } from '../../broker/connectors/mysql/command-filter.js';
 import { freePort } from '../fixtures/free-port.js';
 import { startMariaDb, type MariaDb } from '../fixtures/mariadb-cluster.js';
+import { benchArgs, children, cpuSeconds, fmt, interleavedRounds, median, run, startBrokerProcess, startHaproxy, type Endpoint, type Figure, type PathName, type Sample } from './bench-kit.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-type PathName = 'direct' | 'broker' | 'haproxy';
-const PATHS: PathName[] = ['direct', 'broker', 'haproxy'];
-
-interface Endpoint {
-  name: PathName;
-  port: number;
-  pid?: number;
-  /** The client must send the real password (no broker in the path). */
-  password: boolean;
-}
-
-interface Sample {
-  value: number;
-  /** Proxy CPU seconds per unit of work. */
-  cpuPerUnit?: number;
-}
-
-const children = new Set<ChildProcess>();
-
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks of 1/100 s
-}
-
-function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-  });
-}
-
-async function waitForPort(port: number, timeoutMs = 20_000): Promise<void> {
-  const net = await import('node:net');
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), r(true)));
-      s.once('error', () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listening on ${port}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function startHaproxy(dir: string, dbPort: number): Promise<Endpoint> {
-  const port = await freePort();
-  const cfg = join(dir, 'haproxy.cfg');
-  writeFileSync(cfg, [
-    'global', '  maxconn 4000', '',
-    'defaults', '  mode tcp', '  timeout connect 5s', '  timeout client 1h', '  timeout server 1h', '',
-    'frontend my', `  bind 127.0.0.1:${port}`, '  default_backend my',
-    'backend my', `  server db1 127.0.0.1:${dbPort}`, '',
-  ].join('\n'));
-  const child = spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', openSync(join(dir, 'haproxy.log'), 'a'), openSync(join(dir, 'haproxy.log'), 'a')] });
-  children.add(child);
-  await waitForPort(port);
-  return { name: 'haproxy', port, pid: child.pid!, password: true };
-}
 
 async function startBroker(dir: string, db: MariaDb): Promise<Endpoint> {
   const port = await freePort();
@@ -92,14 +27,7 @@ async function startBroker(dir: string, db: MariaDb): Promise<Endpoint> {
     '      host: 127.0.0.1', `      port: ${db.port}`, `      username: ${db.users.native.name}`, '      password: { from: env, get: SD_BENCH_MYPASS }',
     '      sslmode: disable', '',
   ].join('\n'));
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, SD_BENCH_MYPASS: db.users.native.password };
-  const child = spawn(join(ROOT, 'bin', 'secretless-desktop.js'), ['serve', '-f', cfg, '--audit-log', join(dir, 'audit.jsonl'), '--log-level', 'warn'], {
-    env,
-    stdio: ['ignore', openSync(join(dir, 'broker.log'), 'a'), openSync(join(dir, 'broker.log'), 'a')],
-  });
-  children.add(child);
-  await waitForPort(port);
-  return { name: 'broker', port, pid: child.pid!, password: false };
+  return startBrokerProcess(ROOT, dir, cfg, port, { SD_BENCH_MYPASS: db.users.native.password });
 }
 
 async function comSelect(db: MariaDb): Promise<number> {
@@ -179,19 +107,8 @@ function filterCost(): { nsPerPacket: number; nsPerMiB: number } {
   return { nsPerPacket: ns / (rounds * perChunk), nsPerMiB: ns / ((rounds * chunk.length) / (1 << 20)) };
 }
 
-const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
-
-function fmt(n: number): string {
-  return n >= 100 ? Math.round(n).toLocaleString('en-US').replace(/,/g, ' ') : n.toFixed(1);
-}
-
 async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  const quick = argv.includes('--quick');
-  const roundsIdx = argv.indexOf('--rounds');
-  const rounds = roundsIdx >= 0 ? Number(argv[roundsIdx + 1]) : quick ? 1 : 3;
-  const sections = argv.filter((a) => ['select', 'churn', 'filter', 'memory'].includes(a));
-  const want = (s: string) => sections.length === 0 || sections.includes(s);
+  const { quick, rounds, want } = benchArgs(['select', 'churn', 'filter', 'memory']);
   const dir = mkdtempSync(join(tmpdir(), 'sd-mybench-'));
   const db = await startMariaDb({ maxConnections: 500 });
   const cleanup = () => {
@@ -201,7 +118,7 @@ async function main(): Promise<void> {
   process.on('exit', cleanup);
   try {
     const endpoints: Endpoint[] = [{ name: 'direct', port: db.port, password: true }, await startBroker(dir, db), await startHaproxy(dir, db.port)];
-    const figures: { name: string; unit: string; cpuUnit: string; measure: (ep: Endpoint) => Promise<Sample> }[] = [];
+    const figures: (Figure & { unit: string; cpuUnit: string })[] = [];
     const q = quick ? 20_000 : 60_000;
     if (want('select')) {
       figures.push({ name: 'mariadb-slap SELECT 1, 8 clients', unit: 'q/s', cpuUnit: 'µs/q', measure: (ep) => slap(ep, db, 8, q) });
@@ -209,20 +126,7 @@ async function main(): Promise<void> {
     }
     if (want('churn'))
       figures.push({ name: 'connection churn (mysql2 connect+SELECT 1+quit, 4 parallel)', unit: 'conn/s', cpuUnit: 'µs/conn', measure: (ep) => churn(ep, db, 4, quick ? 3 : 6) });
-    const results = new Map<string, Map<PathName, Sample[]>>();
-    for (let r = 0; r < rounds; r++) {
-      for (const fig of figures) {
-        const slot = results.get(fig.name) ?? new Map<PathName, Sample[]>();
-        results.set(fig.name, slot);
-        // Rotate the order per round so no path always runs on a warmer server.
-        const order = PATHS.map((_, i) => PATHS[(i + r) % PATHS.length]!);
-        for (const name of order) {
-          const ep = endpoints.find((e) => e.name === name)!;
-          const s = await fig.measure(ep);
-          slot.set(name, [...(slot.get(name) ?? []), s]);
-        }
-      }
-    }
+    const results = await interleavedRounds(figures, endpoints, rounds);
     const lines: string[] = [];
     lines.push(`MySQL bench: MariaDB ${(await db.sql('SELECT VERSION()')).trim()}, Node ${process.version}, ${cpus()[0]?.model ?? '?'} x${availableParallelism()}, ${rounds} round(s), medians`);
     if (figures.length) {

@@ -5,9 +5,7 @@
 // scanner (the one step in the broker's Redis data phase: it looks at command names to
 // find AUTH and HELLO).
 // Usage: node dist/test/bench/redis-bench.js [--quick] [--rounds N] [load|scanner ...]
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import * as net from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,72 +13,9 @@ import { createCommandScanner } from '../../broker/connectors/redis/command-scan
 import { encodeCommand } from '../../broker/connectors/redis/resp.js';
 import { freePort } from '../fixtures/free-port.js';
 import { startRedis, type RedisServer } from '../fixtures/redis-server.js';
+import { benchArgs, children, cpuSeconds, fmt, interleavedRounds, median, run, startBrokerProcess, startHaproxy, type Endpoint, type Figure, type PathName, type Sample } from './bench-kit.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-type PathName = 'direct' | 'broker' | 'haproxy';
-const PATHS: PathName[] = ['direct', 'broker', 'haproxy'];
-
-interface Endpoint {
-  name: PathName;
-  port: number;
-  pid?: number;
-  /** The client must send the real password (no broker in the path). */
-  password: boolean;
-}
-
-interface Sample {
-  value: number;
-  /** Proxy CPU seconds per request. */
-  cpuPerUnit?: number;
-}
-
-const children = new Set<ChildProcess>();
-
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-  });
-}
-
-async function waitForPort(port: number, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), r(true)));
-      s.once('error', () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listening on ${port}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function startHaproxy(dir: string, target: number): Promise<Endpoint> {
-  const port = await freePort();
-  const cfg = join(dir, 'haproxy.cfg');
-  writeFileSync(cfg, [
-    'global', '  maxconn 4000', '',
-    'defaults', '  mode tcp', '  timeout connect 5s', '  timeout client 1h', '  timeout server 1h', '',
-    'frontend rd', `  bind 127.0.0.1:${port}`, '  default_backend rd',
-    'backend rd', `  server r1 127.0.0.1:${target}`, '',
-  ].join('\n'));
-  const child = spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', openSync(join(dir, 'haproxy.log'), 'a'), openSync(join(dir, 'haproxy.log'), 'a')] });
-  children.add(child);
-  await waitForPort(port);
-  return { name: 'haproxy', port, pid: child.pid!, password: true };
-}
 
 async function startBroker(dir: string, server: RedisServer): Promise<Endpoint> {
   const port = await freePort();
@@ -89,14 +24,7 @@ async function startBroker(dir: string, server: RedisServer): Promise<Endpoint> 
     'version: "2"', 'services:', '  rd:', '    connector: redis', `    listenOn: tcp://127.0.0.1:${port}`, '    credentials:',
     '      host: 127.0.0.1', `      port: ${server.port}`, '      password: { from: env, get: SD_BENCH_REDISPASS }', '      sslmode: disable', '',
   ].join('\n'));
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, SD_BENCH_REDISPASS: server.defaultPassword };
-  const child = spawn(join(ROOT, 'bin', 'secretless-desktop.js'), ['serve', '-f', cfg, '--audit-log', join(dir, 'audit.jsonl'), '--log-level', 'warn'], {
-    env,
-    stdio: ['ignore', openSync(join(dir, 'broker.log'), 'a'), openSync(join(dir, 'broker.log'), 'a')],
-  });
-  children.add(child);
-  await waitForPort(port);
-  return { name: 'broker', port, pid: child.pid!, password: false };
+  return startBrokerProcess(ROOT, dir, cfg, port, { SD_BENCH_REDISPASS: server.defaultPassword });
 }
 
 /** redis-benchmark for one test (get or set); requests per second as it reports them. */
@@ -136,19 +64,8 @@ function scannerCost(): { nsPerCommand: number; nsPerMiBLarge: number } {
   return { nsPerCommand, nsPerMiBLarge };
 }
 
-const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
-
-function fmt(n: number): string {
-  return n >= 100 ? Math.round(n).toLocaleString('en-US').replace(/,/g, ' ') : n.toFixed(1);
-}
-
 async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  const quick = argv.includes('--quick');
-  const roundsIdx = argv.indexOf('--rounds');
-  const rounds = roundsIdx >= 0 ? Number(argv[roundsIdx + 1]) : quick ? 1 : 3;
-  const sections = argv.filter((a) => ['load', 'scanner'].includes(a));
-  const want = (s: string) => sections.length === 0 || sections.includes(s);
+  const { quick, rounds, want } = benchArgs(['load', 'scanner']);
   const dir = mkdtempSync(join(tmpdir(), 'sd-rdbench-'));
   const server = await startRedis({ auth: 'requirepass' });
   const cleanup = () => {
@@ -162,7 +79,7 @@ async function main(): Promise<void> {
     if (want('load')) {
       const endpoints: Endpoint[] = [{ name: 'direct', port: server.port, password: true }, await startBroker(dir, server), await startHaproxy(dir, server.port)];
       const scale = quick ? 1 : 3;
-      const figures: { name: string; measure: (ep: Endpoint) => Promise<Sample> }[] = [];
+      const figures: Figure[] = [];
       for (const test of ['get', 'set'] as const)
         for (const [clients, pipeline, n] of [
           [1, 1, 10_000],
@@ -171,19 +88,7 @@ async function main(): Promise<void> {
           [50, 16, 300_000],
         ] as const)
           figures.push({ name: `${test.toUpperCase()} -c ${clients}${pipeline > 1 ? ` -P ${pipeline}` : ''}`, measure: (ep) => bench(ep, server, test, clients, pipeline, n * scale) });
-      const results = new Map<string, Map<PathName, Sample[]>>();
-      for (let r = 0; r < rounds; r++) {
-        for (const fig of figures) {
-          const slot = results.get(fig.name) ?? new Map<PathName, Sample[]>();
-          results.set(fig.name, slot);
-          // Rotate the order per round so no path always runs on a warmer server.
-          const order = PATHS.map((_, i) => PATHS[(i + r) % PATHS.length]!);
-          for (const name of order) {
-            const s = await fig.measure(endpoints.find((e) => e.name === name)!);
-            slot.set(name, [...(slot.get(name) ?? []), s]);
-          }
-        }
-      }
+      const results = await interleavedRounds(figures, endpoints, rounds);
       lines.push('');
       lines.push('| redis-benchmark | direct | broker | haproxy (tcp) | broker / haproxy |');
       lines.push('| --- | --- | --- | --- | --- |');

@@ -1,0 +1,125 @@
+// What the MySQL and Redis benchmarks share: the three paths (direct, the broker as its
+// own process, haproxy in tcp mode), child processes, CPU time from /proc, interleaved
+// rounds and number formatting.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, readFileSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
+import { join } from 'node:path';
+import { freePort } from '../fixtures/free-port.js';
+
+export type PathName = 'direct' | 'broker' | 'haproxy';
+export const PATHS: PathName[] = ['direct', 'broker', 'haproxy'];
+
+export interface Endpoint {
+  name: PathName;
+  port: number;
+  pid?: number;
+  /** The client must send the real password (no broker in the path). */
+  password: boolean;
+}
+
+export interface Sample {
+  value: number;
+  /** Proxy CPU seconds per unit of work. */
+  cpuPerUnit?: number;
+}
+
+/** Processes the bench started; killed at the end. */
+export const children = new Set<ChildProcess>();
+
+/** User + system CPU seconds of a process so far. */
+export function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks of 1/100 s
+}
+
+export function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+  });
+}
+
+export async function waitForPort(port: number, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => (s.destroy(), r(true)));
+      s.once('error', () => r(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listening on ${port}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** haproxy in tcp mode in front of 127.0.0.1:target. */
+export async function startHaproxy(dir: string, target: number): Promise<Endpoint> {
+  const port = await freePort();
+  const cfg = join(dir, 'haproxy.cfg');
+  writeFileSync(cfg, [
+    'global', '  maxconn 4000', '',
+    'defaults', '  mode tcp', '  timeout connect 5s', '  timeout client 1h', '  timeout server 1h', '',
+    'frontend fe', `  bind 127.0.0.1:${port}`, '  default_backend be',
+    'backend be', `  server s1 127.0.0.1:${target}`, '',
+  ].join('\n'));
+  const child = spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', openSync(join(dir, 'haproxy.log'), 'a'), openSync(join(dir, 'haproxy.log'), 'a')] });
+  children.add(child);
+  await waitForPort(port);
+  return { name: 'haproxy', port, pid: child.pid!, password: true };
+}
+
+/** `secretless-desktop serve -f cfg` as its own process, logging to dir/broker.log. */
+export async function startBrokerProcess(root: string, dir: string, cfg: string, port: number, env: NodeJS.ProcessEnv): Promise<Endpoint> {
+  const child = spawn(join(root, 'bin', 'secretless-desktop.js'), ['serve', '-f', cfg, '--audit-log', join(dir, 'audit.jsonl'), '--log-level', 'warn'], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ['ignore', openSync(join(dir, 'broker.log'), 'a'), openSync(join(dir, 'broker.log'), 'a')],
+  });
+  children.add(child);
+  await waitForPort(port);
+  return { name: 'broker', port, pid: child.pid!, password: false };
+}
+
+export interface Figure {
+  name: string;
+  measure: (ep: Endpoint) => Promise<Sample>;
+}
+
+/** Every figure on every path, `rounds` times, the path order rotated per round so no path always runs on a warmer server. */
+export async function interleavedRounds(figures: Figure[], endpoints: Endpoint[], rounds: number): Promise<Map<string, Map<PathName, Sample[]>>> {
+  const results = new Map<string, Map<PathName, Sample[]>>();
+  for (let r = 0; r < rounds; r++) {
+    for (const fig of figures) {
+      const slot = results.get(fig.name) ?? new Map<PathName, Sample[]>();
+      results.set(fig.name, slot);
+      const order = PATHS.map((_, i) => PATHS[(i + r) % PATHS.length]!);
+      for (const name of order) {
+        const s = await fig.measure(endpoints.find((e) => e.name === name)!);
+        slot.set(name, [...(slot.get(name) ?? []), s]);
+      }
+    }
+  }
+  return results;
+}
+
+export const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+
+export function fmt(n: number): string {
+  return n >= 100 ? Math.round(n).toLocaleString('en-US').replace(/,/g, ' ') : n.toFixed(1);
+}
+
+/** --quick, --rounds N and the named sections on the command line. */
+export function benchArgs(sectionNames: string[]): { quick: boolean; rounds: number; want: (s: string) => boolean } {
+  const argv = process.argv.slice(2);
+  const quick = argv.includes('--quick');
+  const roundsIdx = argv.indexOf('--rounds');
+  const rounds = roundsIdx >= 0 ? Number(argv[roundsIdx + 1]) : quick ? 1 : 3;
+  const sections = argv.filter((a) => sectionNames.includes(a));
+  return { quick, rounds, want: (s) => sections.length === 0 || sections.includes(s) };
+}
