@@ -398,6 +398,72 @@ describe('redis-cli features', () => {
   });
 });
 
+describe('transparency: the same replies as a direct connection, however the requests are framed and chunked', () => {
+  /** All bytes the server sends until `done` says the replies are complete or the connection closes. */
+  async function exchange(target: { port: number } | { path: string }, pre: string, stream: Buffer, cuts: number[], done: (b: Buffer) => boolean): Promise<Buffer> {
+    const socket = 'path' in target ? net.connect({ path: target.path }) : net.connect({ host: '127.0.0.1', port: target.port });
+    const chunks: Buffer[] = [];
+    const finished = new Promise<void>((resolve) => {
+      socket.on('data', (d) => {
+        chunks.push(d);
+        if (done(Buffer.concat(chunks))) resolve();
+      });
+      socket.on('close', () => resolve());
+      socket.on('error', () => resolve());
+    });
+    await new Promise((r) => socket.once('connect', r));
+    if (pre) socket.write(pre);
+    let prev = 0;
+    for (const c of [...cuts, stream.length]) {
+      socket.write(stream.subarray(prev, c));
+      prev = c;
+      await new Promise((r) => setImmediate(r));
+    }
+    await finished;
+    socket.destroy();
+    return Buffer.concat(chunks);
+  }
+
+  test('200 random request streams (multibulk and inline, quoting, empty requests, binary values, a protocol error at the end of some)', async () => {
+    let seed = 42;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const word = () => ['a', 'b c', 'x\r\ny', '*1', '$3', '"q"', "it's", '', 'AUTH', 'hello'][rand(10)]!;
+    const pieces = [
+      () => {
+        const w = word();
+        return Buffer.from(`*2\r\n$4\r\nECHO\r\n$${Buffer.byteLength(w)}\r\n${w}\r\n`);
+      },
+      () => Buffer.from(`echo plain${rand(100)}\r\n`),
+      () => Buffer.from(`ECHO "quoted ${rand(9)}\\x41\\n"\n`),
+      () => Buffer.from(`  PING  \r\n`),
+      () => Buffer.from('*0\r\n'),
+      () => Buffer.from('*-1\r\n'),
+      () => Buffer.from('\r\n'),
+      () => Buffer.from(`*3\r\n$4\r\nECHO\r\n$1\r\nz\r\n$1\r\nz\r\n`), // wrong arity: an error reply, the connection stays
+      () => Buffer.concat([Buffer.from('*2\r\n$4\r\nECHO\r\n$300\r\n'), Buffer.alloc(300, 0x2a), Buffer.from('\r\n')]),
+    ];
+    const malformed = ['*x\r\n', '*1\r\n$-5\r\n', '*1\r\n#\r\n', '*2\r\n$4\r\nECHO\r\n$x\r\n', 'ECHO "unbalanced\r\n', '*01\r\n'];
+    const endMark = Buffer.from('*2\r\n$4\r\nECHO\r\n$7\r\n__end__\r\n');
+    const endsWithMark = (b: Buffer) => b.subarray(-15).toString().endsWith('$7\r\n__end__\r\n');
+    for (let round = 0; round < 200; round++) {
+      const parts: Buffer[] = [];
+      for (let k = 0; k < 20 + rand(30); k++) parts.push(pieces[rand(pieces.length)]!());
+      const bad = rand(3) === 0 ? malformed[rand(malformed.length)]! : undefined;
+      parts.push(bad ? Buffer.from(bad) : endMark);
+      const stream = Buffer.concat(parts);
+      const cuts = [...new Set(Array.from({ length: rand(6) }, () => 1 + rand(stream.length - 1)))].sort((x, y) => x - y);
+      const [viaBroker, direct] = await Promise.all([
+        exchange({ port: tb.tcp('admin').port }, '', stream, cuts, endsWithMark),
+        exchange({ path: acl.socket }, `AUTH ${acl.defaultPassword}\r\n`, stream, cuts, endsWithMark),
+      ]);
+      assert.equal(viaBroker.toString('latin1'), direct.toString('latin1').replace(/^\+OK\r\n/, ''), `stream ${round}: ${JSON.stringify(stream.toString('latin1').slice(0, 300))}`);
+    }
+  });
+});
+
 describe('redaction', () => {
   test('no password in any client output, log line or audit record', () => {
     const everything = clientOutput.join('\n') + tb.output();
