@@ -134,6 +134,13 @@ ${service('admin', { host: acl.socket, password: '{ from: env, get: PW_DEFAULT }
 ${service('gated', { ...app, port: gate.port })}
 ${service('wrong-password', { ...app, password: '{ from: env, get: PW_WRONG }' })}
 ${service('no-password', { ...app, username: '', password: '' })}
+  quiet-no-password:
+    connector: redis
+    listenOn: tcp://127.0.0.1:0
+    credentials:
+      host: 127.0.0.1
+      port: ${acl.port}
+      sslmode: disable
 ${service('bad-db', { ...app, db: 99 })}
 ${service('down', { ...app, port: await closedPort() })}
 ${service('no-secret', { ...app, password: '{ from: env, get: PW_NOT_SET }' })}
@@ -218,6 +225,12 @@ describe('errors in the client, in Redis format, audited', () => {
   test('no password for a server that needs one: NOAUTH', async () => {
     const r = await cli('no-password', ['PING']);
     assert.match(r.stdout, /^NOAUTH secretless: .*requires a password and the service has none/);
+  });
+
+  test('a TCP listener without verboseClientErrors: the same prefix, the catalog summary and a reference, no address', async () => {
+    const r = await cli('quiet-no-password', ['PING']);
+    assert.match(r.stdout, /^NOAUTH secretless: the target rejected the broker's configured credentials \(reference \S+; the details are in the broker's log\)/);
+    assert.doesNotMatch(r.stdout, new RegExp(String(acl.port)));
   });
 
   test('a db the server does not have: the server error relayed', async () => {

@@ -59,7 +59,9 @@ export const redisConnector: Connector<RedisSettings> = {
           handshake: handshake(ctx),
           writeError(err) {
             if (!client.writable) return;
-            const prefix = err instanceof RedisLoginError && err.prefix ? err.prefix : err.entry.redis;
+            // The server's own prefix (NOAUTH, NOPERM...) says nothing secret: kept when the message is reduced to the catalog's (verboseClientErrors off).
+            const login = err instanceof RedisLoginError ? err : err.cause instanceof RedisLoginError ? err.cause : undefined;
+            const prefix = login?.prefix ?? err.entry.redis;
             client.write(encodeError(prefix, `secretless: ${err.message}`));
           },
         };
