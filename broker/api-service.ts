@@ -71,7 +71,8 @@ export class ApiError extends Error {
 const FAILED_TYPES = new Set(['connection.failed', 'credential.failed', 'identity.failed', 'service.failed', 'config.rejected', 'ssh-agent.refused']);
 
 export function isFailure(record: AuditRecord): boolean {
-  return FAILED_TYPES.has(record.type);
+  // An HTTP request is a failure when the broker answered with an error or the upstream refused the credential.
+  return FAILED_TYPES.has(record.type) || (record.type === 'http.request' && record.outcome !== 'ok');
 }
 
 /** Read the stopped-target list written by a previous run; a missing or broken file means none. */
@@ -282,6 +283,8 @@ export function toBrokerEvent(r: AuditRecord): BrokerEvent | undefined {
       return { type: 'connection.closed', name: r.service, connectionId: r.connectionId };
     case 'connection.failed':
       return { type: 'connection.failed', name: r.service, connectionId: r.connectionId, code: r.code, reason: r.reason };
+    case 'http.request':
+      return r.outcome === 'ok' ? undefined : { type: 'connection.failed', name: r.service, connectionId: r.connectionId, code: r.outcome, reason: `${r.method} ${r.host}${r.path}: HTTP ${r.status}` };
     case 'credential.fetched':
       return { type: 'credential.fetched', name: r.service, provider: r.provider, id: r.id, ...(r.expiresAt ? { expiresAt: r.expiresAt } : {}) };
     case 'credential.rotated':

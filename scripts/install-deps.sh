@@ -15,7 +15,8 @@ ensure_debian_packages strict \
   mariadb-slap=mariadb-client /usr/sbin/sshd=openssh-server ssh=openssh-client \
   /usr/lib/openssh/sftp-server=openssh-sftp-server git=git chromium=chromium \
   secret-tool=libsecret-tools tmux=tmux redis-server=redis-server redis-cli=redis-tools redis-benchmark=redis-tools \
-  mount=mount umount=mount mkfifo=coreutils curl=curl
+  mount=mount umount=mount mkfifo=coreutils curl=curl \
+  /usr/sbin/nginx=nginx /usr/bin/aws=awscli
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "installing npm packages (npm ci)" >&2

@@ -51,6 +51,21 @@ export type AuditEvent =
   | { type: 'cancel.forwarded'; service: string; connectionId: string }
   /** A client's AUTH / HELLO AUTH handled by the broker (Redis): answered as the broker's user, or refused. */
   | { type: 'command.intercepted'; service: string; connectionId: string; command: string; action: 'answered' | 'refused' | 'invalid'; requestedUser?: string }
+  | {
+      /** One HTTP request through an http connector: no header values, no query string. */
+      type: 'http.request';
+      service: string;
+      connectionId: string;
+      method: string;
+      host: string;
+      path: string;
+      status: number;
+      bytesIn: number;
+      bytesOut: number;
+      durationMs: number;
+      /** ok, or the catalog code of what went wrong (target_rejected_credentials for an upstream 401/403). */
+      outcome: string;
+    }
   | { type: 'service.started'; service: string; address: string }
   | { type: 'service.stopped'; service: string }
   | { type: 'service.failed'; service: string; reason: string }

@@ -349,6 +349,12 @@ function parseService(ctx: Ctx, svc: Entry): ServiceResult {
         `use this service's credentials; listen on 127.0.0.1 instead, or add \`allowRemote: true\` to the service if that is intended`,
     );
   }
+  if (spec?.checkService && ctx.issues.length === before) {
+    for (const problem of spec.checkService({ config, credentials: Object.keys(credentials) })) {
+      const path = problem.key === 'credentials' ? ['credentials'] : ['config', ...problem.key.split('.')];
+      add(ctx, { ...here, node: nodeAt(ctx, ['services', name, ...path]) ?? svc.keyNode, path: `${base}.${path.join('.')}` }, problem.message);
+    }
+  }
   const result: ServiceResult = { listenOn: listen?.address, listenNode: listen?.node };
   if (ctx.issueCount > before || connector === undefined || !listen) return result;
   result.service = {
@@ -526,6 +532,15 @@ function parseConnectorConfig(ctx: Ctx, entry: Entry | undefined, here: At, spec
 }
 
 // ---- YAML tree helpers ----
+
+/** The deepest existing node along path (a value, else its key), for positions. */
+function nodeAt(ctx: Ctx, path: string[]): YamlNode | undefined {
+  for (let n = path.length; n > 0; n--) {
+    const found = ctx.doc.getIn(path.slice(0, n), true) as YamlNode | undefined;
+    if (found && found.range) return found;
+  }
+  return undefined;
+}
 
 /** A mapping's entries keyed by name, reporting keys outside `allowed`. */
 function fieldsOf(

@@ -51,6 +51,12 @@ export interface ConnectorSpec {
    * connection). The message must not quote the value: a literal may be a secret.
    */
   checkLiteral?: (key: string, value: string) => string | undefined;
+  /**
+   * Checks the settings against each other and the credential names (an http header
+   * template naming a credential the service lacks). `key` is a path below `config:`
+   * (`headers.Authorization`), or `credentials`.
+   */
+  checkService?: (service: { config: Record<string, unknown>; credentials: string[] }) => { key: string; message: string }[];
 }
 
 export interface ConfigIssue {

@@ -1,5 +1,7 @@
 // Every connector the broker knows, by the name used in `connector:`.
 import type { ConnectorSpec } from '../config/types.js';
+import { httpConnector } from './http/connector.js';
+import { HTTP_CONNECTORS } from './http/settings.js';
 import { mysqlConnector } from './mysql/connector.js';
 import { pgConnector } from './pg/connector.js';
 import { redisConnector } from './redis/connector.js';
@@ -16,6 +18,7 @@ export function builtinConnectors(): Map<string, Connector> {
     [sshConnector.spec.name, sshConnector],
     [sshAgentConnector.spec.name, sshAgentConnector],
     [sshTunnelConnector.spec.name, sshTunnelConnector],
+    ...HTTP_CONNECTORS.map((name) => [name, httpConnector(name)] as [string, Connector]),
   ]);
 }
 

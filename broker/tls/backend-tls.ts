@@ -33,7 +33,7 @@ export function parseSslMode(value: string | undefined, fallback: SslMode): SslM
 }
 
 /** PEM text is used as is; anything else is a path to read. */
-async function material(name: string, value: Buffer | undefined): Promise<Buffer | undefined> {
+export async function tlsMaterial(name: string, value: Buffer | undefined): Promise<Buffer | undefined> {
   if (!value || value.length === 0) return undefined;
   if (value.includes('-----BEGIN ')) return value;
   const path = value.toString('utf8').trim();
@@ -46,9 +46,9 @@ async function material(name: string, value: Buffer | undefined): Promise<Buffer
 
 export async function backendTlsSettings(input: BackendTlsInput): Promise<BackendTlsSettings> {
   const mode = parseSslMode(input.sslmode, input.defaultMode);
-  const ca = await material('sslrootcert', input.sslrootcert);
-  const cert = await material('sslcert', input.sslcert);
-  const key = await material('sslkey', input.sslkey);
+  const ca = await tlsMaterial('sslrootcert', input.sslrootcert);
+  const cert = await tlsMaterial('sslcert', input.sslcert);
+  const key = await tlsMaterial('sslkey', input.sslkey);
   // As libpq: require with a root certificate present behaves like verify-ca.
   const verify = mode === 'verify-full' ? 'full' : mode === 'verify-ca' || (mode === 'require' && ca) ? 'ca' : 'none';
   if (verify !== 'none' && !ca)
@@ -109,7 +109,7 @@ export function upgradeToTls(
   });
 }
 
-function describeTlsError(err: Error & { code?: string; reason?: string }): string {
+export function describeTlsError(err: Error & { code?: string; reason?: string }): string {
   switch (err.code) {
     case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
     case 'SELF_SIGNED_CERT_IN_CHAIN':
