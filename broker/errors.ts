@@ -85,7 +85,8 @@ export const errorCatalog: Readonly<Record<BrokerErrorCode, CatalogEntry>> = {
     summary: 'a credential provider failed',
     pgSqlState: '08001',
     mysql: { errno: 1045, sqlState: '28000' },
-    httpStatus: 502,
+    // 503: the credential is not available now (a login needed, a provider down); retry later.
+    httpStatus: 503,
     redis: 'NOAUTH',
   },
   unsupported_auth: {

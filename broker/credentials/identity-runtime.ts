@@ -1,6 +1,6 @@
 // Everything the identities feature adds to a running broker, in one object: the OIDC
 // sessions (IdentitySessions for the API layer), the providers that use them (aws-sts,
-// aws-rds-iam, aws-secrets-manager, vault), and apply() for each config (re)load.
+// aws-rds-iam, aws-secrets-manager, vault, oidc), and apply() for each config (re)load.
 //
 //   const identity = createIdentityRuntime({ audit, logger, baseProviders: defaultProviders() });
 //   const registry = createProviderRegistry([...defaultProviders(), ...identity.providers]);
@@ -10,6 +10,7 @@ import type { CredentialSpec } from '../config/types.js';
 import { createAwsRdsIamProvider } from './providers/aws-rds-iam.js';
 import { createAwsSecretsManagerProvider } from './providers/aws-secrets-manager.js';
 import { createAwsStsProvider } from './providers/aws-sts.js';
+import { createOidcTokenProvider } from './providers/oidc-token.js';
 import { createVaultProvider } from './providers/vault.js';
 import type { Provider } from './types.js';
 import type { Logger } from '../log.js';
@@ -20,7 +21,7 @@ import { createIdentitySessions, type IdentitySessionManager } from '../identity
 import { createKeychainTokenStore, type TokenStore } from '../identity/token-store.js';
 
 /** The providers this feature adds, by name (for config validation without a runtime). */
-export const IDENTITY_PROVIDER_NAMES = ['aws-sts', 'aws-rds-iam', 'aws-secrets-manager', 'vault'];
+export const IDENTITY_PROVIDER_NAMES = ['aws-sts', 'aws-rds-iam', 'aws-secrets-manager', 'vault', 'oidc'];
 
 export interface IdentityRuntimeOptions {
   audit: AuditSink;
@@ -81,6 +82,7 @@ export function createIdentityRuntime(options: IdentityRuntimeOptions): Identity
     createAwsRdsIamProvider({ aws, timeoutMs: ctx.timeoutMs }),
     createAwsSecretsManagerProvider({ aws, timeoutMs: ctx.timeoutMs }),
     createVaultProvider(ctx),
+    createOidcTokenProvider({ sessions, timeoutMs: ctx.timeoutMs }),
   ];
   return {
     sessions,

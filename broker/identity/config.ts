@@ -228,11 +228,12 @@ export const IDENTITY_PROVIDERS: Record<string, { type: IdentityConfig['type']; 
   'aws-rds-iam': { type: 'aws', form: 'AWS:DBUSER@HOST:PORT' },
   'aws-secrets-manager': { type: 'aws', form: 'AWS:SECRET_ID[#FIELD]' },
   vault: { type: 'vault', form: 'VAULT:PATH#FIELD' },
+  oidc: { type: 'oidc', form: 'NAME#access_token|id_token' },
 };
 
 /** The entry name an identity-backed credential id refers to. */
 export function identityOf(provider: string, id: string): string | undefined {
-  if (provider === 'aws-sts') return id.split('#')[0];
+  if (provider === 'aws-sts' || provider === 'oidc') return id.split('#')[0];
   if (provider in IDENTITY_PROVIDERS) {
     const at = id.indexOf(':');
     return at > 0 ? id.slice(0, at) : undefined;

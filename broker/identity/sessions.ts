@@ -57,6 +57,8 @@ export interface IdentitySessionManager extends IdentitySessions {
    * the session (STS, Vault) are keyed by it, so none outlives a logout.
    */
   generation(name: string): number;
+  /** A current access token of the same session (for APIs that take the login's bearer token). */
+  accessToken(name: string, opts: { signal: AbortSignal }): Promise<{ token: string; expiresAt: Date }>;
   close(): void;
 }
 
@@ -420,19 +422,11 @@ export function createIdentitySessions(options: IdentitySessionsOptions): Identi
         else schedule(s);
       }
     },
-    async idToken(name, { signal }) {
-      const s = get(name);
-      // Not logged in here: the keychain may hold a login done since (e.g. by `login` in a terminal).
-      if (!s.tokens && !s.login) await load(s);
-      if (signal.aborted) throw new Error('aborted');
-      // A token handed out must stay valid for the exchange it is used in (MIN_TOKEN_LIFE_MS);
-      // refresh first when it has less left than that or than the refresh margin.
-      if (s.tokens && now() >= Date.parse(s.tokens.expiresAt) - Math.max(margin, MIN_TOKEN_LIFE_MS)) await refresh(s).catch(() => {});
-      const t = s.tokens;
-      if (!t || now() >= Date.parse(t.expiresAt) - MIN_TOKEN_LIFE_MS) {
-        throw new Error(`identity '${name}' is not logged in (${s.reason ?? s.state}): run \`secretless-desktop login ${name}\``);
-      }
-      return { token: t.idToken, expiresAt: new Date(t.expiresAt) };
+    idToken: (name, { signal }) => currentTokens(name, signal).then((t) => ({ token: t.idToken, expiresAt: new Date(t.expiresAt) })),
+    async accessToken(name, { signal }) {
+      const t = await currentTokens(name, signal);
+      if (!t.accessToken) throw new Error(`identity '${name}': the provider issued no access token`);
+      return { token: t.accessToken, expiresAt: new Date(t.expiresAt) };
     },
     async reload(name, change) {
       const s = sessions.get(name);
@@ -454,6 +448,22 @@ export function createIdentitySessions(options: IdentitySessionsOptions): Identi
       }
     },
   };
+
+  /** The session's tokens, refreshed first when they are about to expire. */
+  async function currentTokens(name: string, signal: AbortSignal): Promise<StoredTokens> {
+    const s = get(name);
+    // Not logged in here: the keychain may hold a login done since (e.g. by `login` in a terminal).
+    if (!s.tokens && !s.login) await load(s);
+    if (signal.aborted) throw new Error('aborted');
+    // A token handed out must stay valid for the exchange it is used in (MIN_TOKEN_LIFE_MS);
+    // refresh first when it has less left than that or than the refresh margin.
+    if (s.tokens && now() >= Date.parse(s.tokens.expiresAt) - Math.max(margin, MIN_TOKEN_LIFE_MS)) await refresh(s).catch(() => {});
+    const t = s.tokens;
+    if (!t || now() >= Date.parse(t.expiresAt) - MIN_TOKEN_LIFE_MS) {
+      throw new Error(`identity '${name}' is not logged in (${s.reason ?? s.state}): run \`secretless-desktop login ${name}\``);
+    }
+    return t;
+  }
 }
 
 function isInvalidGrant(err: unknown): boolean {
