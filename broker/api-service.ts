@@ -142,6 +142,11 @@ export function createBrokerApi(options: BrokerApiOptions): BrokerApiService {
     return fingerprint ? { hostKeyFingerprint: fingerprint } : {};
   };
 
+  const withUpstream = (name: string) => {
+    const upstream = broker.config().services.find((x) => x.name === name)?.config.upstream;
+    return typeof upstream === 'string' ? { upstream } : {};
+  };
+
   const info = (s: ServiceStatus): TargetInfo => {
     const times = [...(expiries.get(s.name)?.values() ?? [])].filter((t): t is string => !!t).sort();
     return {
@@ -155,6 +160,7 @@ export function createBrokerApi(options: BrokerApiOptions): BrokerApiService {
       ...(times[0] ? { credentialExpiresAt: times[0] } : {}),
       ...withIdentity(sessionOf(broker.config(), s.name)),
       ...withFingerprint(s.name),
+      ...withUpstream(s.name),
     };
   };
 

@@ -32,6 +32,8 @@ export interface TargetInfo {
   database?: string;
   /** ssh: the name copied commands use for the host (`config.hostAlias`), e.g. in known_hosts. */
   hostAlias?: string;
+  /** http family: the upstream of a reverse proxy (`config.upstream`); absent for a forward proxy. */
+  upstream?: string;
 }
 
 /** Why a target is unhealthy; each maps from the catalog code of the last failure. */

@@ -59,11 +59,27 @@ export function connectionStrings(t: TargetInfo): ConnectionString[] {
         { label: 'host:port', value: hostPort },
       ];
     case 'http':
-      return [
-        { label: 'proxy URL', value: `http://${hostPort}` },
-        { label: 'host:port', value: hostPort },
-      ];
+    case 'basic_auth':
+    case 'generic_http':
+    case 'aws':
+      return httpStrings(t, `http://${hostPort}`);
     default:
       return [{ label: 'host:port', value: hostPort }];
   }
+}
+
+/** Reverse proxy: call the broker's address instead of the API; forward proxy: set it as http_proxy. */
+function httpStrings(t: TargetInfo, local: string): ConnectionString[] {
+  if (t.upstream === undefined) {
+    return [
+      { label: 'http_proxy', value: `export http_proxy=${local}` },
+      { label: 'curl', value: `curl -x ${local} http://HOST/PATH` },
+    ];
+  }
+  const strings: ConnectionString[] = [
+    { label: 'curl', value: `curl ${local}/` },
+    { label: 'base URL', value: `${local}/` },
+  ];
+  if (t.connector === 'aws') strings.unshift({ label: 'aws', value: `aws --no-sign-request --endpoint-url ${local}` });
+  return strings;
 }
