@@ -16,7 +16,8 @@ ensure_debian_packages strict \
   /usr/lib/openssh/sftp-server=openssh-sftp-server git=git chromium=chromium \
   secret-tool=libsecret-tools tmux=tmux redis-server=redis-server redis-cli=redis-tools redis-benchmark=redis-tools \
   mount=mount umount=mount mkfifo=coreutils curl=curl \
-  /usr/sbin/nginx=nginx /usr/bin/aws=awscli
+  /usr/sbin/nginx=nginx /usr/bin/aws=awscli \
+  /usr/lib/rabbitmq/bin/rabbitmq-server=rabbitmq-server epmd=erlang-base
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "installing npm packages (npm ci)" >&2

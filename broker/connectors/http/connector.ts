@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ServiceConfig } from '../../config/types.js';
+import { SettingsError } from '../../config/setting-checks.js';
 import { BrokerError } from '../../errors.js';
 import type { ConnectionContext, Connector, ConnectorDeps, ServedConnection, ServiceConnector } from '../types.js';
 import { createAuthMechanism } from './auth.js';
@@ -19,14 +20,7 @@ import { createUpstreamPool } from './upstream-pool.js';
 /** Largest request head accepted (Node's default is 16 KiB); larger gets 431. */
 const MAX_HEADER_BYTES = 32 * 1024;
 
-/** The service's settings could not be used (a config built in code, past the loader's checks). */
-class HttpSettingsError extends BrokerError {
-  constructor(service: string, issues: { key: string; message: string }[]) {
-    super('target_error', `service '${service}': ${issues.map((i) => `${i.key}: ${i.message}`).join('; ')}`);
-  }
-}
-
-export function httpConnector(name: HttpConnectorName): Connector {
+export function httpConnector(name: HttpConnectorName): Connector<HttpConfig> {
   return {
     spec: {
       name,
@@ -35,20 +29,20 @@ export function httpConnector(name: HttpConnectorName): Connector {
       knownCredentials: 'any',
       configKeys: HTTP_CONFIG_KEYS,
       checkService: (service) => checkHttpService(name, service.config, service.credentials),
+      parseSettings(raw) {
+        const { config, issues } = parseHttpConfig(name, raw);
+        if (!config) throw new SettingsError(issues.map((i) => `config.${i.key}: ${i.message}`).join('; '));
+        return config;
+      },
     },
-    create(service, deps) {
-      // Parsed once per service (issue 11's spec.parseSettings will take this over).
-      const { config, issues } = parseHttpConfig(name, service.config);
-      if (!config) throw new HttpSettingsError(service.name, issues);
-      return createHttpService(service, config, deps);
-    },
+    create: (service, config, deps) => createHttpService(service, config, deps),
   };
 }
 
-function createHttpService(service: ServiceConfig, settings: HttpConfig, deps: ConnectorDeps): ServiceConnector & { close(): Promise<void> } {
+function createHttpService(service: ServiceConfig, settings: HttpConfig, deps: ConnectorDeps): ServiceConnector {
   const { auth, issues } = chooseAuth(settings, Object.keys(service.credentials), service.config);
   // The loader reports these with lines; reaching here means a config built in code.
-  if (!auth) throw new HttpSettingsError(service.name, issues);
+  if (!auth) throw new SettingsError(issues.map((i) => `${i.key}: ${i.message}`).join('; '));
   const mechanism = createAuthMechanism(auth);
   const pool = createUpstreamPool({ verify: settings.verify, connectTimeoutMs: settings.connectTimeoutMs });
   const clients = new WeakMap<Socket, RequestContext>();
@@ -97,7 +91,7 @@ function createHttpService(service: ServiceConfig, settings: HttpConfig, deps: C
   const target = settings.mode.type === 'reverse' ? settings.mode.upstream.host : 'forward proxy';
   const tls = settings.mode.type === 'reverse' ? settings.mode.upstream.protocol === 'https:' : settings.mode.forceSSL;
   return {
-    async connect(client: Socket, ctx: ConnectionContext): Promise<ServedConnection> {
+    connect(client: Socket, ctx: ConnectionContext) {
       const rc: RequestContext = {
         ctx,
         settings,
@@ -110,11 +104,9 @@ function createHttpService(service: ServiceConfig, settings: HttpConfig, deps: C
       clients.set(client, rc);
       const done = new Promise<void>((resolve) => client.once('close', () => resolve()));
       server.emit('connection', client);
-      // Errors are answered per request by proxy-request.ts; the handshake itself cannot fail.
-      return { type: 'served', target, tls, authMethod: mechanism.name, done };
-    },
-    writeError(client, err) {
-      writeRawError(client, errorBody(err));
+      const served: ServedConnection = { type: 'served', target, tls, authMethod: mechanism.name, done };
+      // No writeError: errors are answered per request (proxy-request.ts); the handshake cannot fail.
+      return { handshake: Promise.resolve(served) };
     },
     async close() {
       server.close();
