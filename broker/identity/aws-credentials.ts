@@ -21,11 +21,23 @@ export interface AwsCredentialSource {
   assumed(name: string, signal: AbortSignal): Promise<AwsSessionCredentials>;
   /** What an SDK client should use: assumed role credentials, or undefined for the default chain. */
   forClient(name: string, signal: AbortSignal): Promise<AwsSessionCredentials | undefined>;
+  /** The keys themselves: assumed role credentials, or the default chain's (for signing requests the broker forwards). */
+  keys(name: string, signal: AbortSignal): Promise<AwsKeys>;
+}
+
+/** Keys from the default chain may be long-term: no session token, no expiry. */
+export interface AwsKeys {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+  expiration?: Date;
 }
 
 export function createAwsCredentialSource(ctx: IdentityContext): AwsCredentialSource {
   const cache = new Map<string, { key: string; creds: AwsSessionCredentials }>();
   const inflight = new Map<string, Promise<AwsSessionCredentials>>();
+  /** One client per region whose credential chain (and its cache) serves default-chain entries. */
+  const chains = new Map<string, STSClient>();
 
   const entry = (name: string): AwsIdentity => {
     const e = ctx.entry(name);
@@ -92,6 +104,15 @@ export function createAwsCredentialSource(ctx: IdentityContext): AwsCredentialSo
     async forClient(name, signal) {
       const e = entry(name);
       return e.roleArn ? assumed(name, signal) : undefined;
+    },
+    async keys(name, signal) {
+      const e = entry(name);
+      if (e.roleArn) return assumed(name, signal);
+      // The SDK's own default chain (env, shared files, SSO, container/instance metadata), as its clients resolve it.
+      let client = chains.get(e.region);
+      if (!client) chains.set(e.region, (client = new STSClient({ region: e.region })));
+      const c = await raceSignal(client.config.credentials(), signal);
+      return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, ...(c.sessionToken ? { sessionToken: c.sessionToken } : {}), ...(c.expiration ? { expiration: c.expiration } : {}) };
     },
   };
 }

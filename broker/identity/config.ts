@@ -250,7 +250,6 @@ export function checkCredentialRef(provider: string, id: string, identities: Ide
   const entry = identities.find((i) => i.name === name);
   if (!entry) return `'${name}' is not an entry of \`identities:\` (${provider} ids have the form ${want.form})`;
   if (entry.type !== want.type) return `identity '${name}' has type ${entry.type}, but ${provider} needs a ${want.type} entry`;
-  if (provider === 'aws-sts' && (entry as AwsIdentity).roleArn === undefined) return `aws-sts needs an aws entry with \`identity\` and \`roleArn\`; '${name}' has none`;
   return undefined;
 }
 

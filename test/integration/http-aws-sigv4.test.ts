@@ -1,7 +1,8 @@
 // AWS SigV4 signed by the broker: the real `aws` CLI (Debian's awscli) sends unsigned
 // requests (--no-sign-request) to the broker's `aws` service, which signs them with
 // its credentials; the AWS stand-in recomputes each signature with AWS's own signer
-// (@smithy/signature-v4) and answers only when it matches.
+// (@smithy/signature-v4) and answers only when it matches. Keys come from providers, or
+// from an aws identity on the SDK's default credential chain.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,6 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
+import { createMemoryAudit } from '../../broker/audit/memory-audit.js';
+import { createIdentityRuntime } from '../../broker/credentials/identity-runtime.js';
+import { defaultProviders } from '../../broker/credentials/registry.js';
+import { createMemoryTokenStore } from '../../broker/identity/token-store.js';
+import { createLogger } from '../../broker/log.js';
 import { startTestBroker, type TestBroker } from '../fixtures/broker.js';
 import { startAwsStandin, type AwsStandin, type IssuedCredentials } from '../fixtures/sts-standin.js';
 
@@ -103,6 +109,40 @@ services:
   assert.equal(body.error.code, 'packet_too_large');
   assert.match(body.error.message, /maxSignedBodyBytes/);
   assert.equal(aws.calls.getSecretValue, before);
+});
+
+test('keys from an aws identity on the default credential chain (here the AWS_* environment) sign too', async () => {
+  const runtime = createIdentityRuntime({ audit: createMemoryAudit(), logger: createLogger({ level: 'error', format: 'json', write: () => {} }), baseProviders: defaultProviders({ env: {} }), store: createMemoryTokenStore() });
+  Object.assign(process.env, { AWS_ACCESS_KEY_ID: keys.accessKeyId, AWS_SECRET_ACCESS_KEY: keys.secretAccessKey, AWS_SESSION_TOKEN: keys.sessionToken, AWS_EC2_METADATA_DISABLED: 'true' });
+  const chained = await startTestBroker(
+    `version: "2"
+identities:
+  chain: { type: aws, region: eu-west-1 }
+services:
+  secrets:
+    connector: http
+    listenOn: tcp://127.0.0.1:0
+    credentials:
+      accessKeyId: { from: aws-sts, get: "chain#accessKeyId" }
+      secretAccessKey: { from: aws-sts, get: "chain#secretAccessKey" }
+      sessionToken: { from: aws-sts, get: "chain#sessionToken" }
+    config: { upstream: "${aws.endpoint}", service: secretsmanager }
+`,
+    { providers: runtime.providers },
+  );
+  try {
+    runtime.apply([{ type: 'aws', name: 'chain', region: 'eu-west-1', durationSeconds: 3600, sessionName: 'x', endpoints: {}, line: 1 }]);
+    const { host, port } = chained.tcp('secrets');
+    const res = await fetch(`http://${host}:${port}/`, { method: 'POST', body: JSON.stringify({ SecretId: 'app/db' }), headers: { 'x-amz-target': 'secretsmanager.GetSecretValue', 'content-type': 'application/x-amz-json-1.1' } });
+    const text = await res.text();
+    outputs.push(text, chained.output());
+    assert.equal(res.status, 200, text);
+    assert.equal((JSON.parse(text) as { SecretString: string }).SecretString, '{"password":"the-db-password"}');
+  } finally {
+    for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']) delete process.env[k];
+    await chained.stop();
+    runtime.close();
+  }
 });
 
 test('the AWS keys never appear in logs, audit or CLI output', () => {

@@ -145,7 +145,7 @@ test('credentials that name an identity must name an existing entry of the right
       '      host: db',
       '      password: { from: vault, get: "nope:kv/x#y" }',
       '      a: { from: aws-rds-iam, get: "vault:u@h:1" }',
-      '      b: { from: aws-sts, get: "chain#accessKeyId" }',
+      '      b: { from: aws-sts, get: "vault#accessKeyId" }',
       '      c: { from: vault, get: "no-colon" }',
       '      sslmode: disable',
     ),
@@ -162,7 +162,7 @@ test('credentials that name an identity must name an existing entry of the right
   );
   assert.match(issues[0]!.message, /'nope' is not an entry of `identities:`/);
   assert.match(issues[1]!.message, /identity 'vault' has type vault, but aws-rds-iam needs a aws entry/);
-  assert.match(issues[2]!.message, /aws-sts needs an aws entry with `identity` and `roleArn`/);
+  assert.match(issues[2]!.message, /identity 'vault' has type vault, but aws-sts needs a aws entry/);
   assert.match(issues[3]!.message, /the id must have the form VAULT:PATH#FIELD/);
   assert.match(issues[4]!.message, /aws-rds-iam tokens are only accepted over TLS/);
 });

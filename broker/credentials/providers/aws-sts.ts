@@ -1,9 +1,10 @@
-// `aws-sts`: temporary AWS credentials from AssumeRoleWithWebIdentity with an OIDC
-// session's ID token. Id: `AWS#field`, AWS naming an `identities:` entry of type aws
-// (identity + roleArn), field one of accessKeyId, secretAccessKey, sessionToken,
-// expiration. All fields of one entry come from the same STS answer, and carry its
-// expiry, so the resolver reuses them until a margin before it.
-import type { AwsCredentialSource, AwsSessionCredentials } from '../../identity/aws-credentials.js';
+// `aws-sts`: the AWS keys of an `identities:` entry of type aws: temporary credentials
+// from AssumeRoleWithWebIdentity with an OIDC session's ID token (identity + roleArn),
+// or the SDK's default credential chain (neither). Id: `AWS#field`, field one of
+// accessKeyId, secretAccessKey, sessionToken, expiration (the last two empty for
+// long-term default-chain keys). All fields of one entry come from the same answer and
+// carry its expiry, so the resolver reuses them until a margin before it.
+import type { AwsCredentialSource, AwsKeys } from '../../identity/aws-credentials.js';
 import { safeReason } from '../../identity/context.js';
 import { signalWithTimeout } from '../../net/deadline.js';
 import { ProviderError, type Provider, type SecretValue } from '../types.js';
@@ -27,16 +28,16 @@ export function createAwsStsProvider(options: { aws: AwsCredentialSource; timeou
       const out = new Map<string, SecretValue>();
       await Promise.all(
         [...byEntry].map(async ([entry, entryIds]) => {
-          let creds: AwsSessionCredentials;
+          let creds: AwsKeys;
           try {
-            creds = await options.aws.assumed(entry, signalWithTimeout(signal, options.timeoutMs));
+            creds = await options.aws.keys(entry, signalWithTimeout(signal, options.timeoutMs));
           } catch (err) {
             throw new ProviderError(name, entryIds.join(', '), safeReason(err));
           }
           for (const id of entryIds) {
             const field = id.split('#')[1] as Field;
-            const text = field === 'expiration' ? creds.expiration.toISOString() : creds[field];
-            out.set(id, { value: Buffer.from(text, 'utf8'), expiresAt: creds.expiration });
+            const text = field === 'expiration' ? (creds.expiration?.toISOString() ?? '') : (creds[field] ?? '');
+            out.set(id, { value: Buffer.from(text, 'utf8'), ...(creds.expiration ? { expiresAt: creds.expiration } : {}) });
           }
         }),
       );
