@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm run bench`: PostgreSQL benchmark (direct vs broker vs haproxy vs pgbouncer), then
-# the MySQL one (direct vs broker vs haproxy on MariaDB) and the Redis one (direct vs
-# broker vs haproxy, redis-benchmark); those two take --quick only.
+# the MySQL one (direct vs broker vs haproxy on MariaDB), the Redis one (direct vs
+# broker vs haproxy, redis-benchmark) and the HTTP one (direct vs broker vs nginx as a
+# reverse proxy, wrk); those three take --quick only.
 # Installs missing Debian packages when root (otherwise prints the command and runs the
 # paths it can), builds, and runs the script. Arguments go to the script, e.g.
 #   npm run bench -- --quick tps pipe
@@ -12,11 +13,12 @@ source scripts/lib/debian-packages.sh
 ensure_debian_packages lenient haproxy=haproxy pgbouncer=pgbouncer initdb=postgresql \
   pgbench=postgresql-client psql=postgresql-client openssl=openssl \
   mariadb-install-db=mariadb-server mariadb-slap=mariadb-client \
-  redis-server=redis-server redis-benchmark=redis-tools
+  redis-server=redis-server redis-benchmark=redis-tools /usr/sbin/nginx=nginx wrk=wrk
 
 npx tsc -p tsconfig.json
 node dist/test/bench/pg-bench.js "$@"
 quick_args=()
 for arg in "$@"; do if [[ "$arg" == --quick ]]; then quick_args+=("$arg"); fi; done
 node dist/test/bench/mysql-bench.js "${quick_args[@]}"
-exec node dist/test/bench/redis-bench.js "${quick_args[@]}"
+node dist/test/bench/redis-bench.js "${quick_args[@]}"
+exec node dist/test/bench/http-bench.js "${quick_args[@]}"

@@ -5,12 +5,13 @@
 // refuses what it must, garbage gets 400/408/431, and no secret shows anywhere.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
+import { chromium } from 'playwright-core';
 import { startTestBroker, type TestBroker } from '../fixtures/broker.js';
 import { generateCerts } from '../fixtures/certs.js';
 import { closedPort } from '../fixtures/free-port.js';
@@ -58,7 +59,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sd-http-'));
   const certs = await generateCerts(join(dir, 'certs'));
   backend = await startHttpBackend();
-  nginx = await startNginx({ dir: join(dir, 'nginx'), certPath: certs.server.certPath, keyPath: certs.server.keyPath, backendPort: backend.port, basic: { username: 'alice', password: PASSWORD }, bearerToken: TOKEN });
+  nginx = await startNginx({ dir: join(dir, 'nginx'), certPath: certs.server.certPath, keyPath: certs.server.keyPath, backendPort: backend.port, basic: { username: 'alice', password: PASSWORD }, bearerToken: TOKEN, clientCaPath: certs.ca.certPath });
   const down = await closedPort();
   const ca = certs.ca.certPath;
   tb = await startTestBroker(
@@ -84,6 +85,21 @@ services:
     listenOn: tcp://127.0.0.1:0
     credentials: { token: { from: env, get: TOKEN } }
     config: { upstream: "${nginx.tlsUrl}" }
+  no-verify:
+    connector: http
+    listenOn: tcp://127.0.0.1:0
+    credentials: { token: { from: env, get: TOKEN } }
+    config: { upstream: "${nginx.tlsUrl}", verify: false }
+  mtls:
+    connector: http
+    listenOn: tcp://127.0.0.1:0
+    credentials: { token: { from: env, get: TOKEN }, sslrootcert: ${ca}, sslcert: { from: file, get: ${certs.client.certPath} }, sslkey: { from: file, get: ${certs.client.keyPath} } }
+    config: { upstream: "${nginx.mtlsUrl}" }
+  mtls-no-cert:
+    connector: http
+    listenOn: tcp://127.0.0.1:0
+    credentials: { token: { from: env, get: TOKEN }, sslrootcert: ${ca} }
+    config: { upstream: "${nginx.mtlsUrl}" }
   down:
     connector: http
     listenOn: tcp://127.0.0.1:0
@@ -171,6 +187,20 @@ test('TLS verification is on by default: an unknown CA is a 502 with the catalog
   assert.match(text.headers.get('content-type') ?? '', /text\/plain/);
 });
 
+test('verify: false must be written out to skip the certificate check', async () => {
+  const r = await get(url('no-verify', '/api/echo'));
+  assert.equal(r.status, 200);
+});
+
+test('mTLS: a client certificate from a provider gets through nginx ssl_verify_client; without one nginx refuses', async () => {
+  const r = await get(url('mtls', '/api/echo'));
+  assert.equal(r.status, 200, r.text);
+  assert.match((JSON.parse(r.text) as { headers: Record<string, string> }).headers['x-client-cert-subject']!, /CN=certuser/);
+  const refused = await get(url('mtls-no-cert', '/api/echo'));
+  assert.equal(refused.status, 400);
+  assert.match(refused.text, /No required SSL certificate was sent/);
+});
+
 test('an unreachable upstream is a 502 target_unreachable', async () => {
   const r = await get(url('down', '/'), { headers: { accept: 'application/json' } });
   assert.equal(r.status, 502);
@@ -212,6 +242,23 @@ test('a WebSocket upgrade goes through with the bearer token added', async () =>
   await waitFor('the echo frame', () => unmask(buf) !== undefined);
   assert.equal(unmask(buf), 'echo ping');
   socket.destroy();
+});
+
+test('Chromium loads a page through the reverse proxy; its fetch and WebSocket get the credential, the page never sees it', async () => {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-sync'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 900, height: 320 } });
+    await page.goto(url('bearer', '/app/page'));
+    await page.waitForFunction(() => !document.body.textContent!.includes('…'));
+    assert.match(await page.textContent('#api') ?? '', /authorized \(Bearer token added by the broker\)/);
+    assert.equal(await page.textContent('#ws'), 'hello authorized');
+    mkdirSync(join(process.cwd(), 'test-output'), { recursive: true });
+    await page.screenshot({ path: join(process.cwd(), 'test-output', 'http-browser.png') });
+    const html = await page.content();
+    assert.ok(!html.includes(TOKEN));
+  } finally {
+    await browser.close();
+  }
 });
 
 test('forward proxy (Secretless generic_http config): curl -x gets matched URLs authenticated over HTTPS, refuses others and CONNECT', async () => {

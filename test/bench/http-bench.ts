@@ -1,0 +1,183 @@
+// HTTP benchmark: requests/s and latency through the broker's http connector (a reverse
+// proxy adding a bearer token) against the same requests sent directly and through nginx
+// as a plain reverse proxy that also sets an Authorization header. The upstream is nginx
+// answering a small static body. wrk drives every path; rounds are interleaved in
+// rotating order so drift spreads over every path alike. A script that prints figures,
+// never a test with timed assertions.
+//
+//   node dist/test/bench/http-bench.js [--quick] [--rounds N] [--duration S]
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { freePort, portOpen } from '../fixtures/free-port.js';
+import { waitFor } from '../fixtures/wait-for.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const PATHS = ['direct', 'broker', 'nginx'] as const;
+type PathName = (typeof PATHS)[number];
+
+interface Run {
+  rps: number;
+  p50us: number;
+  p99us: number;
+}
+
+const MODES = [
+  { key: 'ka', label: 'keep-alive, 16 connections', args: ['-t', '2', '-c', '16'] },
+  { key: 'close', label: 'new connection per request, 8 clients', args: ['-t', '2', '-c', '8', '-H', 'Connection: close'] },
+  { key: 'one', label: 'keep-alive, 1 connection (latency)', args: ['-t', '1', '-c', '1'] },
+] as const;
+
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, rounds: { type: 'string' }, duration: { type: 'string' } } });
+  const rounds = Number(values.rounds ?? (values.quick ? 1 : 3));
+  const duration = Number(values.duration ?? (values.quick ? 3 : 8));
+  if (spawnSync('wrk', ['--version']).error) throw new Error('wrk is missing: apt-get install wrk');
+  const dir = mkdtempSync(join(tmpdir(), 'sd-http-bench-'));
+  try {
+    const { staticPort, proxyPort } = await startNginx(dir);
+    const brokerPort = await startBroker(dir, staticPort);
+    const urls: Record<PathName, string> = {
+      direct: `http://127.0.0.1:${staticPort}/ok`,
+      broker: `http://127.0.0.1:${brokerPort}/ok`,
+      nginx: `http://127.0.0.1:${proxyPort}/ok`,
+    };
+    // Warm-up: pools, JIT.
+    for (const p of PATHS) wrk(urls[p], ['-t', '1', '-c', '4'], 1);
+    const results = new Map<string, Run[]>();
+    for (let round = 0; round < rounds; round++) {
+      for (const mode of MODES) {
+        const order = PATHS.map((_, i) => PATHS[(i + round) % PATHS.length]!);
+        for (const p of order) {
+          const r = wrk(urls[p], [...mode.args], duration);
+          const key = `${mode.key}/${p}`;
+          results.set(key, [...(results.get(key) ?? []), r]);
+          process.stderr.write(`round ${round + 1} ${mode.key} ${p}: ${Math.round(r.rps)} req/s p50 ${r.p50us} µs p99 ${r.p99us} µs\n`);
+        }
+      }
+    }
+    report(results, rounds, duration);
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function report(results: Map<string, Run[]>, rounds: number, duration: number): void {
+  const m = (key: string, f: keyof Run) => median(results.get(key)!.map((r) => r[f]));
+  const load = loadavg().map((l) => l.toFixed(2)).join(' ');
+  console.log(`\nHTTP benchmark: ${rounds} round(s) of ${duration} s per path and mode, medians; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load average ${load}\n`);
+  console.log('| figure | direct | broker | nginx (reverse proxy) |');
+  console.log('| --- | --- | --- | --- |');
+  for (const mode of MODES) {
+    const d = m(`${mode.key}/direct`, 'rps');
+    const b = m(`${mode.key}/broker`, 'rps');
+    const n = m(`${mode.key}/nginx`, 'rps');
+    console.log(`| ${mode.label}: requests/s | ${fmt(d)} | ${fmt(b)} **${(b / d).toFixed(2)}x** (${(b / n).toFixed(2)}x of nginx) | ${fmt(n)} ${(n / d).toFixed(2)}x |`);
+  }
+  for (const mode of MODES) {
+    const d50 = m(`${mode.key}/direct`, 'p50us');
+    const d99 = m(`${mode.key}/direct`, 'p99us');
+    const b50 = m(`${mode.key}/broker`, 'p50us') - d50;
+    const n50 = m(`${mode.key}/nginx`, 'p50us') - d50;
+    const b99 = m(`${mode.key}/broker`, 'p99us') - d99;
+    const n99 = m(`${mode.key}/nginx`, 'p99us') - d99;
+    console.log(`| ${mode.label}: added latency p50 / p99 | (${d50} / ${d99} µs) | +${b50} / +${b99} µs **${n50 > 0 ? (b50 / n50).toFixed(2) : '-'}x of nginx's p50** | +${n50} / +${n99} µs |`);
+  }
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US').replace(/,/g, ' ');
+
+function wrk(url: string, args: string[], seconds: number): Run {
+  const out = spawnSync('wrk', [...args, '-d', `${seconds}s`, '--latency', url], { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
+  if (out.status !== 0) throw new Error(`wrk failed: ${out.stderr || out.stdout}`);
+  const text = out.stdout;
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1]);
+  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(text);
+  if (errors) throw new Error(`wrk saw ${errors[1]} error responses from ${url}:\n${text}`);
+  return { rps, p50us: micros(text, '50%'), p99us: micros(text, '99%') };
+}
+
+function micros(text: string, pct: string): number {
+  const m = new RegExp(`^\\s+${pct}\\s+([\\d.]+)(us|ms|s)$`, 'm').exec(text);
+  if (!m) throw new Error(`no ${pct} latency in wrk output:\n${text}`);
+  const v = Number(m[1]);
+  return Math.round(m[2] === 'us' ? v : m[2] === 'ms' ? v * 1000 : v * 1e6);
+}
+
+async function startNginx(dir: string): Promise<{ staticPort: number; proxyPort: number }> {
+  const [staticPort, proxyPort] = [await freePort(), await freePort()];
+  for (const t of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) spawnSync('mkdir', ['-p', join(dir, `tmp-${t}`)]);
+  const conf = `
+daemon off;
+master_process off;
+worker_processes 1;
+error_log ${join(dir, 'nginx-error.log')} warn;
+pid ${join(dir, 'nginx.pid')};
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${join(dir, 'tmp-body')};
+  proxy_temp_path ${join(dir, 'tmp-proxy')};
+  fastcgi_temp_path ${join(dir, 'tmp-fastcgi')};
+  uwsgi_temp_path ${join(dir, 'tmp-uwsgi')};
+  scgi_temp_path ${join(dir, 'tmp-scgi')};
+  keepalive_requests 1000000;
+  upstream app { server 127.0.0.1:${staticPort}; keepalive 64; }
+  server { listen 127.0.0.1:${staticPort}; location / { default_type text/plain; return 200 "ok\\n"; } }
+  server {
+    listen 127.0.0.1:${proxyPort};
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "Bearer bench-token";
+    }
+  }
+}
+`;
+  const confPath = join(dir, 'nginx.conf');
+  writeFileSync(confPath, conf);
+  const child = spawn('/usr/sbin/nginx', ['-p', dir, '-c', confPath, '-e', join(dir, 'nginx-error.log')], { stdio: 'ignore' });
+  children.add(child);
+  await Promise.all([listening(staticPort), listening(proxyPort)]);
+  return { staticPort, proxyPort };
+}
+
+async function startBroker(dir: string, upstreamPort: number): Promise<number> {
+  const port = await freePort();
+  const cfg = join(dir, 'secretless.yml');
+  writeFileSync(
+    cfg,
+    `version: "2"\nservices:\n  api:\n    connector: http\n    listenOn: tcp://127.0.0.1:${port}\n    credentials:\n      token: { from: env, get: SD_BENCH_TOKEN }\n    config: { upstream: "http://127.0.0.1:${upstreamPort}" }\n`,
+  );
+  const log = openSync(join(dir, 'broker.log'), 'a');
+  // The launcher itself (not `node launcher`), so its V8 flags apply as for users.
+  const child = spawn(join(ROOT, 'bin', 'secretless-desktop.js'), ['serve', '-f', cfg, '--audit-log', join(dir, 'audit.jsonl')], {
+    env: { PATH: process.env.PATH ?? '', HOME: dir, SD_BENCH_TOKEN: 'bench-token', XDG_STATE_HOME: join(dir, 'state'), XDG_CONFIG_HOME: join(dir, 'config') },
+    stdio: ['ignore', log, log],
+  });
+  children.add(child);
+  await listening(port);
+  return port;
+}
+
+const listening = (port: number) => waitFor(`a listener on port ${port}`, () => portOpen(port));
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exitCode = 1;
+});
