@@ -126,7 +126,7 @@ services:
       accessKeyId: { from: aws-sts, get: "chain#accessKeyId" }
       secretAccessKey: { from: aws-sts, get: "chain#secretAccessKey" }
       sessionToken: { from: aws-sts, get: "chain#sessionToken" }
-    config: { upstream: "${aws.endpoint}", service: secretsmanager }
+    config: { upstream: "${aws.endpoint}", region: eu-west-1, service: secretsmanager }
 `,
     { providers: runtime.providers },
   );

@@ -166,6 +166,11 @@ export async function proxyRequest(req: IncomingMessage, res: ServerResponse, rc
       sendError(res, errorBody(err.error, err.status), req.headers.accept, req.complete ? {} : { connection: 'close' });
       return;
     }
+    if (req.socket.destroyed && res.headersSent) {
+      // The client went away mid-answer (a cancelled download): not the upstream's failure.
+      rc.ctx.logger.debug('http client closed the connection during the answer', { status: res.statusCode });
+      return;
+    }
     const e = upstreamError(err, host || 'the upstream');
     if (outcome === 'ok') outcome = e.code;
     if (e.code === 'internal') rc.ctx.logger.error('http request failed', { reason: (err as Error)?.message ?? String(err) });
