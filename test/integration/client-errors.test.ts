@@ -11,11 +11,14 @@ import { after, before, describe, test } from 'node:test';
 import { closedPort } from '../fixtures/free-port.js';
 import { startTestBroker, type TestBroker } from '../fixtures/broker.js';
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
+import { startMariaDb, type MariaDb } from '../fixtures/mariadb-cluster.js';
+import pg from 'pg';
 import { clientEnv, psql, run } from '../fixtures/run.js';
 import { makeKey, sshOptions } from '../fixtures/sshd.js';
 import { pgServiceYaml } from '../fixtures/pg-service-yaml.js';
 
 let cluster: PgCluster;
+let maria: MariaDb;
 let broker: TestBroker;
 let yaml = '';
 let dir: string;
@@ -28,13 +31,17 @@ function pgService(name: string, listenOn: string, password: string, extra = '')
 }
 
 before(async () => {
-  cluster = await startPgCluster();
+  [cluster, maria] = await Promise.all([startPgCluster(), startMariaDb()]);
   dir = mkdtempSync(join(tmpdir(), 'sl-clienterr-'));
   downPort = await closedPort();
   const missing = `{from: file, get: ${join(dir, MISSING_FILE_NAME)}}`;
   broker = await startTestBroker(yaml = `version: 2
 services:
-${pgService('pg-provider', 'tcp://127.0.0.1:0', missing)}${pgService('pg-wrong', 'tcp://127.0.0.1:0', 'not-the-password')}${pgService('pg-unix', `unix://${join(dir, '.s.PGSQL.5432')}`, missing)}${pgService('pg-verbose', 'tcp://127.0.0.1:0', missing, '\n    verboseClientErrors: true')}  my-down:
+${pgService('pg-provider', 'tcp://127.0.0.1:0', missing)}${pgService('pg-wrong', 'tcp://127.0.0.1:0', 'not-the-password')}${pgService('pg-unix', `unix://${join(dir, '.s.PGSQL.5432')}`, missing)}${pgService('pg-verbose', 'tcp://127.0.0.1:0', missing, '\n    verboseClientErrors: true')}${pgService('pg-ok', 'tcp://127.0.0.1:0', JSON.stringify(cluster.users.scram.password))}  my-ok:
+    connector: mysql
+    listenOn: tcp://127.0.0.1:0
+    credentials: {host: 127.0.0.1, port: ${maria.port}, username: ${maria.users.native.name}, password: ${JSON.stringify(maria.users.native.password)}, sslmode: disable}
+  my-down:
     connector: mysql
     listenOn: tcp://127.0.0.1:0
     credentials: {host: 127.0.0.1, port: ${downPort}, username: ${SSH_USER}, password: x}
@@ -48,6 +55,7 @@ ${pgService('pg-provider', 'tcp://127.0.0.1:0', missing)}${pgService('pg-wrong',
 after(async () => {
   await broker?.stop();
   await cluster?.stop();
+  await maria?.stop();
 });
 
 /** The reference in the client's message, checked against the audit record of that connection. */
@@ -90,6 +98,19 @@ describe('client-facing errors', () => {
     assert.match(wrong.stderr, /FATAL: {2}the target rejected the broker's configured credentials \(reference /);
     assert.ok(!wrong.stderr.includes('scram_user') && !wrong.stderr.includes(String(cluster.port)), wrong.stderr);
     referenceIn(wrong.stderr, 'pg-wrong', /scram_user|password authentication failed/);
+  });
+
+  test("a target's own error keeps its SQLSTATE and errno for drivers (3D000, 1049), with the catalog message", async () => {
+    const client = new pg.Client({ host: '127.0.0.1', port: broker.tcp('pg-ok').port, database: 'no_such_db_4d1', user: 'x' });
+    const err = await client.connect().then(() => undefined, (e: Error & { code?: string }) => e);
+    await client.end().catch(() => {});
+    assert.ok(err, 'the connection must fail');
+    assert.equal(err.code, '3D000');
+    assert.match(err.message, /the target refused the connection \(reference /);
+    referenceIn(err.message, 'pg-ok', /no_such_db_4d1.*does not exist/);
+    const r = await run('mariadb', ['--no-defaults', '-h', '127.0.0.1', '-P', String(broker.tcp('my-ok').port), '-u', 'x', '-D', 'no_such_db_4d1', '-N', '-B', '-e', 'select 1'], { timeoutMs: 60_000 });
+    assert.match(r.stderr, /ERROR 1049 \(42000\).*the target refused the connection \(reference /);
+    referenceIn(r.stderr, 'my-ok', /no_such_db_4d1/);
   });
 
   test('psql over a Unix socket, and over TCP with verboseClientErrors, get the details', async () => {

@@ -150,7 +150,9 @@ export const mysqlConnector: Connector<DatabaseSettings> = {
           }),
           writeError(err) {
             if (!state.socket.writable) return;
-            const payload = err instanceof BackendErr ? err.err.raw : encodeErr(err.entry.mysql.errno, err.entry.mysql.sqlState, err.message);
+            // A redacted target error (clientErrorFor) keeps the target's errno and SQLSTATE (1049: unknown database).
+            const target = err.cause instanceof BackendErr ? err.cause.err : err.entry.mysql;
+            const payload = err instanceof BackendErr ? err.err.raw : encodeErr(target.errno, target.sqlState, err.message);
             state.socket.write(encodePacket(state.nextSeq, payload));
           },
         };

@@ -63,8 +63,10 @@ export const pgConnector: Connector<DatabaseSettings> = {
           handshake: handshake(side, ctx, cancels),
           writeError(err) {
             if (!side.socket.writable) return;
-            if (err instanceof BackendErrorResponse) side.socket.write(err.raw);
-            else side.socket.write(encodeErrorResponse({ severity: 'FATAL', code: err.entry.pgSqlState, message: err.message }));
+            if (err instanceof BackendErrorResponse) return void side.socket.write(err.raw);
+            // A redacted target error (clientErrorFor) keeps the target's SQLSTATE: drivers act on it (3D000: create the database).
+            const code = err.cause instanceof BackendErrorResponse ? err.cause.sqlState : err.entry.pgSqlState;
+            side.socket.write(encodeErrorResponse({ severity: 'FATAL', code, message: err.message }));
           },
         };
       },
