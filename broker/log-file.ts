@@ -42,14 +42,19 @@ export function createLogFile(path: string, options: LogFileOptions = {}): LogFi
     fd = open();
     size = 0;
   }
+  let closed = false;
   return {
     write(line) {
+      // Late lines (a shutdown hook after close) are dropped, not a crash.
+      if (closed) return;
       const buf = Buffer.from(line);
       if (size > 0 && size + buf.length > maxBytes) rotate();
       writeSync(fd, buf);
       size += buf.length;
     },
     close() {
+      if (closed) return;
+      closed = true;
       closeSync(fd);
     },
   };

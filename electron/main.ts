@@ -19,6 +19,7 @@ import { createNotifier } from './notify.js';
 import { createTrayHost } from './tray-host.js';
 import type { TrayAction } from './tray.js';
 import { detectTray } from './tray-detect.js';
+import { startUpdates, type Updates } from './updates.js';
 import { createAppWindow } from './window.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/electron
@@ -67,6 +68,8 @@ async function run(): Promise<void> {
   let suspended = false;
   let offEvents: (() => void) | undefined;
   const loginUrls = new Set<string>();
+  let updates: Updates | undefined;
+  let updateReady: string | undefined;
 
   // ---- hardening: no remote content, no navigation, no permissions but clipboard writes ----
   session.defaultSession.setPermissionRequestHandler((_wc, permission, done) => done(allowPermission(permission)));
@@ -209,6 +212,7 @@ async function run(): Promise<void> {
         tray.update();
         return;
       case 'install-update':
+        updates?.install();
         return;
       case 'quit':
         app.quit();
@@ -218,7 +222,7 @@ async function run(): Promise<void> {
   const tray = createTrayHost({
     iconDir: join(root, 'build', 'icons'),
     template: process.platform === 'darwin',
-    input: () => ({ targets, sessions, brokerUp: !!api, brokerState, now: Date.now(), startAtLogin: startAtLogin(), unseen: notifications.unseen() }),
+    input: () => ({ targets, sessions, brokerUp: !!api, brokerState, now: Date.now(), startAtLogin: startAtLogin(), unseen: notifications.unseen(), ...(updateReady ? { updateReady } : {}) }),
     perform,
     onClick: () => window.show(),
   });
@@ -250,6 +254,7 @@ async function run(): Promise<void> {
     void host.stop(3_000).finally(() => {
       quitting = 'done';
       clearInterval(expiryCheck);
+      updates?.stop();
       offEvents?.();
       tray.destroy();
       mainLog.close();
@@ -278,4 +283,12 @@ async function run(): Promise<void> {
     notifications.show({ key: 'attached', kind: 'info', title: 'Using the broker already running', body: `A broker (pid ${attached.pid}) serves ${attached.url}; the app shows and controls it instead of starting a second one.` });
   }
   if (!launchedHidden(userArgs, app.getLoginItemSettings().wasOpenedAtLogin)) window.show();
+  updates = await startUpdates({
+    packaged: app.isPackaged,
+    log: (line) => mainLog.write(`${new Date().toISOString()} ${line}\n`),
+    onReady: (version) => {
+      updateReady = version;
+      tray.update();
+    },
+  });
 }

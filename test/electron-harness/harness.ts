@@ -3,8 +3,8 @@
 // call, each with its own HOME/XDG dirs. The returned handle reads and drives what a
 // user sees and does: the tray (menu, tooltip, icon; click an item), notifications (see,
 // click), the window (a real Chromium page), power events, a second launch, quit.
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { register } from 'node:module';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import Module, { register } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -29,6 +29,25 @@ export interface LaunchAppOptions extends Partial<LaunchOptions> {
   args?: string[];
   /** HOME for this launch (default a new temp dir); XDG config/state dirs go inside it. */
   home?: string;
+  /** Packaged: process.resourcesPath (app-update.yml lives there); default an empty temp dir. */
+  resourcesPath?: string;
+}
+
+const MODULE_KEY = Symbol.for('secretless.electron-harness.module');
+
+/**
+ * CommonJS packages main.js loads (electron-updater) `require('electron')`, which the ESM
+ * loader hook does not see on Node 20: resolve it to a file handing out the same stand-in.
+ */
+async function hookRequire(): Promise<void> {
+  (globalThis as Record<symbol, unknown>)[MODULE_KEY] = await import('./standin.js');
+  const shim = join(mkdtempSync(join(tmpdir(), 'sl-electron-cjs-')), 'electron.cjs');
+  writeFileSync(shim, `module.exports = globalThis[Symbol.for('secretless.electron-harness.module')];\n`);
+  const M = Module as unknown as { _resolveFilename(request: string, ...rest: unknown[]): string };
+  const resolve = M._resolveFilename;
+  M._resolveFilename = function (request: string, ...rest: unknown[]) {
+    return request === 'electron' ? shim : resolve.call(this, request, ...rest);
+  };
 }
 
 export interface DesktopApp {
@@ -65,6 +84,7 @@ export interface DesktopApp {
 export async function launchApp(options: LaunchAppOptions = {}): Promise<DesktopApp> {
   if (!registered) {
     register(new URL('./loader.js', import.meta.url));
+    await hookRequire();
     registered = true;
   }
   browser ??= await chromium.launch({ executablePath: '/usr/bin/chromium', args: BROWSER_ARGS });
@@ -72,6 +92,8 @@ export async function launchApp(options: LaunchAppOptions = {}): Promise<Desktop
   process.env.HOME = home;
   process.env.XDG_CONFIG_HOME = join(home, '.config');
   process.env.XDG_STATE_HOME = join(home, '.local', 'state');
+  process.env.XDG_CACHE_HOME = join(home, '.cache');
+  (process as { resourcesPath?: string }).resourcesPath = options.resourcesPath ?? mkdtempSync(join(tmpdir(), 'sl-resources-'));
   const name = options.packaged ? 'Secretless Desktop' : 'secretless-desktop';
   let exit!: () => void;
   const exited = new Promise<void>((resolve) => (exit = resolve));
@@ -108,6 +130,7 @@ export async function launchApp(options: LaunchAppOptions = {}): Promise<Desktop
     utilities: [],
     opened: [],
     clipboard: '',
+    netRequests: [],
     dialogs: [],
     fileExists,
     runQuit: (appEmitter) => (s.quitting = quitSequence(s, appEmitter)),

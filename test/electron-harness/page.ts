@@ -109,6 +109,9 @@ export function createWindow(options: E.BrowserWindowConstructorOptions, s: Harn
     return page;
   });
 
+  // A window closed (or the app quit) before its page existed: callers still see the rejection.
+  pageReady.catch(() => {});
+
   const win = Object.assign(new EventEmitter(), {
     webContents: wc,
     options,

@@ -10,6 +10,8 @@
 // shell, dialog, clipboard, session permission handlers (see state.ts).
 import type * as E from 'electron';
 import { EventEmitter } from 'node:events';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { harnessState, type MenuItemRecord } from './state.js';
 import { createWindow, type HarnessWindow } from './page.js';
 import { forkUtility } from './utility.js';
@@ -31,6 +33,8 @@ type AppSurface = Pick<
   | 'getVersion'
   | 'getName'
   | 'isPackaged'
+  | 'getAppPath'
+  | 'relaunch'
 > & { dock?: Pick<E.Dock, 'hide' | 'show'> };
 
 class HarnessApp extends EventEmitter implements AppSurface {
@@ -57,6 +61,12 @@ class HarnessApp extends EventEmitter implements AppSurface {
   }
   setPath(name: Parameters<E.App['setPath']>[0], path: string): void {
     state().paths[name] = path;
+  }
+  getAppPath(): string {
+    return state().paths.appPath ?? process.cwd();
+  }
+  relaunch(): void {
+    state().relaunched = true;
   }
   getVersion(): string {
     return state().options.version;
@@ -241,6 +251,8 @@ export const dialog = {
 // ---- session ----
 type SessionSurface = Pick<E.Session, 'setPermissionRequestHandler' | 'setPermissionCheckHandler'>;
 export const session = {
+  // electron-updater downloads through its own partition.
+  fromPartition: (_partition: string): object => ({}),
   defaultSession: {
     setPermissionRequestHandler(handler) {
       state().permissionRequest = handler as never;
@@ -251,4 +263,21 @@ export const session = {
   } satisfies SessionSurface,
 };
 
-export default { app, ipcMain, nativeImage, Menu, Tray, Notification, BrowserWindow, utilityProcess, powerMonitor, shell, clipboard, dialog, session };
+// ---- net (electron-updater's HTTP) ----
+// Node's http(s).request in the shape electron-updater uses from net.request: the same
+// 'response' stream (statusCode, headers, data/end), abort(), end(). Electron's own
+// redirect event is not raised: a redirect arrives as a response with a location header,
+// which electron-updater also follows.
+export const net = {
+  request(options: E.ClientRequestConstructorOptions): E.ClientRequest {
+    const { session: _s, redirect: _r, protocol, ...rest } = options as E.ClientRequestConstructorOptions & { session?: unknown };
+    const req = (protocol === 'https:' ? httpsRequest : httpRequest)({ protocol: protocol ?? 'http:', ...(rest as object) });
+    state().netRequests.push(`${protocol ?? 'http:'}//${options.hostname}${options.port ? `:${options.port}` : ''}${options.path ?? ''}`);
+    return req as unknown as E.ClientRequest;
+  },
+};
+
+// ---- autoUpdater (Electron's native one): electron-updater emits before-quit-for-update on it ----
+export const autoUpdater = new EventEmitter();
+
+export default { app, net, autoUpdater, ipcMain, nativeImage, Menu, Tray, Notification, BrowserWindow, utilityProcess, powerMonitor, shell, clipboard, dialog, session };

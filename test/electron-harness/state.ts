@@ -74,6 +74,9 @@ export interface HarnessState {
   applicationMenu?: MenuItemRecord[] | null;
   opened: { type: 'external' | 'path' | 'folder'; url: string }[];
   clipboard: string;
+  /** URLs requested through net.request (electron-updater). */
+  netRequests: string[];
+  relaunched?: boolean;
   dialogs: { title: string; body: string }[];
   permissionCheck?: PermissionCheck;
   permissionRequest?: PermissionRequest;
