@@ -11,6 +11,8 @@ export interface IpcRelayOptions {
   state(): BrokerRunState;
   /** Login pages the broker returned: the window may open them in the browser. */
   onLoginUrl(url: string): void;
+  /** A page started listening: events it should get first (e.g. the target a notification opened it at). */
+  initialEvents(): BrokerEvent[];
 }
 
 export interface IpcRelay {
@@ -58,6 +60,7 @@ export function createIpcRelay(options: IpcRelayOptions): IpcRelay {
     wc.once('destroyed', () => subscribers.delete(wc));
     // A page (re)loaded while the broker was down learns its state at once.
     wc.send('secretless:event', { type: 'broker.state', status: options.state() } satisfies BrokerEvent);
+    for (const e of options.initialEvents()) wc.send('secretless:event', e);
   });
   ipcMain.on('secretless:unsubscribe', (event) => void subscribers.delete(event.sender));
 

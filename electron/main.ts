@@ -131,6 +131,10 @@ async function run(): Promise<void> {
     api: () => api,
     state: () => brokerState,
     onLoginUrl: (url) => loginUrls.add(url),
+    initialEvents: () => {
+      const at = window.takePendingFocus();
+      return at ? [{ type: 'ui.focus', ...at }] : [];
+    },
   });
 
   const onState = (next: BrokerRunState, nextApi: BrokerApi | undefined): void => {

@@ -26,6 +26,8 @@ export interface AppWindow {
   /** True for IPC from our window's own page (not a frame or page it navigated to). */
   owns(sender: WebContents, frameUrl: string | undefined): boolean;
   contents(): WebContents | undefined;
+  /** Where a window opened by show(at) should go, once its page listens (taken once). */
+  takePendingFocus(): Focus | undefined;
 }
 
 const focusHash = (at: Focus | undefined): string | undefined =>
@@ -35,6 +37,7 @@ export function createAppWindow(options: AppWindowOptions): AppWindow {
   const pageUrl = pathToFileURL(options.page).href;
   let win: BrowserWindow | undefined;
   let hiddenOnce = false;
+  let pendingFocus: Focus | undefined;
   const crashes: number[] = [];
 
   function create(at: Focus | undefined): BrowserWindow {
@@ -80,6 +83,7 @@ export function createAppWindow(options: AppWindowOptions): AppWindow {
       if (at) win.webContents.send('secretless:event', { type: 'ui.focus', ...at });
       return;
     }
+    pendingFocus = at;
     win = create(at);
   }
 
@@ -87,5 +91,10 @@ export function createAppWindow(options: AppWindowOptions): AppWindow {
     show,
     owns: (sender, frameUrl) => !!win && !win.isDestroyed() && sender === win.webContents && frameUrl?.split('#')[0] === pageUrl,
     contents: () => (win && !win.isDestroyed() ? win.webContents : undefined),
+    takePendingFocus() {
+      const f = pendingFocus;
+      pendingFocus = undefined;
+      return f;
+    },
   };
 }

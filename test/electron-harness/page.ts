@@ -98,7 +98,8 @@ export function createWindow(options: E.BrowserWindowConstructorOptions, s: Harn
     // Navigations the page starts (not main's loadFile) go past will-frame-navigate and will-navigate first.
     await page.route('**/*', async (route) => {
       const req = route.request();
-      if (!req.isNavigationRequest() || req.url() === loadingUrl) return route.continue();
+      // Requests carry no #fragment: compare main's own load without it.
+      if (!req.isNavigationRequest() || req.url() === loadingUrl?.split('#')[0]) return route.continue();
       const isMain = req.frame() === page.mainFrame();
       const frameEvent = preventable({ url: req.url(), isMainFrame: isMain });
       wc.emit('will-frame-navigate', frameEvent);

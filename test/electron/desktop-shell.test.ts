@@ -4,6 +4,7 @@
 // renderer crashes, and a broker already running in a terminal.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,6 +93,27 @@ test('start at login on Linux: an XDG autostart entry that starts the app hidden
   });
 });
 
+test('a notification clicked while no window is open opens one at its target', async () => {
+  const busy = createServer();
+  await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+  const port = (busy.address() as { port: number }).port;
+  const { home } = homeWith(good('db').replace('tcp://127.0.0.1:0', `tcp://127.0.0.1:${port}`));
+  try {
+    await withApp({ home, args: ['--hidden'] }, async (app) => {
+      await app.until('db failed in the tray', () => app.tray.labels().includes('db: failed'));
+      app.tray.click('db', 'Start');
+      const n = await app.until('the failure notification', () => app.notifications().find((x) => /db/.test(x.title)));
+      assert.equal(app.window(), undefined);
+      n.click();
+      const w = await app.until('the window', () => app.window());
+      await app.until('the page told to show db', () => w.webContents.sent.some((s) => JSON.stringify(s.args[0]) === JSON.stringify({ type: 'ui.focus', target: 'db' })));
+      assert.equal(w.loaded?.hash, 'target=db');
+    });
+  } finally {
+    busy.close();
+  }
+});
+
 test('no tray host on the session bus (GNOME without AppIndicator): closing the window minimises it instead of hiding the app', async () => {
   const { home } = homeWith(good('db'));
   await withApp({ home }, async (app) => {
@@ -122,6 +144,14 @@ test('macOS: Template tray icons, the Dock icon hidden in tray-only mode, a Dock
     assert.equal(w.isVisible(), false, 'closing hides it (the menu bar icon reopens it)');
     app.emitApp('activate');
     assert.equal(w.isVisible(), true);
+  });
+});
+
+test('Windows: the AppUserModelId is set, so toasts show and their clicks reach the app', async () => {
+  const { home } = homeWith(good('db'));
+  await withApp({ home, platform: 'win32' }, async (app) => {
+    await app.until('the tray', () => app.tray.labels().some((l) => l.startsWith('db')));
+    assert.equal(app.state.appUserModelId, 'dev.secretless.desktop');
   });
 });
 

@@ -83,6 +83,7 @@ test('Start in the tray menu, then psql connects through the address the menu co
   const r = await run('psql', ['-X', '-Atc', 'select current_user', `${uri}app`], { env: clientEnv() });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim(), 'scram_user');
+  await (await desktop.page()).screenshot({ path: 'test-output/electron-walk-running.png' });
 });
 
 test('rotating the keychain password: new connections work, a "credential rotated" notification opens the window at db', async () => {
@@ -112,6 +113,7 @@ test('a broken config: one notification naming the line, the broker keeps runnin
   const page = await desktop.page();
   const stateEvents = () => desktop.window()!.webContents.sent.filter((s) => (s.args[0] as { type: string }).type === 'broker.state');
   await desktop.until('the window told of the config error', () => stateEvents().some((s) => JSON.stringify(s.args[0]).includes('config-error')));
+  await page.screenshot({ path: 'test-output/electron-walk-config-error.png' });
   writeFileSync(configFile, config());
   await desktop.until('running again', () => /1 of 1 running/.test(desktop.tray.tooltip()));
   assert.equal(desktop.notifications().length - before, 1, desktop.notifications().map((x) => x.title).join(' | '));

@@ -2,7 +2,9 @@
 // packaging (which needs the network): against electron-builder's own JSON schema and
 // the rules a deb/dmg/nsis user depends on.
 import assert from 'node:assert/strict';
-import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { accessSync, chmodSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -44,6 +46,27 @@ test('the CLI is on PATH: /usr/bin/secretless-desktop in the deb, a wrapper in e
   assert.match(readFileSync(wrapper, 'utf8'), new RegExp(config.linux.executableName));
   assert.ok((config.extraResources as { from: string; to: string }[]).some((r) => r.from === 'build/cli' && r.to === 'bin'));
   assert.ok(existsSync(join(root, 'build', 'cli', 'secretless-desktop.cmd')));
+});
+
+test('the CLI wrapper runs the CLI from an installed layout, also through a symlink on PATH', () => {
+  // <install>/secretless-desktop-app stands in for Electron with ELECTRON_RUN_AS_NODE: node itself.
+  const install = mkdtempSync(join(tmpdir(), 'sl-install-'));
+  const resources = join(install, 'resources');
+  mkdirSync(join(resources, 'bin'), { recursive: true });
+  mkdirSync(join(resources, 'app.asar'));
+  symlinkSync(join(root, 'bin'), join(resources, 'app.asar', 'bin'));
+  symlinkSync(join(root, 'dist'), join(resources, 'app.asar', 'dist'));
+  symlinkSync(join(root, 'package.json'), join(resources, 'app.asar', 'package.json'));
+  symlinkSync(join(root, 'node_modules'), join(resources, 'app.asar', 'node_modules'));
+  writeFileSync(join(install, config.linux.executableName), `#!/bin/sh\n[ "$ELECTRON_RUN_AS_NODE" = 1 ] || exit 9\nexec '${process.execPath}' "$@"\n`, { mode: 0o755 });
+  copyFileSync(join(root, 'build', 'cli', 'secretless-desktop'), join(resources, 'bin', 'secretless-desktop'));
+  chmodSync(join(resources, 'bin', 'secretless-desktop'), 0o755);
+  const direct = execFileSync(join(resources, 'bin', 'secretless-desktop'), ['help'], { encoding: 'utf8' });
+  assert.match(direct, /^Usage: secretless-desktop <command>/);
+  const path = join(install, 'usr-bin');
+  mkdirSync(path);
+  symlinkSync(join(resources, 'bin', 'secretless-desktop'), join(path, 'secretless-desktop'));
+  assert.match(execFileSync(join(path, 'secretless-desktop'), ['help'], { encoding: 'utf8' }), /^Usage: secretless-desktop <command>/);
 });
 
 test('no bundled-only packages in dependencies: each one is imported by the broker, main or the CLI', () => {
