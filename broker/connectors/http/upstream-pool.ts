@@ -17,8 +17,11 @@ export interface UpstreamPool {
 export function createUpstreamPool(options: { verify: boolean; connectTimeoutMs: number }): UpstreamPool {
   let current: { key: string; agent: Agent } | undefined;
   const retired = new Set<Agent>();
+  // One resolved credential group serves many requests on a keep-alive connection: look its material up once.
+  const byCreds = new WeakMap<ResolvedCredentials, string>();
   return {
     async dispatcher(creds) {
+      if (current && byCreds.get(creds) === current.key) return current.agent;
       const ca = await tlsMaterial('sslrootcert', creds.values.get('sslrootcert'));
       const cert = await tlsMaterial('sslcert', creds.values.get('sslcert'));
       const key = await tlsMaterial('sslkey', creds.values.get('sslkey'));
@@ -26,6 +29,7 @@ export function createUpstreamPool(options: { verify: boolean; connectTimeoutMs:
       const fingerprint = createHash('sha256');
       for (const part of [ca, cert, key]) fingerprint.update(part ?? Buffer.alloc(0)).update('\0');
       const id = fingerprint.digest('hex');
+      byCreds.set(creds, id);
       if (current?.key === id) return current.agent;
       if (current) {
         const old = current.agent;
