@@ -8,6 +8,8 @@ import { CALL_METHODS, validateArgs } from '../broker/control/validate.js';
 export interface IpcRelayOptions {
   isOurs(sender: WebContents, frameUrl: string | undefined): boolean;
   api(): BrokerApi | undefined;
+  /** The API once the broker is up, if that happens within the wait; undefined otherwise. */
+  whenUp(waitMs: number): Promise<BrokerApi | undefined>;
   state(): BrokerRunState;
   /** Login pages the broker returned: the window may open them in the browser. */
   onLoginUrl(url: string): void;
@@ -33,6 +35,8 @@ export function unavailable(state: BrokerRunState): string {
   }
 }
 
+const STARTUP_WAIT_MS = 15_000;
+
 export function createIpcRelay(options: IpcRelayOptions): IpcRelay {
   const subscribers = new Set<WebContents>();
   const ours = (event: IpcMainInvokeEvent | IpcMainEvent): boolean => options.isOurs(event.sender, event.senderFrame?.url);
@@ -40,7 +44,9 @@ export function createIpcRelay(options: IpcRelayOptions): IpcRelay {
   for (const method of CALL_METHODS) {
     ipcMain.handle(`secretless:${method}`, async (event, ...args: unknown[]) => {
       if (!ours(event)) throw new Error('refused: not the Secretless window');
-      const api = options.api();
+      // A page loaded while the broker starts (or restarts) waits for it rather than failing.
+      const starting = (): boolean => ['starting', 'restarting'].includes(options.state().state);
+      const api = options.api() ?? (starting() ? await options.whenUp(STARTUP_WAIT_MS) : undefined);
       if (!api) throw new Error(unavailable(options.state()));
       const checked = validateArgs(method, args);
       const fn = api[method] as (...a: unknown[]) => Promise<unknown>;

@@ -68,6 +68,7 @@ async function run(): Promise<void> {
   let suspended = false;
   let offEvents: (() => void) | undefined;
   const loginUrls = new Set<string>();
+  const waitingForApi = new Set<(api: BrokerApi | undefined) => void>();
   let updates: Updates | undefined;
   let updateReady: string | undefined;
 
@@ -129,6 +130,16 @@ async function run(): Promise<void> {
   const relay = createIpcRelay({
     isOurs: (sender, frameUrl) => window.owns(sender, frameUrl),
     api: () => api,
+    whenUp: (waitMs) =>
+      new Promise((resolve) => {
+        const done = (a: BrokerApi | undefined): void => {
+          clearTimeout(timer);
+          waitingForApi.delete(done);
+          resolve(a);
+        };
+        const timer = setTimeout(() => done(undefined), waitMs);
+        waitingForApi.add(done);
+      }),
     state: () => brokerState,
     onLoginUrl: (url) => loginUrls.add(url),
     initialEvents: () => {
@@ -154,6 +165,8 @@ async function run(): Promise<void> {
       api = undefined;
     }
     relay.forward({ type: 'broker.state', status: next });
+    // Calls waiting for the broker: answered now it is up, or failed now it will not be soon.
+    if (api || next.state === 'config-error' || next.state === 'stopped') for (const w of [...waitingForApi]) w(api);
     if (next.state === 'config-error') {
       notifications.show({ key: `config:${next.reason}`, kind: 'config-error', title: 'The Secretless config has an error', body: `${next.file}${next.line ? `, line ${next.line}` : ''}: ${next.reason}` });
     } else if (next.state === 'restarting' && quitting === 'no' && !suspended) {

@@ -72,6 +72,8 @@ test('launch: the tray shows the configured target, stopped; the window shows it
   assert.match(desktop.tray.icon().path, /tray-attention\.png$/);
   const page = await desktop.page();
   await page.getByText('db', { exact: true }).first().waitFor();
+  // The page loaded while the broker was starting: its first calls waited instead of failing.
+  assert.equal(await page.getByText(/the broker is starting/).count(), 0);
 });
 
 test('Start in the tray menu, then psql connects through the address the menu copies', async () => {
