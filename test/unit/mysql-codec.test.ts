@@ -1,14 +1,13 @@
 // The MySQL codec: greeting and handshake response round trips (MariaDB extended
 // capabilities, connection attributes, SSLRequest), ERR and auth replies, framing
-// limits, malformed input, and the capability agreement rule.
+// limits, malformed input, the auth switch nonce of each plugin, and the capability
+// agreement rule (capabilities.ts).
 import assert from 'node:assert/strict';
-import { switchNonce } from '../../broker/connectors/mysql/target-side.js';
+import { switchMechanism } from '../../broker/connectors/mysql/auth-mechanisms.js';
+import { backendCapabilities, clientFacingCapabilities, dataPhaseMismatch, PASSTHROUGH_CAPS } from '../../broker/connectors/mysql/capabilities.js';
 import { test } from 'node:test';
 import {
-  backendCapabilities,
   CAP,
-  clientFacingCapabilities,
-  dataPhaseMismatch,
   encodeAuthSwitch,
   encodeErr,
   encodeGreeting,
@@ -22,7 +21,6 @@ import {
   parseErr,
   parseHandshakeResponse,
   parseServerHello,
-  PASSTHROUGH_CAPS,
   type Greeting,
 } from '../../broker/connectors/mysql/codec.js';
 
@@ -98,13 +96,13 @@ test('ERR packets and auth replies', () => {
   // As MariaDB sends it: the plugin's 32 bytes with no terminator.
   const ed = parseAuthReply(Buffer.concat([Buffer.from([0xfe]), Buffer.from('client_ed25519\0'), nonce]));
   assert.ok(ed.type === 'auth-switch' && ed.data.equals(nonce));
-  assert.ok(switchNonce('client_ed25519', nonce).equals(nonce));
+  assert.ok(switchMechanism('client_ed25519').switchNonce(nonce).equals(nonce));
   // The 20-byte scramble plugins send a NUL terminator, which is not part of the scramble.
   const scramble = Buffer.alloc(20, 9);
   const native = parseAuthReply(encodeAuthSwitch('mysql_native_password', scramble));
-  assert.ok(native.type === 'auth-switch' && switchNonce(native.plugin, native.data).equals(scramble));
+  assert.ok(native.type === 'auth-switch' && switchMechanism(native.plugin).switchNonce(native.data).equals(scramble));
   const scrambleEndingInZero = Buffer.concat([Buffer.alloc(19, 9), Buffer.from([0])]);
-  assert.ok(switchNonce('mysql_native_password', Buffer.concat([scrambleEndingInZero, Buffer.from([0])])).equals(scrambleEndingInZero));
+  assert.ok(switchMechanism('mysql_native_password').switchNonce(Buffer.concat([scrambleEndingInZero, Buffer.from([0])])).equals(scrambleEndingInZero));
   assert.deepEqual(parseAuthReply(Buffer.from([0x01, 0x04])), { type: 'auth-more-data', data: Buffer.from([0x04]) });
   assert.equal(parseAuthReply(Buffer.from([0x00, 0, 0, 2, 0, 0, 0])).type, 'ok');
   assert.throws(() => parseAuthReply(Buffer.from([0x42])), MysqlProtocolError);

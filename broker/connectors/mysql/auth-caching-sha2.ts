@@ -5,6 +5,7 @@
 // RSA-OAEP encrypted with the server's public key, requested with 0x02.
 import { constants, createHash, publicEncrypt } from 'node:crypto';
 import { BrokerError } from '../../errors.js';
+import { scrambleFromSwitch, type AuthMechanism } from './auth-mechanism.js';
 
 export const CACHING_SHA2_PLUGIN = 'caching_sha2_password';
 export const FAST_AUTH_SUCCESS = 0x03;
@@ -45,6 +46,24 @@ export function rsaEncryptedPassword(password: Buffer, nonce: Buffer, publicKeyP
     throw new BrokerError('target_protocol_error', `the target's RSA public key is unusable: ${(err as Error).message}`);
   }
 }
+
+export const cachingSha2Mechanism: AuthMechanism = {
+  plugin: CACHING_SHA2_PLUGIN,
+  answersGreeting: true,
+  switchNonce: scrambleFromSwitch,
+  start: ({ password, nonce, secure, debug }) => ({
+    first: cachingSha2Token(password, nonce),
+    onMoreData(data) {
+      if (data.length === 1 && data[0] === FAST_AUTH_SUCCESS) return undefined; // the OK follows
+      if (data.length === 1 && data[0] === PERFORM_FULL_AUTH) {
+        debug('caching_sha2_password full authentication', { via: secure ? 'secure channel' : 'RSA public key' });
+        return secure ? cleartextPayload(password) : Buffer.from([REQUEST_PUBLIC_KEY]);
+      }
+      if (data.includes('-----BEGIN')) return rsaEncryptedPassword(password, nonce, data);
+      throw new BrokerError('target_protocol_error', 'the target sent an unexpected caching_sha2_password message');
+    },
+  }),
+};
 
 /** The server side of the same exchange, for the test stand-in and unit tests. */
 export function verifyCachingSha2Token(token: Buffer, nonce: Buffer, doubleHash: Buffer): boolean {

@@ -6,6 +6,7 @@
 // arithmetic on edwards25519 (extended coordinates); a unit test checks it against
 // node:crypto for 32-byte passwords and the integration tests against a real server.
 import { createHash } from 'node:crypto';
+import type { AuthMechanism } from './auth-mechanism.js';
 
 export const ED25519_PLUGIN = 'client_ed25519';
 
@@ -143,3 +144,12 @@ export function ed25519PublicKey(password: Buffer): Buffer {
   az[31]! |= 64;
   return encodePoint(multiplyBase(fromLittleEndian(az.subarray(0, 32))));
 }
+
+export const ed25519Mechanism: AuthMechanism = {
+  plugin: ED25519_PLUGIN,
+  // Only after an auth switch: its nonce is 32 bytes, not the greeting's scramble.
+  answersGreeting: false,
+  // A bare 32-byte random nonce, whose last byte is 0 once in 256 logins and must be kept.
+  switchNonce: (data) => data,
+  start: ({ password, nonce }) => ({ first: ed25519Signature(password, nonce) }),
+};

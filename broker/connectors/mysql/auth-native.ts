@@ -1,5 +1,6 @@
 // mysql_native_password: SHA1(password) XOR SHA1(scramble + SHA1(SHA1(password))).
 import { createHash } from 'node:crypto';
+import { scrambleFromSwitch, type AuthMechanism } from './auth-mechanism.js';
 
 export const NATIVE_PLUGIN = 'mysql_native_password';
 
@@ -17,3 +18,10 @@ export function nativePasswordToken(password: Buffer, scramble: Buffer): Buffer 
   for (let i = 0; i < stage1.length; i++) stage1[i]! ^= mask[i]!;
   return stage1;
 }
+
+export const nativeMechanism: AuthMechanism = {
+  plugin: NATIVE_PLUGIN,
+  answersGreeting: true,
+  switchNonce: scrambleFromSwitch,
+  start: ({ password, nonce }) => ({ first: nativePasswordToken(password, nonce) }),
+};

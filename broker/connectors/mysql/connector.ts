@@ -10,7 +10,7 @@
 // Target logins in progress are capped per service (maxConcurrentLogins).
 //
 // Capability rule: the client is offered the backend's data-phase flags that the broker
-// passes through (codec PASSTHROUGH_CAPS / PASSTHROUGH_MARIADB_CAPS; never compression;
+// passes through (capabilities.ts PASSTHROUGH_CAPS / PASSTHROUGH_MARIADB_CAPS; never compression;
 // CLIENT_SSL only with `clientTls`); the backend gets exactly the client's chosen data-phase flags, masked by
 // that offer. Both sides of the pipe therefore agree on every wire-format flag; a target
 // that lost a flag the client chose since the offer fails that one login with a clear error.
@@ -30,7 +30,8 @@ import { createLoginLimit } from '../login-limit.js';
 import type { Connector, ConnectionContext, Handshake, ServiceConnector, Upstream } from '../types.js';
 import { clientTlsFor } from '../../tls/client-tls.js';
 import { clientState, greetClient, readClientLogin, writePackets, type ClientLogin, type ClientState } from './client-side.js';
-import { CAP, PASSTHROUGH_CAPS, PASSTHROUGH_MARIADB_CAPS, clientFacingCapabilities, encodeErr, encodePacket, type Greeting, type HandshakeResponse } from './codec.js';
+import { clientFacingCapabilities, PASSTHROUGH_CAPS, PASSTHROUGH_MARIADB_CAPS } from './capabilities.js';
+import { CAP, encodeErr, encodePacket, type Greeting, type HandshakeResponse } from './codec.js';
 import { createCommandFilter } from './command-filter.js';
 import { BackendErr, loginTarget, MYSQL_CREDENTIALS, openTarget, type TargetLink } from './target-side.js';
 import { databaseSettings, type DatabaseSettings } from '../database-settings.js';

@@ -1,7 +1,7 @@
 // The target half of the MySQL handshake: dial, read the server's greeting, then (once
 // the client has answered the broker's greeting) negotiate TLS per sslmode and log in
-// with the service's credentials, answering auth switch requests and the
-// caching_sha2_password follow-ups.
+// with the service's credentials; each authentication plugin's dialogue (auth switch,
+// AuthMoreData follow-ups) is its own file behind auth-mechanisms.ts.
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { ResolvedCredentials } from '../../credentials/types.js';
@@ -11,19 +11,9 @@ import { abortError } from '../../net/abort.js';
 import { dial, targetAddress, type TargetAddress, type Tunnel } from '../../net/dial.js';
 import { createSocketReader, type SocketReader } from '../../net/socket-reader.js';
 import type { ConnectionContext } from '../types.js';
+import { greetingMechanism, switchMechanism } from './auth-mechanisms.js';
+import { backendCapabilities } from './capabilities.js';
 import {
-  CACHING_SHA2_PLUGIN,
-  cachingSha2Token,
-  cleartextPayload,
-  FAST_AUTH_SUCCESS,
-  PERFORM_FULL_AUTH,
-  REQUEST_PUBLIC_KEY,
-  rsaEncryptedPassword,
-} from './auth-caching-sha2.js';
-import { ED25519_PLUGIN, ed25519Signature } from './auth-ed25519.js';
-import { NATIVE_PLUGIN, nativePasswordToken } from './auth-native.js';
-import {
-  backendCapabilities,
   CAP,
   encodeHandshakeResponse,
   encodePacket,
@@ -151,14 +141,14 @@ export async function loginTarget(
     // A Unix socket target: TLS is pointless there, as for mysql's own clients.
     ctx.logger.debug('Unix socket target: sslmode ignored', { service: name });
   }
-  const secure = !!(caps.capabilities & CAP.SSL) || !!link.addr.path;
   const username = creds.text('username')!;
-  const password = creds.values.get('password') ?? Buffer.alloc(0);
-  let plugin = g.capabilities & CAP.PLUGIN_AUTH ? g.authPlugin : NATIVE_PLUGIN;
-  // For any other greeting plugin, answer as native: the server then switches to the user's own plugin.
-  if (plugin !== CACHING_SHA2_PLUGIN) plugin = NATIVE_PLUGIN;
-  let nonce = g.scramble;
-  const attributes: [string, string][] = [...(client.attributes ?? [])];
+  const input = {
+    password: creds.values.get('password') ?? Buffer.alloc(0),
+    secure: !!(caps.capabilities & CAP.SSL) || !!link.addr.path,
+    debug: (message: string, fields?: Record<string, unknown>) => ctx.logger.debug(message, { service: name, ...fields }),
+  };
+  let mechanism = greetingMechanism(g.capabilities & CAP.PLUGIN_AUTH ? g.authPlugin : undefined);
+  let exchange = mechanism.start({ ...input, nonce: g.scramble });
   const write = (payload: Buffer) => {
     link.socket.write(encodePacket(link.nextSeq, payload));
     link.nextSeq = (link.nextSeq + 1) & 0xff;
@@ -167,10 +157,10 @@ export async function loginTarget(
     encodeHandshakeResponse({
       ...head,
       username,
-      authResponse: firstToken(plugin, password, nonce),
+      authResponse: exchange.first,
       database,
-      authPlugin: plugin,
-      attributes,
+      authPlugin: mechanism.plugin,
+      attributes: [...(client.attributes ?? [])],
     }),
   );
   for (let round = 0; round < 8; round++) {
@@ -183,7 +173,7 @@ export async function loginTarget(
     }
     switch (reply.type) {
       case 'ok':
-        return { ok: reply.raw, authMethod: plugin, capabilities: caps.capabilities };
+        return { ok: reply.raw, authMethod: mechanism.plugin, capabilities: caps.capabilities };
       case 'err':
         if (reply.errno === 1045 || reply.errno === 1698)
           throw new BrokerError(
@@ -192,65 +182,17 @@ export async function loginTarget(
           );
         throw new BackendErr(reply);
       case 'auth-switch':
-        plugin = reply.plugin;
-        nonce = switchNonce(plugin, reply.data);
-        write(switchToken(plugin, password, nonce));
+        mechanism = switchMechanism(reply.plugin);
+        exchange = mechanism.start({ ...input, nonce: mechanism.switchNonce(reply.data) });
+        write(exchange.first);
         continue;
       case 'auth-more-data': {
-        if (plugin !== CACHING_SHA2_PLUGIN) throw new BrokerError('target_protocol_error', `unexpected extra authentication data for ${plugin}`);
-        const d = reply.data;
-        if (d.length === 1 && d[0] === FAST_AUTH_SUCCESS) continue;
-        if (d.length === 1 && d[0] === PERFORM_FULL_AUTH) {
-          ctx.logger.debug('caching_sha2_password full authentication', { service: name, via: secure ? 'secure channel' : 'RSA public key' });
-          write(secure ? cleartextPayload(password) : Buffer.from([REQUEST_PUBLIC_KEY]));
-          continue;
-        }
-        if (d.includes('-----BEGIN')) {
-          write(rsaEncryptedPassword(password, nonce, d));
-          continue;
-        }
-        throw new BrokerError('target_protocol_error', 'the target sent an unexpected caching_sha2_password message');
+        if (!exchange.onMoreData) throw new BrokerError('target_protocol_error', `unexpected extra authentication data for ${mechanism.plugin}`);
+        const answer = exchange.onMoreData(reply.data);
+        if (answer) write(answer);
+        continue;
       }
     }
   }
   throw new BrokerError('target_protocol_error', 'the target did not finish authentication');
-}
-
-/**
- * The nonce in an auth switch request. The SHA-1/SHA-256 scramble plugins send 20 bytes
- * plus a NUL terminator; ed25519 sends a bare 32-byte random nonce, whose last byte is 0
- * once in 256 logins and must be kept (stripping it made those logins fail).
- */
-export function switchNonce(plugin: string, data: Buffer): Buffer {
-  if (plugin === ED25519_PLUGIN) return data;
-  return data.length === SCRAMBLE_LENGTH + 1 && data[SCRAMBLE_LENGTH] === 0 ? data.subarray(0, SCRAMBLE_LENGTH) : data;
-}
-
-const SCRAMBLE_LENGTH = 20;
-
-function firstToken(plugin: string, password: Buffer, nonce: Buffer): Buffer {
-  switch (plugin) {
-    case NATIVE_PLUGIN:
-      return nativePasswordToken(password, nonce);
-    case CACHING_SHA2_PLUGIN:
-      return cachingSha2Token(password, nonce);
-    default:
-      return Buffer.alloc(0);
-  }
-}
-
-function switchToken(plugin: string, password: Buffer, nonce: Buffer): Buffer {
-  switch (plugin) {
-    case NATIVE_PLUGIN:
-      return nativePasswordToken(password, nonce);
-    case CACHING_SHA2_PLUGIN:
-      return cachingSha2Token(password, nonce);
-    case ED25519_PLUGIN:
-      return ed25519Signature(password, nonce);
-    default:
-      throw new BrokerError(
-        'unsupported_auth',
-        `the target asked for ${plugin} authentication, which the broker does not support (supported: mysql_native_password, caching_sha2_password, client_ed25519)`,
-      );
-  }
 }

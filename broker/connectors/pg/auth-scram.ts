@@ -4,6 +4,10 @@
 // backend keeps the same salt until the role's password changes.
 import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
+import { BrokerError } from '../../errors.js';
+import { tlsServerEndPoint } from '../../tls/channel-binding.js';
+import type { PgAuthMechanism } from './auth-mechanism.js';
+import { encodeSaslInitialResponse, encodeSaslResponse, type AuthRequest } from './codec.js';
 
 const pbkdf2Async = promisify(pbkdf2);
 
@@ -119,3 +123,28 @@ export function createScramClient(options: ScramOptions): ScramClient {
 export function clearScramCache(): void {
   saltedCache.clear();
 }
+
+/** SASL with SCRAM-SHA-256, with channel binding (-PLUS) when the link is TLS and the server offers it. */
+export const scramMechanism: PgAuthMechanism<Extract<AuthRequest, { type: 'sasl' }>> = {
+  start(req, input) {
+    const binding = input.tlsSocket ? tlsServerEndPoint(input.tlsSocket.getPeerCertificate().raw) : undefined;
+    const plus = binding && req.mechanisms.includes('SCRAM-SHA-256-PLUS');
+    if (!plus && !req.mechanisms.includes('SCRAM-SHA-256'))
+      throw new BrokerError('unsupported_auth', `the target offered SASL mechanisms ${req.mechanisms.join(', ')}; the broker supports SCRAM-SHA-256(-PLUS)`);
+    const scram = createScramClient({ password: input.password('SCRAM-SHA-256'), channelBinding: plus ? binding : undefined, bindingSupported: !!binding });
+    return {
+      method: scram.mechanism.toLowerCase(),
+      first: encodeSaslInitialResponse(scram.mechanism, scram.clientFirst()),
+      async onMessage(msg) {
+        try {
+          if (msg.type === 'sasl-continue') return encodeSaslResponse(await scram.clientFinal(msg.data));
+          scram.verifyServerFinal(msg.data);
+          return undefined;
+        } catch (err) {
+          if (err instanceof ScramError) throw new BrokerError('target_protocol_error', err.message);
+          throw err;
+        }
+      },
+    };
+  },
+};

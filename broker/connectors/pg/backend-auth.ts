@@ -1,23 +1,12 @@
-// The backend half of the handshake, as an explicit state machine: send the startup
-// message, answer the authentication requests with the broker's credentials, then
+// The backend half of the handshake: answer the authentication requests with the
+// broker's credentials (each method its own file behind auth-mechanisms.ts), then
 // collect ParameterStatus/BackendKeyData up to the first ReadyForQuery.
 import type { TLSSocket } from 'node:tls';
 import { BrokerError, REJECTED_CREDENTIALS_HINT } from '../../errors.js';
 import type { SocketReader } from '../../net/socket-reader.js';
-import { tlsServerEndPoint } from '../../tls/channel-binding.js';
-import { cleartextPasswordResponse } from './auth-cleartext.js';
-import { md5PasswordResponse } from './auth-md5.js';
-import { createScramClient, ScramError, type ScramClient } from './auth-scram.js';
-import {
-  decodeAuthRequest,
-  decodeBackendKeyData,
-  decodeErrorFields,
-  encodePasswordMessage,
-  encodeSaslInitialResponse,
-  encodeSaslResponse,
-  parseMessage,
-  type PgMessage,
-} from './codec.js';
+import type { PgAuthExchange, PgAuthInput } from './auth-mechanism.js';
+import { startMechanism } from './auth-mechanisms.js';
+import { decodeAuthRequest, decodeBackendKeyData, decodeErrorFields, parseMessage, type PgMessage } from './codec.js';
 
 /** A backend ErrorResponse that is relayed to the client unchanged (e.g. unknown database). */
 export class BackendErrorResponse extends BrokerError {
@@ -77,7 +66,8 @@ async function next(ctx: BackendAuthInput): Promise<PgMessage> {
 
 export async function authenticateBackend(ctx: BackendAuthInput): Promise<BackendAuthResult> {
   let method = 'trust';
-  let scram: ScramClient | undefined;
+  let exchange: PgAuthExchange | undefined;
+  const input: PgAuthInput = { username: ctx.username, password: (m) => needPassword(ctx, m), tlsSocket: ctx.tlsSocket, warn: ctx.warn };
   const replay: Buffer[] = [];
   // Phase 1: authentication requests until AuthenticationOk.
   for (;;) {
@@ -92,36 +82,19 @@ export async function authenticateBackend(ctx: BackendAuthInput): Promise<Backen
     if (req.type === 'ok') break;
     switch (req.type) {
       case 'cleartext':
-        method = 'password';
-        if (!ctx.tlsSocket) ctx.warn('target asked for a cleartext password over an unencrypted link');
-        ctx.write(encodePasswordMessage(cleartextPasswordResponse(needPassword(ctx, 'password'))));
-        break;
       case 'md5':
-        method = 'md5';
-        ctx.write(encodePasswordMessage(md5PasswordResponse(ctx.username, needPassword(ctx, 'md5'), req.salt)));
+      case 'sasl':
+        exchange = startMechanism(req, input);
+        method = exchange.method;
+        ctx.write(exchange.first);
         break;
-      case 'sasl': {
-        const binding = ctx.tlsSocket ? tlsServerEndPoint(ctx.tlsSocket.getPeerCertificate().raw) : undefined;
-        const plus = binding && req.mechanisms.includes('SCRAM-SHA-256-PLUS');
-        if (!plus && !req.mechanisms.includes('SCRAM-SHA-256'))
-          throw new BrokerError('unsupported_auth', `the target offered SASL mechanisms ${req.mechanisms.join(', ')}; the broker supports SCRAM-SHA-256(-PLUS)`);
-        scram = createScramClient({
-          password: needPassword(ctx, 'SCRAM-SHA-256'),
-          channelBinding: plus ? binding : undefined,
-          bindingSupported: !!binding,
-        });
-        method = scram.mechanism.toLowerCase();
-        ctx.write(encodeSaslInitialResponse(scram.mechanism, scram.clientFirst()));
+      case 'sasl-continue':
+      case 'sasl-final': {
+        if (!exchange?.onMessage) throw new BrokerError('target_protocol_error', `SASL ${req.type === 'sasl-final' ? 'final' : 'continue'} without a SASL exchange`);
+        const answer = await exchange.onMessage(req);
+        if (answer) ctx.write(answer);
         break;
       }
-      case 'sasl-continue':
-        if (!scram) throw new BrokerError('target_protocol_error', 'SASL continue without a SASL exchange');
-        ctx.write(encodeSaslResponse(await scramStep(() => scram!.clientFinal(req.data))));
-        break;
-      case 'sasl-final':
-        if (!scram) throw new BrokerError('target_protocol_error', 'SASL final without a SASL exchange');
-        await scramStep(async () => scram!.verifyServerFinal(req.data));
-        break;
       case 'unsupported':
         throw new BrokerError(
           'unsupported_auth',
@@ -146,13 +119,4 @@ export async function authenticateBackend(ctx: BackendAuthInput): Promise<Backen
 function hasClientCert(socket: TLSSocket): boolean {
   const cert = socket.getCertificate();
   return !!cert && Object.keys(cert).length > 0;
-}
-
-async function scramStep<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof ScramError) throw new BrokerError('target_protocol_error', err.message);
-    throw err;
-  }
 }
