@@ -13,6 +13,7 @@ import { createProviderRegistry, defaultProviders } from './credentials/registry
 import { createResolver } from './credentials/resolver.js';
 import { lookupPeer } from './listeners/peer.js';
 import { watchIdentityChanges } from './identity/change-signal.js';
+import { checkSsh2Internals } from './ssh/ssh2-internals.js';
 import { createLogger, parseLogLevel, type Logger } from './log.js';
 import { createLogFile } from './log-file.js';
 import { createBastionPool } from './ssh/bastion-pool.js';
@@ -245,6 +246,17 @@ async function serve(args: string[]): Promise<void> {
     config = fixed;
   }
   const loadedText = readFileSyncOrEmpty(configPath);
+  try {
+    // The SSH connectors rely on ssh2 internals: an ssh2 that moved them must stop the broker here, not break logins later.
+    await checkSsh2Internals();
+  } catch (err) {
+    if (!logFile) process.stderr.write(`${(err as Error).message}\n`);
+    logger.error('ssh2 self-check failed', { reason: (err as Error).message });
+    await audit.close();
+    logFile?.close();
+    process.exitCode = 1;
+    return;
+  }
   logger.info('config loaded', { path: configPath, services: config.services.length, audit: auditPath });
   warnPermissions(logger, configPath, config);
   audit.record({ type: 'config.loaded', source: configPath, services: config.services.length });

@@ -9,6 +9,7 @@ import { BrokerError } from '../errors.js';
 import { abortError } from '../net/abort.js';
 import type { Logger } from '../log.js';
 import type { SshTarget } from './target.js';
+import { transportLive } from './ssh2-internals.js';
 import { connectSsh } from './upstream.js';
 
 export interface ForwardOptions {
@@ -71,7 +72,7 @@ export function createBastionPool(options: { idleMs?: number; keepaliveIntervalM
   async function forward(bastion: SshTarget, host: string, port: number, opts: ForwardOptions, retried = false): Promise<Socket> {
     const key = poolKey(opts.service, bastion);
     const entry = entries.get(key) ?? connect(key, bastion, opts);
-    const live = await entry.client.then(isLive, () => true);
+    const live = await entry.client.then(transportLive, () => true);
     if (!live) {
       // Dropped, and its close not processed yet: start over instead of failing this connection.
       if (entries.get(key) === entry) entries.delete(key);
@@ -100,7 +101,7 @@ export function createBastionPool(options: { idleMs?: number; keepaliveIntervalM
           opts.signal.removeEventListener('abort', onAbort);
           if (err) {
             release();
-            if (!retried && !isLive(client)) {
+            if (!retried && !transportLive(client)) {
               // The bastion connection died while the channel was being opened.
               if (entries.get(key) === entry) entries.delete(key);
               return resolve(forward(bastion, host, port, opts, true));
@@ -135,9 +136,4 @@ export function createBastionPool(options: { idleMs?: number; keepaliveIntervalM
       entries.clear();
     },
   };
-}
-
-function isLive(client: Client): boolean {
-  const sock = (client as unknown as { _sock?: { writable?: boolean; destroyed?: boolean } })._sock;
-  return !!sock && sock.writable !== false && !sock.destroyed;
 }

@@ -1,9 +1,10 @@
 // SSH_MSG_DISCONNECT with a description (RFC 4253 11.1): the OpenSSH client prints it
 // as "Received disconnect from HOST port P:CODE: MESSAGE". ssh2's own disconnect()
-// sends no description, so the packet is built here on ssh2's packet writer.
+// sends no description, so the packet goes out on ssh2's packet writer (ssh2-internals.ts).
 import type { Connection } from 'ssh2';
 import type { BrokerErrorCode } from '../errors.js';
 import { sshString } from './keys.js';
+import { transportSocket, writeTransportPacket } from './ssh2-internals.js';
 
 export const DISCONNECT = {
   HOST_NOT_ALLOWED_TO_CONNECT: 1,
@@ -36,27 +37,17 @@ export function disconnectReasonFor(code: BrokerErrorCode): number {
   }
 }
 
-interface ProtocolInternals {
-  _packetRW: { write: { allocStartKEX: number; alloc(len: number, force?: boolean): Buffer; finalize(packet: Buffer, force?: boolean): Buffer } };
-  _cipher: { encrypt(packet: Buffer): void };
-}
-
 /** Sends the disconnect and closes the client's transport. Never throws. */
 export function sendDisconnect(conn: Connection, reason: number, message: string): void {
-  const internals = conn as unknown as { _protocol?: ProtocolInternals; _sock?: { end(): void; writable: boolean } };
   try {
-    const proto = internals._protocol!;
     const body = Buffer.concat([Buffer.from([1]), Buffer.alloc(4), sshString(message.replace(/[\r\n]+/g, ' ')), sshString('')]);
     body.writeUInt32BE(reason, 1);
-    const start = proto._packetRW.write.allocStartKEX;
-    const packet = proto._packetRW.write.alloc(body.length, true);
-    body.copy(packet, start);
-    proto._cipher.encrypt(proto._packetRW.write.finalize(packet, true));
+    writeTransportPacket(conn, body);
   } catch {
     // Falls back to closing without a message.
   }
   try {
-    internals._sock?.end();
+    transportSocket(conn)?.end();
   } catch {
     // already closed
   }

@@ -1,30 +1,14 @@
 // Agent forwarding through the broker (allowAgentForwarding): when the target opens an
 // auth-agent channel on the upstream connection, the broker opens one to the client
 // and joins the two, so the client's own agent answers. ssh2's server has no public
-// call for that channel type, so it is opened on ssh2's channel manager and protocol,
-// as its own forwardOut() does for forwarded-tcpip.
+// call for that channel type (ssh2-internals.ts opens it).
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { Connection, ParsedKey } from 'ssh2';
+import { openAgentChannel } from '../../ssh/ssh2-internals.js';
 
 const MAX_WINDOW = 2 * 1024 * 1024;
 const PACKET_SIZE = 32 * 1024;
-
-type OpenCallback = ((err: Error | undefined, stream?: Duplex) => void) & { type?: string };
-
-interface ServerInternals {
-  _chanMgr: { add(cb: OpenCallback): number };
-  _protocol: { openssh_authAgent(chan: number, window: number, packet: number): void };
-}
-
-function openAgentChannel(conn: Connection, cb: (err: Error | undefined, stream?: Duplex) => void): void {
-  const internals = conn as unknown as ServerInternals;
-  const wrapper: OpenCallback = (err, stream) => cb(err, stream);
-  wrapper.type = 'auth-agent@openssh.com';
-  const local = internals._chanMgr.add(wrapper);
-  if (local === -1) return cb(new Error('no free channels'));
-  internals._protocol.openssh_authAgent(local, MAX_WINDOW, PACKET_SIZE);
-}
 
 /** The `agent` for the upstream ssh2 client: each stream is a channel to the client's agent. */
 export class ClientAgentRelay extends ssh2.BaseAgent {
@@ -40,7 +24,7 @@ export class ClientAgentRelay extends ssh2.BaseAgent {
   }
   override getStream(cb: (err: Error | undefined, stream?: Duplex) => void): void {
     try {
-      openAgentChannel(this.conn, cb);
+      openAgentChannel(this.conn, MAX_WINDOW, PACKET_SIZE, cb);
     } catch (err) {
       cb(err as Error);
     }

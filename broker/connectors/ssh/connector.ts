@@ -10,6 +10,7 @@ import { BrokerError, clientErrorFor, toClientError } from '../../errors.js';
 import { disconnectReasonFor, sendDisconnect } from '../../ssh/disconnect.js';
 import { ensureSshHostKey, type SshHostKey } from '../../ssh/host-key.js';
 import { readSshTarget, SSH_CREDENTIALS } from '../../ssh/target.js';
+import { transportSocket } from '../../ssh/ssh2-internals.js';
 import { connectSsh } from '../../ssh/upstream.js';
 import { abortError } from '../../net/abort.js';
 import type { ConnectionContext, Connector, ServedConnection, ServiceConnector } from '../types.js';
@@ -75,7 +76,8 @@ export const sshConnector: Connector<SshSettings> = {
           // line and goes on parsing the rest of that chunk at once, so a malformed packet
           // right behind the banner would otherwise be an uncaught 'error' (a broker crash).
           conn.on('error', (err) => deps.logger.debug('ssh client transport error', { service: service.name, reason: err.message }));
-          const sock = (conn as unknown as { _sock: Socket })._sock;
+          const sock = transportSocket(conn);
+          if (!sock) return;
           waiting.get(sock)?.(conn);
           waiting.delete(sock);
         });

@@ -6,6 +6,7 @@
 import type { Duplex } from 'node:stream';
 import type { Client, ClientChannel, Connection, PseudoTtyOptions, ServerChannel, Session } from 'ssh2';
 import type { Logger } from '../../log.js';
+import { sendChannelExit } from '../../ssh/ssh2-internals.js';
 
 export interface BridgeOptions {
   allowRemoteForwarding: boolean;
@@ -14,15 +15,10 @@ export interface BridgeOptions {
   logger: Logger;
 }
 
-type ChannelState = { outgoing: { id: number; state: string }; _client: { _protocol: { exitStatus(id: number, code: number): void; exitSignal(id: number, name: string, core: boolean, msg: string): void } } };
-
 /** exit-status / exit-signal may follow our EOF (RFC 4254 6.10); ssh2's exit() only sends while 'open'. */
 function sendExit(down: ServerChannel, code: number | null, signal?: string, dumped?: boolean, desc?: string): void {
-  const ch = down as unknown as ChannelState;
-  if (ch.outgoing.state !== 'open' && ch.outgoing.state !== 'eof') return;
-  const proto = ch._client._protocol;
-  if (code !== null && code !== undefined) proto.exitStatus(ch.outgoing.id, code);
-  else if (signal) proto.exitSignal(ch.outgoing.id, signal.replace(/^SIG/, ''), !!dumped, desc ?? '');
+  if (code !== null && code !== undefined) sendChannelExit(down, { code });
+  else if (signal) sendChannelExit(down, { signal: signal.replace(/^SIG/, ''), dumped: !!dumped, desc: desc ?? '' });
 }
 
 /** Data first, then EOF: an empty write's callback runs after everything queued before it. */
