@@ -19,6 +19,8 @@ export interface CredentialResolver {
     creds: ServiceConfig['credentials'],
     opts: { signal: AbortSignal; connectionId?: string },
   ): Promise<ResolvedCredentials>;
+  /** Forgets the service's cached values (its target rejected them). */
+  invalidate(service: string): void;
 }
 
 export interface BrokerOptions {
@@ -116,6 +118,7 @@ export function createBroker(options: BrokerOptions): Broker {
         logger,
         audit,
         resolve: (connectionId, signal) => options.resolver.resolve(config.name, config.credentials, { signal, connectionId }),
+        invalidateCredentials: () => options.resolver.invalidate(config.name),
         lookupPeer: options.lookupPeer,
       });
       svc.connections.add(handle);

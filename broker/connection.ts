@@ -15,6 +15,8 @@ export interface ConnectionDeps {
   logger: Logger;
   audit: AuditSink;
   resolve(connectionId: string, signal: AbortSignal): Promise<ResolvedCredentials>;
+  /** The target rejected the credentials: drop cached ones, so a fixed password works at the next connection. */
+  invalidateCredentials(): void;
   /** Peer process lookup for audit; bounded and never throws. */
   lookupPeer?(socket: Socket): Promise<{ pid?: number; uid?: number }>;
 }
@@ -100,6 +102,7 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
       }
     } catch (err) {
       const clientError = toClientError(err);
+      if (clientError.code === 'target_rejected_credentials') deps.invalidateCredentials();
       if (clientError.code === 'internal') log.error('connection failed', { reason: (err as Error)?.message ?? String(err) });
       else log.info('connection failed', { code: clientError.code, reason: clientError.message });
       audit.record({ type: 'connection.failed', service: service.name, connectionId: id, code: clientError.code, reason: clientError.message });

@@ -1,18 +1,17 @@
 // Resolves a service's credentials as one group per new connection: ids are grouped by
 // provider, each provider is asked once for all of its ids, providers run in parallel.
-// Values without an expiry are fetched every time (a rotated file or keychain item is
-// picked up by the next connection). Values with an expiry are cached per provider+id
-// until expiryMarginMs before they expire, so a connection never gets a value about
-// to lapse. Audit events and errors name service, provider and id, never a value
-// (a literal's id is its value, so it is shown as a placeholder: see shownId).
-import { createHmac, randomBytes } from 'node:crypto';
-import type { BrokerEvent } from '../api.js';
+// Values with an expiry come from the cache (value-cache.ts) until expiryMarginMs
+// before they expire; a changed value is audited as a rotation (rotation-detector.ts).
+// Audit events and errors name service, provider and id, never a value (a literal's id
+// is its value, so it is shown as a placeholder: see shownId).
 import type { AuditSink } from '../audit/types.js';
 import type { CredentialSpec } from '../config/types.js';
 import { BrokerError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ProviderRegistry } from './registry.js';
 import { LITERAL_PROVIDER, shownId } from './providers/literal.js';
+import { createRotationDetector } from './rotation-detector.js';
+import { cacheKey, createValueCache, type CacheEntry } from './value-cache.js';
 import { ProviderError, type ResolvedCredentials, type SecretValue } from './types.js';
 import { raceSignal } from '../net/race-signal.js';
 
@@ -34,17 +33,8 @@ export interface ResolveOptions {
 
 export interface Resolver {
   resolve(service: string, creds: Record<string, CredentialSpec>, opts: ResolveOptions): Promise<ResolvedCredentials>;
-  /** Drop cached values used by one service (e.g. the target rejected them), or all. */
+  /** Drop cached values used by one service (the target rejected them: the next connection fetches afresh), or all. */
   invalidate(service?: string): void;
-  /** credential.rotated / credential.expiring events, for the API layer; returns unsubscribe. */
-  subscribe(listener: (event: RotationEvent) => void): () => void;
-}
-
-export type RotationEvent = Extract<BrokerEvent, { type: 'credential.rotated' | 'credential.expiring' }>;
-
-interface CacheEntry {
-  value: Buffer;
-  expiresAt: Date;
 }
 
 type Failed = { provider: string; ids: string[]; failure: ProviderError };
@@ -55,99 +45,26 @@ type GroupOutcome =
 
 type StopReason = 'caller' | 'timeout' | 'sibling';
 
-const cacheKey = (provider: string, id: string): string => `${provider}\u0000${id}`;
-
 export function createResolver(opts: ResolverOptions): Resolver {
   const { registry, audit, logger } = opts;
   const margin = opts.expiryMarginMs ?? 60_000;
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const now = opts.now ?? Date.now;
-  const cache = new Map<string, CacheEntry>();
-  const usedBy = new Map<string, Set<string>>();
-  // Bumped by invalidate(): a fetch that started before must not repopulate the cache.
-  let generation = 0;
-  // Rotation: a keyed digest of the last value each service got per provider+id (never
-  // the value; the per-process key keeps a memory dump from being a guessing oracle),
-  // and one expiring-soon timer per cached value.
-  const digestKey = randomBytes(32);
-  const lastSeen = new Map<string, string>();
-  const expiring = new Map<string, NodeJS.Timeout>();
-  const listeners = new Set<(event: RotationEvent) => void>();
-  const emit = (event: RotationEvent): void => {
-    for (const l of listeners) {
-      try {
-        l(event);
-      } catch (err) {
-        logger.warn('credential event listener failed', { reason: (err as Error).message });
-      }
-    }
-  };
-  const watchExpiry = (key: string, expiresAt: Date): void => {
-    clearTimeout(expiring.get(key));
-    const timer = setTimeout(() => {
-      expiring.delete(key);
-      if (cache.get(key)?.expiresAt !== expiresAt) return;
-      const [provider, rawId] = key.split('\u0000') as [string, string];
-      const id = shownId(provider, rawId);
-      for (const [service, keys] of usedBy) {
-        if (!keys.has(key)) continue;
-        audit.record({ type: 'credential.expiring', service, provider, id, expiresAt: expiresAt.toISOString() });
-        emit({ type: 'credential.expiring', name: service, provider, id, expiresAt: expiresAt.toISOString() });
-      }
-    }, Math.max(0, expiresAt.getTime() - margin - now()));
-    timer.unref();
-    expiring.set(key, timer);
-  };
-  // One event per service and provider whose values differ from what the service got last.
-  const noteRotation = (service: string, fetched: Map<string, SecretValue>): void => {
-    const changed = new Map<string, string[]>();
-    for (const [key, v] of fetched) {
-      const [provider, rawId] = key.split('\u0000') as [string, string];
-      if (provider === LITERAL_PROVIDER) continue;
-      const seenKey = `${service}\u0000${key}`;
-      const digest = createHmac('sha256', digestKey).update(v.value).digest('base64');
-      const before = lastSeen.get(seenKey);
-      lastSeen.set(seenKey, digest);
-      if (before !== undefined && before !== digest) changed.set(provider, [...(changed.get(provider) ?? []), shownId(provider, rawId)]);
-    }
-    for (const [provider, ids] of changed) {
-      const id = ids.join(', ');
-      audit.record({ type: 'credential.rotated', service, provider, id });
-      logger.info('credential rotated', { service, provider, id });
-      emit({ type: 'credential.rotated', name: service, provider, id });
-    }
-  };
-
-  const fresh = (key: string): CacheEntry | undefined => {
-    const hit = cache.get(key);
-    if (hit && now() < hit.expiresAt.getTime() - margin) return hit;
-    if (hit) cache.delete(key);
-    return undefined;
-  };
-
-  const remember = (service: string, key: string, v: SecretValue): void => {
-    if (!v.expiresAt || now() >= v.expiresAt.getTime() - margin) return;
-    cache.set(key, { value: Buffer.from(v.value), expiresAt: v.expiresAt });
-    watchExpiry(key, v.expiresAt);
-    let keys = usedBy.get(service);
-    if (!keys) usedBy.set(service, (keys = new Set()));
-    keys.add(key);
-  };
+  const cache = createValueCache({ audit, margin, now });
+  const rotations = createRotationDetector({ audit, logger });
 
   async function resolve(
     service: string,
     creds: Record<string, CredentialSpec>,
     { signal, connectionId }: ResolveOptions,
   ): Promise<ResolvedCredentials> {
-    const startGeneration = generation;
+    const startGeneration = cache.generation();
     const specs = Object.entries(creds);
     const cached = new Map<string, CacheEntry>();
     const wanted = new Map<string, Set<string>>();
     for (const [, { provider, id }] of specs) {
       const key = cacheKey(provider, id);
-      const hit = fresh(key);
-      // A cache hit also counts as use: credential.expiring is sent to every service using it.
-      if (hit && !usedBy.get(service)?.add(key)) usedBy.set(service, new Set([key]));
+      const hit = cache.get(service, key);
       if (hit) cached.set(key, hit);
       else if (wanted.has(provider)) wanted.get(provider)!.add(id);
       else wanted.set(provider, new Set([id]));
@@ -160,7 +77,7 @@ export function createResolver(opts: ResolverOptions): Resolver {
       for (const [id, v] of o.values) {
         const key = cacheKey(o.provider, id);
         fetched.set(key, v);
-        if (generation === startGeneration) remember(service, key, v);
+        cache.remember(service, key, v, startGeneration);
       }
     }
     const failure = outcomes.find((o): o is Failed => 'failure' in o);
@@ -171,7 +88,7 @@ export function createResolver(opts: ResolverOptions): Resolver {
       throw new BrokerError('provider_failed', `service '${service}': ${failure.failure.message}`, { cause: failure.failure });
     }
     if (!complete) throw cancelled(service, signal);
-    noteRotation(service, fetched);
+    rotations.note(service, fetched);
     logger.debug('credentials resolved', { ...ctx, fetched: fetched.size, cached: cached.size });
     return assemble(specs, fetched, cached);
   }
@@ -252,22 +169,7 @@ export function createResolver(opts: ResolverOptions): Resolver {
 
   return {
     resolve,
-    invalidate(service) {
-      generation++;
-      if (service === undefined) {
-        cache.clear();
-        usedBy.clear();
-        for (const t of expiring.values()) clearTimeout(t);
-        expiring.clear();
-        return;
-      }
-      for (const key of usedBy.get(service) ?? []) cache.delete(key);
-      usedBy.delete(service);
-    },
-    subscribe(listener) {
-      listeners.add(listener);
-      return () => void listeners.delete(listener);
-    },
+    invalidate: cache.invalidate,
   };
 }
 

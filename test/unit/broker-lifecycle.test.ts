@@ -59,7 +59,7 @@ function setup() {
   const seen: Seen = { settings: [], deps: [], closed: [], finish: [] };
   const audit = createMemoryAudit();
   const stateDir = mkdtempSync(join(tmpdir(), 'sd-lifecycle-'));
-  const resolver = { resolve: async () => ({ values: new Map(), text: () => undefined }) };
+  const resolver = { resolve: async () => ({ values: new Map(), text: () => undefined }), invalidate: () => {} };
   const broker = createBroker({ logger: silentLogger, audit, resolver, connectors: new Map([['probe', recordingConnector(seen) as Connector]]), stateDir });
   return { seen, audit, broker, stateDir };
 }

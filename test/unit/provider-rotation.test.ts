@@ -1,13 +1,15 @@
-// Rotation in the resolver: credential.rotated once per change (per service and
-// provider, all changed ids in one event), never on the first fetch or for literals;
-// credential.expiring when a cached value reaches the margin; subscribe/unsubscribe.
+// Rotation in the resolver (rotation-detector.ts, value-cache.ts): credential.rotated
+// once per change (per service and provider, all changed ids in one record), never on
+// the first fetch or for literals; credential.expiring when a cached value reaches the
+// margin. The API layer turns these audit records into events.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createMemoryAudit } from '../../broker/audit/memory-audit.js';
 import type { CredentialSpec } from '../../broker/config/types.js';
 import { createLiteralProvider } from '../../broker/credentials/providers/literal.js';
 import { createProviderRegistry } from '../../broker/credentials/registry.js';
-import { createResolver, type RotationEvent } from '../../broker/credentials/resolver.js';
+import { createResolver } from '../../broker/credentials/resolver.js';
+import { waitFor } from '../fixtures/wait-for.js';
 import type { Provider, SecretValue } from '../../broker/credentials/types.js';
 import { createLogger } from '../../broker/log.js';
 
@@ -23,47 +25,46 @@ function setup(values: Record<string, () => SecretValue>, margin = 60_000) {
   };
   const audit = createMemoryAudit();
   const resolver = createResolver({ registry: createProviderRegistry([p, createLiteralProvider()]), audit, logger: createLogger({ write: () => {} }), expiryMarginMs: margin });
-  const events: RotationEvent[] = [];
-  const unsubscribe = resolver.subscribe((e) => void events.push(e));
-  return { resolver, audit, events, unsubscribe };
+  const events = () => audit.records.filter((r) => r.type === 'credential.rotated' || r.type === 'credential.expiring');
+  return { resolver, audit, events };
 }
 
 test('a changed lease is one rotation event per service, naming every changed id, never the value', async () => {
   let lease = 1;
-  const { resolver, audit, events, unsubscribe } = setup({
+  const { resolver, audit, events } = setup({
     'db#username': () => ({ value: Buffer.from(`user-${lease}`) }),
     'db#password': () => ({ value: Buffer.from(`secret-pw-${lease}`) }),
   });
   const creds = { username: spec('lease', 'db#username'), password: spec('lease', 'db#password'), host: spec('literal', 'h') };
   await resolver.resolve('app', creds, opts());
   await resolver.resolve('app', creds, opts());
-  assert.equal(events.length, 0, 'first fetch and an unchanged value are no rotation');
+  assert.equal(events().length, 0, 'first fetch and an unchanged value are no rotation');
   lease = 2;
   await resolver.resolve('app', creds, opts());
   await resolver.resolve('app', creds, opts());
-  assert.deepEqual(events, [{ type: 'credential.rotated', name: 'app', provider: 'lease', id: 'db#username, db#password' }]);
-  assert.equal(audit.records.filter((r) => r.type === 'credential.rotated').length, 1);
+  assert.deepEqual(
+    events().map(({ type, service, provider, id }) => ({ type, service, provider, id })),
+    [{ type: 'credential.rotated', service: 'app', provider: 'lease', id: 'db#username, db#password' }],
+  );
   // Another service seeing lease 2 first: no rotation for it.
   await resolver.resolve('other', creds, opts());
-  assert.equal(events.length, 1);
+  assert.equal(events().length, 1);
   assert.ok(!JSON.stringify(audit.records).includes('secret-pw'));
-  unsubscribe();
   lease = 3;
   await resolver.resolve('app', creds, opts());
-  assert.equal(events.length, 1, 'no events after unsubscribe');
-  assert.equal(audit.records.filter((r) => r.type === 'credential.rotated').length, 2, 'still audited');
+  assert.equal(events().length, 2, 'each change is one more record');
 });
 
 test('credential.expiring fires at the margin for each service using the cached value', async () => {
   const expiresAt = new Date(Date.now() + 300);
-  const { resolver, audit, events, unsubscribe } = setup({ 'db#password': () => ({ value: Buffer.from('pw'), expiresAt }) }, 200);
+  const { resolver, events } = setup({ 'db#password': () => ({ value: Buffer.from('pw'), expiresAt }) }, 200);
   await resolver.resolve('a', { password: spec('lease', 'db#password') }, opts());
   await resolver.resolve('b', { password: spec('lease', 'db#password') }, opts());
-  await new Promise((r) => setTimeout(r, 250));
+  await waitFor('the expiring records', () => events().length >= 2);
   assert.deepEqual(
-    events.map((e) => [e.type, e.name]),
+    events().map((e) => [e.type, e.service]),
     [['credential.expiring', 'a'], ['credential.expiring', 'b']],
   );
-  assert.equal(events[0]!.type === 'credential.expiring' && events[0]!.expiresAt, expiresAt.toISOString());
-  assert.equal(audit.records.filter((r) => r.type === 'credential.expiring').length, 2);
+  const first = events()[0]!;
+  assert.equal(first.type === 'credential.expiring' && first.expiresAt, expiresAt.toISOString());
 });
