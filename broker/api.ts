@@ -3,6 +3,7 @@
 // Types only: plain JSON-serialisable data, no secrets anywhere (ids and provider
 // names, never values).
 import type { AuditRecord } from './audit/types.js';
+import type { BrokerErrorCode } from './errors.js';
 
 export type TargetState =
   | { state: 'stopped' }
@@ -61,7 +62,7 @@ export type TargetHealth =
       /** When it failed, ISO 8601. */
       at: string;
       /** The error catalog code (broker/errors.ts), or `login_needed` / `listener_failed`. */
-      code: string;
+      code: BrokerErrorCode | 'login_needed' | 'listener_failed';
       /** The reason as the client was told it (e.g. the PostgreSQL 28P01 message). Never a secret. */
       reason: string;
       /** The last successful login before this failure, if any. */
@@ -71,7 +72,7 @@ export type TargetHealth =
 /** The outcome of testTarget(): a real login to the target through the connector, no client. */
 export type TestResult =
   | { type: 'ok'; latencyMs: number; at: string; target: string }
-  | { type: 'failed'; code: string; reason: string; at: string };
+  | { type: 'failed'; code: BrokerErrorCode; reason: string; at: string };
 
 export type SessionState = 'active' | 'refreshing' | 'refresh-failed' | 'login-needed' | 'logged-out';
 
@@ -232,7 +233,7 @@ export type BrokerEvent =
   | { type: 'target.failed'; name: string; reason: string }
   | { type: 'connection.opened'; name: string; connectionId: string }
   | { type: 'connection.closed'; name: string; connectionId: string }
-  | { type: 'connection.failed'; name: string; connectionId: string; code: string; reason: string }
+  | { type: 'connection.failed'; name: string; connectionId: string; code: BrokerErrorCode; reason: string }
   | { type: 'credential.fetched'; name: string; provider: string; id: string; expiresAt?: string }
   | { type: 'credential.rotated'; name: string; provider: string; id: string }
   | { type: 'credential.expiring'; name: string; provider: string; id: string; expiresAt: string }

@@ -1,8 +1,9 @@
 // The one error catalog. Every error a client can see is a BrokerError with a code
 // from this table; each protocol maps the code to its own wire form (SQLSTATE, MySQL
 // errno, SSH disconnect reason, HTTP status). Messages are written by the broker and
-// never contain a credential value.
-import type { ServiceConfig } from './config/types.js';
+// never contain a credential value. Errors outside the data path (config, providers,
+// codecs, the control API's input) are CodedErrors: typed by the same codes, but their
+// messages are not sent to clients as they are.
 
 export type BrokerErrorCode =
   | 'target_unreachable'
@@ -19,7 +20,21 @@ export type BrokerErrorCode =
   | 'command_refused'
   | 'timeout'
   | 'too_many_connections'
+  | 'config_invalid'
+  | 'invalid_input'
   | 'internal';
+
+/** SSH_MSG_DISCONNECT reason codes (RFC 4253 section 11.1) the catalog uses. */
+export const SSH_DISCONNECT = {
+  HOST_NOT_ALLOWED_TO_CONNECT: 1,
+  PROTOCOL_ERROR: 2,
+  SERVICE_NOT_AVAILABLE: 7,
+  HOST_KEY_NOT_VERIFIABLE: 9,
+  CONNECTION_LOST: 10,
+  BY_APPLICATION: 11,
+  TOO_MANY_CONNECTIONS: 12,
+  NO_MORE_AUTH_METHODS_AVAILABLE: 14,
+} as const;
 
 export interface CatalogEntry {
   /** What happened, for humans and logs. */
@@ -36,6 +51,8 @@ export interface CatalogEntry {
   httpStatus: number;
   /** Redis error prefix (the first word of a `-PREFIX message` reply, which clients match on). */
   redis: string;
+  /** SSH_MSG_DISCONNECT reason the SSH server sends with the message. */
+  sshDisconnect: number;
 }
 
 export const errorCatalog: Readonly<Record<BrokerErrorCode, CatalogEntry>> = {
@@ -45,6 +62,7 @@ export const errorCatalog: Readonly<Record<BrokerErrorCode, CatalogEntry>> = {
     mysql: { errno: 1429, sqlState: 'HY000' },
     httpStatus: 502,
     redis: 'ERR',
+    sshDisconnect: SSH_DISCONNECT.CONNECTION_LOST,
   },
   target_rejected_credentials: {
     summary: "the target rejected the broker's configured credentials",
@@ -52,6 +70,7 @@ export const errorCatalog: Readonly<Record<BrokerErrorCode, CatalogEntry>> = {
     mysql: { errno: 1045, sqlState: '28000' },
     httpStatus: 502,
     redis: 'WRONGPASS',
+    sshDisconnect: SSH_DISCONNECT.NO_MORE_AUTH_METHODS_AVAILABLE,
   },
   target_error: {
     summary: 'the target refused the connection',
@@ -59,6 +78,7 @@ export const errorCatalog: Readonly<Record<BrokerErrorCode, CatalogEntry>> = {
     mysql: { errno: 1043, sqlState: '08S01' },
     httpStatus: 502,
     redis: 'ERR',
+    sshDisconnect: SSH_DISCONNECT.BY_APPLICATION,
   },
   target_protocol_error: {
     summary: 'the target sent something the broker does not understand',
@@ -66,6 +86,7 @@ export const errorCatalog: Readonly<Record<BrokerErrorCode, CatalogEntry>> = {
     mysql: { errno: 1835, sqlState: 'HY000' },
     httpStatus: 502,
     redis: 'ERR',
+    sshDisconnect: SSH_DISCONNECT.BY_APPLICATION,
   },
   tls_failed: {
     summary: 'TLS to the target failed',
@@ -73,6 +94,7 @@ export const errorCatalog: Readonly<Record<BrokerErrorCode, CatalogEntry>> = {
     mysql: { errno: 1429, sqlState: 'HY000' },
     httpStatus: 502,
     redis: 'ERR',
+    sshDisconnect: SSH_DISCONNECT.BY_APPLICATION,
   },
   host_key_mismatch: {
     summary: "the target's SSH host key does not match the pinned hostKey",
@@ -80,6 +102,7 @@ export const errorCatalog: Readonly<Record<BrokerErrorCode, CatalogEntry>> = {
     mysql: { errno: 1429, sqlState: 'HY000' },
     httpStatus: 502,
     redis: 'ERR',
+    sshDisconnect: SSH_DISCONNECT.HOST_KEY_NOT_VERIFIABLE,
   },
   provider_failed: {
     summary: 'a credential provider failed',
@@ -88,6 +111,7 @@ export const errorCatalog: Readonly<Record<BrokerErrorCode, CatalogEntry>> = {
     // 503: the credential is not available now (a login needed, a provider down); retry later.
     httpStatus: 503,
     redis: 'NOAUTH',
+    sshDisconnect: SSH_DISCONNECT.CONNECTION_LOST,
   },
   unsupported_auth: {
     summary: 'the target asked for an authentication method the broker does not support',
@@ -95,6 +119,7 @@ export const errorCatalog: Readonly<Record<BrokerErrorCode, CatalogEntry>> = {
     mysql: { errno: 1251, sqlState: '08004' },
     httpStatus: 502,
     redis: 'NOAUTH',
+    sshDisconnect: SSH_DISCONNECT.NO_MORE_AUTH_METHODS_AVAILABLE,
   },
   protocol_violation: {
     summary: 'the client sent a malformed message',
@@ -102,6 +127,7 @@ export const errorCatalog: Readonly<Record<BrokerErrorCode, CatalogEntry>> = {
     mysql: { errno: 1043, sqlState: '08S01' },
     httpStatus: 400,
     redis: 'ERR',
+    sshDisconnect: SSH_DISCONNECT.PROTOCOL_ERROR,
   },
   packet_too_large: {
     summary: 'the client sent a message larger than allowed',
@@ -109,6 +135,7 @@ export const errorCatalog: Readonly<Record<BrokerErrorCode, CatalogEntry>> = {
     mysql: { errno: 1153, sqlState: '08S01' },
     httpStatus: 413,
     redis: 'ERR',
+    sshDisconnect: SSH_DISCONNECT.PROTOCOL_ERROR,
   },
   service_stopping: {
     summary: 'the service is stopping',
@@ -116,6 +143,7 @@ export const errorCatalog: Readonly<Record<BrokerErrorCode, CatalogEntry>> = {
     mysql: { errno: 1053, sqlState: '08S01' },
     httpStatus: 503,
     redis: 'ERR',
+    sshDisconnect: SSH_DISCONNECT.SERVICE_NOT_AVAILABLE,
   },
   command_refused: {
     summary: 'the broker refused a client command (e.g. MySQL COM_CHANGE_USER)',
@@ -123,6 +151,7 @@ export const errorCatalog: Readonly<Record<BrokerErrorCode, CatalogEntry>> = {
     mysql: { errno: 1235, sqlState: '42000' },
     httpStatus: 403,
     redis: 'NOPERM',
+    sshDisconnect: SSH_DISCONNECT.BY_APPLICATION,
   },
   timeout: {
     summary: 'the operation timed out',
@@ -130,6 +159,24 @@ export const errorCatalog: Readonly<Record<BrokerErrorCode, CatalogEntry>> = {
     mysql: { errno: 1159, sqlState: '08S01' },
     httpStatus: 504,
     redis: 'ERR',
+    sshDisconnect: SSH_DISCONNECT.CONNECTION_LOST,
+  },
+  config_invalid: {
+    summary: "the service's configuration or a credential value is not usable",
+    pgSqlState: 'F0000',
+    mysql: { errno: 1105, sqlState: 'HY000' },
+    // The control API: the submitted configuration was refused.
+    httpStatus: 400,
+    redis: 'ERR',
+    sshDisconnect: SSH_DISCONNECT.BY_APPLICATION,
+  },
+  invalid_input: {
+    summary: 'a request to the broker had invalid arguments',
+    pgSqlState: '22023',
+    mysql: { errno: 1210, sqlState: 'HY000' },
+    httpStatus: 400,
+    redis: 'ERR',
+    sshDisconnect: SSH_DISCONNECT.BY_APPLICATION,
   },
   too_many_connections: {
     summary: 'the service is at its limit of concurrent logins or connections',
@@ -137,6 +184,7 @@ export const errorCatalog: Readonly<Record<BrokerErrorCode, CatalogEntry>> = {
     mysql: { errno: 1040, sqlState: '08004' },
     httpStatus: 503,
     redis: 'ERR',
+    sshDisconnect: SSH_DISCONNECT.TOO_MANY_CONNECTIONS,
   },
   internal: {
     summary: 'internal broker error',
@@ -144,24 +192,28 @@ export const errorCatalog: Readonly<Record<BrokerErrorCode, CatalogEntry>> = {
     mysql: { errno: 1105, sqlState: 'HY000' },
     httpStatus: 500,
     redis: 'ERR',
+    sshDisconnect: SSH_DISCONNECT.BY_APPLICATION,
   },
 };
 
-/**
- * An error whose message is safe to show the client. Build messages from names and
- * ids only: never interpolate a credential value.
- */
-export class BrokerError extends Error {
+/** An error with a catalog code. Its message is for the log and the CLI, not necessarily for clients. */
+export class CodedError extends Error {
   readonly code: BrokerErrorCode;
   constructor(code: BrokerErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = 'BrokerError';
+    this.name = new.target.name;
     this.code = code;
   }
   get entry(): CatalogEntry {
     return errorCatalog[this.code];
   }
 }
+
+/**
+ * An error whose message is safe to show the client. Build messages from names and
+ * ids only: never interpolate a credential value.
+ */
+export class BrokerError extends CodedError {}
 
 /** Anything that is not a BrokerError becomes a generic internal error for the client. */
 export function toClientError(err: unknown): BrokerError {
@@ -177,8 +229,14 @@ export function toClientError(err: unknown): BrokerError {
 export const REJECTED_CREDENTIALS_HINT =
   'if the account password was changed on the server (a brokered session may change its own), store the new one where the credential comes from';
 
+/** What of a service decides how much its clients are told (structural: errors.ts imports nothing, so every layer may use it). */
+export interface ErrorAudience {
+  listenOn: { type: string };
+  verboseClientErrors?: boolean;
+}
+
 /** verboseClientErrors as configured, else on only for Unix sockets (0600: only the user can connect). */
-export function verboseClientErrors(service: Pick<ServiceConfig, 'listenOn' | 'verboseClientErrors'>): boolean {
+export function verboseClientErrors(service: ErrorAudience): boolean {
   return service.verboseClientErrors ?? service.listenOn.type === 'unix';
 }
 
@@ -188,7 +246,7 @@ export function verboseClientErrors(service: Pick<ServiceConfig, 'listenOn' | 'v
  * them. So unless the service is verbose the client gets the catalog summary and the
  * connection id as a reference; the log and the audit record carry both.
  */
-export function clientErrorFor(err: BrokerError, service: Pick<ServiceConfig, 'listenOn' | 'verboseClientErrors'>, reference: string): BrokerError {
+export function clientErrorFor(err: BrokerError, service: ErrorAudience, reference: string): BrokerError {
   if (verboseClientErrors(service)) return err;
   return new BrokerError(err.code, `${err.entry.summary} (reference ${reference}; the details are in the broker's log)`, { cause: err });
 }

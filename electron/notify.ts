@@ -2,6 +2,7 @@
 // no Electron: main.ts feeds it broker events and a periodic expiry check, and shows
 // what it returns.
 import type { BrokerEvent, IdentitySessionInfo, TargetInfo } from '../broker/api.js';
+import type { BrokerErrorCode } from '../broker/errors.js';
 
 export interface NotifySettings {
   /** Warn when a credential or session expires within this margin. Default 10 minutes. */
@@ -22,7 +23,7 @@ export interface DesktopNotification {
 }
 
 /** Connection failure codes that mean "the credentials did not work". */
-export const AUTH_FAILURE_CODES = new Set(['target_rejected_credentials', 'provider_failed', 'unsupported_auth']);
+export const AUTH_FAILURE_CODES: ReadonlySet<BrokerErrorCode> = new Set<BrokerErrorCode>(['target_rejected_credentials', 'provider_failed', 'unsupported_auth']);
 
 export interface Notifier {
   /** For one broker event, given the current targets. */

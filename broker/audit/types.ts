@@ -1,5 +1,6 @@
 // Audit events: what happened, to which service, for which client. Never a secret:
 // ids and provider names only.
+import type { BrokerErrorCode } from '../errors.js';
 
 export interface ClientInfo {
   transport: 'tcp' | 'unix';
@@ -20,7 +21,7 @@ export type AuditEvent =
       tls: boolean;
       authMethod: string;
     }
-  | { type: 'connection.failed'; service: string; connectionId: string; code: string; reason: string }
+  | { type: 'connection.failed'; service: string; connectionId: string; code: BrokerErrorCode; reason: string }
   | {
       type: 'connection.closed';
       service: string;

@@ -3,6 +3,7 @@
 // surprise on the first connection) and reads it into a typed value with its default.
 // defineSettings() turns the table into the spec's configKeys, checkSetting and
 // parseSettings; the broker calls parseSettings once per service start.
+import { CodedError } from '../errors.js';
 
 export type SettingCheck = (value: unknown) => string | undefined;
 
@@ -16,8 +17,10 @@ export interface Setting<T> {
 export type SettingsOf<D extends Record<string, Setting<unknown>>> = { [K in keyof D]: D[K] extends Setting<infer T> ? T : never };
 
 /** A setting with a bad value reached parseSettings (a config built without the loader's checks). */
-export class SettingsError extends Error {
-  override name = 'SettingsError';
+export class SettingsError extends CodedError {
+  constructor(message: string) {
+    super('config_invalid', message);
+  }
 }
 
 export interface SettingsDefinition<S> {

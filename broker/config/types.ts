@@ -8,6 +8,7 @@ export type ListenAddress =
 // In a file of its own so that identity/config.ts can use it without an import cycle.
 export type { CredentialSpec } from './credential-spec.js';
 import type { CredentialSpec } from './credential-spec.js';
+import { CodedError } from '../errors.js';
 
 export interface ServiceConfig {
   name: string;
@@ -69,15 +70,15 @@ export interface ConfigIssue {
   message: string;
 }
 
-export class ConfigError extends Error {
+export class ConfigError extends CodedError {
   readonly issues: ConfigIssue[];
   readonly source: string;
   constructor(source: string, issues: ConfigIssue[]) {
     super(
+      'config_invalid',
       `${source}: ${issues.length} configuration error${issues.length === 1 ? '' : 's'}:\n` +
         issues.map((i) => `  line ${i.line}: ${i.path}: ${i.message}`).join('\n'),
     );
-    this.name = 'ConfigError';
     this.source = source;
     this.issues = issues;
   }

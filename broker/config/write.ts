@@ -13,6 +13,7 @@ import type { TargetInput } from '../api.js';
 import { parseKeychainId } from '../credentials/providers/keychain.js';
 import { parseConfig, type ParseOptions } from './parse.js';
 import { ConfigError, type BrokerConfig } from './types.js';
+import { CodedError } from '../errors.js';
 
 /** Stores keychain items; tests substitute a fake. */
 export interface KeychainWriter {
@@ -40,8 +41,10 @@ export interface WriteTargetOptions {
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
-export class TargetInputError extends Error {
-  override name = 'TargetInputError';
+export class TargetInputError extends CodedError {
+  constructor(message: string) {
+    super('invalid_input', message);
+  }
 }
 
 /** Applies `input` to the config file at `path`; returns the validated new config. */

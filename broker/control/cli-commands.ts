@@ -6,6 +6,7 @@ import type { AuditRecord } from '../audit/types.js';
 import { userStateDir } from '../config/load.js';
 import { createHttpBrokerApi } from './http-client.js';
 import { controlFilePath, isAlive, readControlFile } from './runtime-file.js';
+import { CodedError } from '../errors.js';
 
 export function parseUiPort(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
@@ -13,7 +14,11 @@ export function parseUiPort(text: string | undefined): number | undefined {
   return Number(text);
 }
 
-class Usage extends Error {}
+class Usage extends CodedError {
+  constructor(message: string) {
+    super('invalid_input', message);
+  }
+}
 
 /** Connects to the running broker; throws with a clear message when there is none. */
 export function connectToBroker(stateDir = userStateDir(), onConnection?: (state: 'connected' | 'reconnecting') => void): BrokerApi {

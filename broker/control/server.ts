@@ -17,10 +17,9 @@ import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, sep } from 'node:path';
 import type { BrokerApi, BrokerEvent } from '../api.js';
 import { ApiError } from '../api-service.js';
-import { ConfigError } from '../config/types.js';
-import { TargetInputError } from '../config/write.js';
 import type { Logger } from '../log.js';
-import { InvalidArguments, isCallMethod, validateArgs } from './validate.js';
+import { isCallMethod, validateArgs } from './validate.js';
+import { CodedError } from '../errors.js';
 
 export interface ControlServerOptions {
   api: BrokerApi;
@@ -131,9 +130,9 @@ export async function startControlServer(options: ControlServerOptions): Promise
       const result = await fn.apply(options.api, args);
       send(res, 200, { result: result ?? null });
     } catch (err) {
-      const status =
-        err instanceof ApiError ? err.status : err instanceof InvalidArguments || err instanceof TargetInputError || err instanceof ConfigError ? 400 : 500;
-      if (status === 500) options.logger?.warn('control API call failed', { method, reason: (err as Error).message });
+      // The catalog says which status a coded error is (config_invalid and invalid_input: 400).
+      const status = err instanceof ApiError ? err.status : err instanceof CodedError ? err.entry.httpStatus : 500;
+      if (status >= 500) options.logger?.warn('control API call failed', { method, reason: (err as Error).message });
       send(res, status, err instanceof ApiError ? err.body() : { error: (err as Error).message, code: status === 400 ? 'invalid_input' : 'internal' });
     }
   }
@@ -211,7 +210,11 @@ export async function startControlServer(options: ControlServerOptions): Promise
   };
 }
 
-class BodyTooLarge extends Error {}
+class BodyTooLarge extends CodedError {
+  constructor() {
+    super('packet_too_large', 'body too large');
+  }
+}
 
 function pathOf(req: IncomingMessage): string {
   const raw = req.url ?? '/';

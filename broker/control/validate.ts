@@ -3,14 +3,17 @@
 // through: unknown methods, extra arguments and unknown fields are refused, and the
 // result is a fresh object, so nothing the caller smuggled in reaches the broker.
 import { BROKER_API_METHODS, type AuditQuery, type DeleteOptions, type TargetInput } from '../api.js';
+import { CodedError } from '../errors.js';
 
 /** The methods callable as request/response (subscribe is a stream). */
 export type CallMethod = Exclude<(typeof BROKER_API_METHODS)[number], 'subscribe'>;
 
 export const CALL_METHODS: readonly CallMethod[] = BROKER_API_METHODS.filter((m): m is CallMethod => m !== 'subscribe');
 
-export class InvalidArguments extends Error {
-  override name = 'InvalidArguments';
+export class InvalidArguments extends CodedError {
+  constructor(message: string) {
+    super('invalid_input', message);
+  }
 }
 
 const fail = (msg: string): never => {

@@ -1,4 +1,5 @@
 // The provider contract and what the resolver hands to connectors.
+import { CodedError } from '../errors.js';
 
 export interface SecretValue {
   /** Held as a Buffer so it can be zeroed and is never interpolated by accident. */
@@ -18,12 +19,11 @@ export interface Provider {
 }
 
 /** A provider failure. The message names provider and id, never a value. */
-export class ProviderError extends Error {
+export class ProviderError extends CodedError {
   readonly provider: string;
   readonly id: string;
   constructor(provider: string, id: string, reason: string, options?: { cause?: unknown }) {
-    super(`provider '${provider}' could not get '${id}': ${reason}`, options);
-    this.name = 'ProviderError';
+    super('provider_failed', `provider '${provider}' could not get '${id}': ${reason}`, options);
     this.provider = provider;
     this.id = id;
   }

@@ -41,7 +41,8 @@ export interface TargetAddress {
 export function targetAddress(host: string, portText: string | undefined, defaultPort: number, socketName?: (port: number) => string): TargetAddress {
   const text = portText ?? String(defaultPort);
   const port = Number(text);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new BrokerError('internal', `invalid target port '${text}'`);
+  // A credential value (from a provider) that cannot work: a config problem the client is told about, without the value.
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new BrokerError('config_invalid', "the credential 'port' is not a port number (1-65535)");
   const path = host.startsWith('/') ? (socketName ? `${host}/${socketName(port)}` : host) : undefined;
   return { host, port, path, display: path ?? describeTarget(host, port) };
 }

@@ -4,6 +4,7 @@
 import * as crypto from 'node:crypto';
 import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
+import { CodedError } from '../errors.js';
 
 const { utils } = ssh2;
 
@@ -13,10 +14,10 @@ export const SSH_AGENT_RSA_SHA2_512 = 4;
 
 export const KEY_TYPES = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'ssh-rsa'] as const;
 
-export class SshKeyError extends Error {
+/** A key or key line that cannot be used (a credential or config value). */
+export class SshKeyError extends CodedError {
   constructor(message: string) {
-    super(message);
-    this.name = 'SshKeyError';
+    super('config_invalid', message);
   }
 }
 

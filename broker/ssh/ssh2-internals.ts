@@ -9,6 +9,7 @@ import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { Client, Connection, ServerChannel } from 'ssh2';
+import { CodedError } from '../errors.js';
 
 /** The ssh2 version these accessors were written against (package.json pins it). */
 export const SSH2_VERSION = '1.17.0';
@@ -81,8 +82,10 @@ export function sendChannelExit(down: ServerChannel, exit: { code: number } | { 
   else proto.exitSignal(ch.outgoing.id, exit.signal, exit.dumped, exit.desc);
 }
 
-export class Ssh2InternalsError extends Error {
-  override name = 'Ssh2InternalsError';
+export class Ssh2InternalsError extends CodedError {
+  constructor(message: string) {
+    super('internal', message);
+  }
 }
 
 let checked: Promise<void> | undefined;

@@ -64,7 +64,7 @@ export function readSshTarget(
   names: SshCredentialNames,
   opts: { service: string; insecureIgnoreHostKey: boolean },
 ): SshTarget {
-  const bad = (message: string) => new BrokerError('target_error', `service '${opts.service}': ${message}`);
+  const bad = (message: string) => new BrokerError('config_invalid', `service '${opts.service}': ${message}`);
   const addressText = creds.text(names.address);
   if (!addressText) throw bad(`credential '${names.address}' is missing`);
   const address = parseAddress(addressText);

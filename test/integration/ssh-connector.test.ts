@@ -357,7 +357,7 @@ describe('ssh connector with real OpenSSH', () => {
     const r = await ssh('box', ['echo still-here']);
     assert.equal(r.stdout, 'still-here\n');
     const failed = tb.audit.records.filter((a) => a.type === 'connection.failed').map((a) => ('code' in a ? a.code : ''));
-    for (const code of ['host_key_mismatch', 'target_rejected_credentials', 'target_unreachable']) assert.ok(failed.includes(code), `${code} in ${failed}`);
+    for (const code of ['host_key_mismatch', 'target_rejected_credentials', 'target_unreachable'] as const) assert.ok(failed.includes(code), `${code} in ${failed}`);
   });
 
   test('the private key and passphrase never appear in logs, audit or client output', () => {

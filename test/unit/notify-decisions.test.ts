@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { TargetInfo } from '../../broker/api.js';
 import { createNotifier } from '../../electron/notify.js';
+import type { BrokerErrorCode } from '../../broker/errors.js';
 
 const now = Date.parse('2026-01-01T12:00:00Z');
 const at = (minutes: number) => new Date(now + minutes * 60_000).toISOString();
@@ -78,7 +79,7 @@ test('a target failing to start is announced with its reason', () => {
 
 test('auth failures are announced, at most once per target per quiet period; other failures are not', () => {
   const n = createNotifier({ authFailureQuietMs: 60_000 });
-  const fail = (code: string, name = 'db') => ({ type: 'connection.failed', name, connectionId: 'c1', code, reason: `${code} happened` }) as const;
+  const fail = (code: BrokerErrorCode, name = 'db') => ({ type: 'connection.failed', name, connectionId: 'c1', code, reason: `${code} happened` }) as const;
   assert.equal(n.onEvent(fail('target_rejected_credentials'), [listening('db')], now)?.kind, 'auth-failed');
   assert.equal(n.onEvent(fail('target_rejected_credentials'), [listening('db')], now + 10_000), undefined, 'quiet period');
   assert.equal(n.onEvent(fail('provider_failed', 'other'), [listening('other')], now + 10_000)?.kind, 'auth-failed', 'per target');

@@ -14,7 +14,6 @@ import {
   SSH_AGENTC_REQUEST_IDENTITIES,
   SSH_AGENTC_SIGN_REQUEST,
 } from '../../broker/connectors/ssh-agent/codec.js';
-import { disconnectReasonFor, DISCONNECT } from '../../broker/ssh/disconnect.js';
 import { sshString } from '../../broker/ssh/keys.js';
 
 test('frames split across chunks and several per chunk', () => {
@@ -56,11 +55,4 @@ test('replies: failure, identities, signature', () => {
   assert.deepEqual([...ids], [0, 0, 0, 18, 12, 0, 0, 0, 1, 0, 0, 0, 2, 0x6b, 0x31, 0, 0, 0, 3, 0x6f, 0x6e, 0x65]);
   const sig = encodeSignResponse(Buffer.from('sig'));
   assert.deepEqual([...sig], [0, 0, 0, 8, 14, 0, 0, 0, 3, 0x73, 0x69, 0x67]);
-});
-
-test('SSH disconnect reasons per error code', () => {
-  assert.equal(disconnectReasonFor('host_key_mismatch'), DISCONNECT.HOST_KEY_NOT_VERIFIABLE);
-  assert.equal(disconnectReasonFor('target_rejected_credentials'), DISCONNECT.NO_MORE_AUTH_METHODS_AVAILABLE);
-  assert.equal(disconnectReasonFor('target_unreachable'), DISCONNECT.CONNECTION_LOST);
-  assert.equal(disconnectReasonFor('internal'), DISCONNECT.BY_APPLICATION);
 });

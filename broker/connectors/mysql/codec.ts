@@ -2,6 +2,7 @@
 // phase (no I/O). Packets are [3-byte length][1-byte sequence][payload]; payloads of
 // 0xffffff bytes continue in the next packet, which the handshake never needs.
 import type { Parsed } from '../../net/socket-reader.js';
+import { CodedError } from '../../errors.js';
 
 // ---------- capability flags (lower 32 bits) ----------
 export const CAP = {
@@ -57,13 +58,12 @@ export const COM = {
 } as const;
 
 /** Errors in bytes a peer sent; the connector maps them to BrokerErrors. */
-export class MysqlProtocolError extends Error {
+export class MysqlProtocolError extends CodedError {
   constructor(
     readonly kind: 'malformed' | 'too-large',
     message: string,
   ) {
-    super(message);
-    this.name = 'MysqlProtocolError';
+    super(kind === 'too-large' ? 'packet_too_large' : 'protocol_violation', message);
   }
 }
 

@@ -4,17 +4,16 @@
 // backend keeps the same salt until the role's password changes.
 import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
-import { BrokerError } from '../../errors.js';
+import { BrokerError, CodedError } from '../../errors.js';
 import { tlsServerEndPoint } from '../../tls/channel-binding.js';
 import type { PgAuthMechanism } from './auth-mechanism.js';
 import { encodeSaslInitialResponse, encodeSaslResponse, type AuthRequest } from './codec.js';
 
 const pbkdf2Async = promisify(pbkdf2);
 
-export class ScramError extends Error {
+export class ScramError extends CodedError {
   constructor(message: string) {
-    super(message);
-    this.name = 'ScramError';
+    super('target_protocol_error', message);
   }
 }
 

@@ -1,6 +1,7 @@
 // PostgreSQL frontend/backend protocol v3: pure parse and serialize, no I/O.
 // Reference: https://www.postgresql.org/docs/current/protocol-message-formats.html
 import type { Parsed } from '../../net/socket-reader.js';
+import { CodedError } from '../../errors.js';
 
 /** PostgreSQL refuses startup packets above this length (src/include/libpq/pqcomm.h). */
 export const MAX_STARTUP_PACKET_LENGTH = 10_000;
@@ -18,13 +19,12 @@ export type StartupPacket =
   | { type: 'cancel-request'; pid: number; secret: Buffer }
   | { type: 'startup'; protocol: number; params: Map<string, string> };
 
-export class PgProtocolError extends Error {
+export class PgProtocolError extends CodedError {
   constructor(
     message: string,
     readonly kind: 'malformed' | 'too-large' | 'bad-length' = 'malformed',
   ) {
-    super(message);
-    this.name = 'PgProtocolError';
+    super(kind === 'too-large' ? 'packet_too_large' : 'protocol_violation', message);
   }
 }
 

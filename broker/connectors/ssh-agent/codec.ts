@@ -1,6 +1,7 @@
 // The ssh-agent protocol (draft-miller-ssh-agent): framing, request parsing and the
 // replies the broker sends. Pure: no I/O.
 import { sshString } from '../../ssh/keys.js';
+import { CodedError } from '../../errors.js';
 
 export const SSH_AGENT_FAILURE = 5;
 export const SSH_AGENT_SUCCESS = 6;
@@ -38,7 +39,11 @@ export type AgentRequest =
   | { type: 'unknown'; code: number }
   | { type: 'malformed'; code: number };
 
-export class AgentFrameError extends Error {}
+export class AgentFrameError extends CodedError {
+  constructor(message: string) {
+    super('protocol_violation', message);
+  }
+}
 
 /**
  * Splits complete frames off the front of buf. Returns the message bodies and the

@@ -24,7 +24,7 @@ export const sshAgentConnector: Connector<Record<string, never>> = {
       // No writeError: the agent protocol has no error text; the client just sees the socket close.
       connect(socket, ctx) {
         // Anyone who can connect can sign with the keys: only a 0600 socket keeps that to the user.
-        if (service.listenOn.type !== 'unix') return { handshake: Promise.reject(new BrokerError('target_error', `service '${service.name}': an ssh-agent must listen on a unix:// socket`)) };
+        if (service.listenOn.type !== 'unix') return { handshake: Promise.reject(new BrokerError('config_invalid', `service '${service.name}': an ssh-agent must listen on a unix:// socket`)) };
         return { handshake: Promise.resolve(serveAgent(socket, ctx, keyring)) };
       },
       // The keys are loaded per connection; nothing is held per service.

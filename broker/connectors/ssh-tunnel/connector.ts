@@ -29,7 +29,7 @@ export const sshTunnelConnector: Connector<SettingsOf<typeof definition>> = {
       const portText = creds.text('remotePort') ?? '';
       const remotePort = Number(portText);
       if (!Number.isInteger(remotePort) || remotePort < 1 || remotePort > 65535) {
-        throw new BrokerError('target_error', `service '${service.name}': credential 'remotePort' is not a port number`);
+        throw new BrokerError('config_invalid', `service '${service.name}': credential 'remotePort' is not a port number`);
       }
       const socket = await deps.bastions.forward(bastion, remoteHost, remotePort, { service: service.name, signal: ctx.signal, logger: ctx.logger, timeoutMs: connectTimeoutMs });
       const upstream: Upstream = {

@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { AuthContext, Client, Connection } from 'ssh2';
 import { BrokerError, clientErrorFor, toClientError } from '../../errors.js';
-import { disconnectReasonFor, sendDisconnect } from '../../ssh/disconnect.js';
+import { sendDisconnect } from '../../ssh/disconnect.js';
 import { ensureSshHostKey, type SshHostKey } from '../../ssh/host-key.js';
 import { readSshTarget, SSH_CREDENTIALS } from '../../ssh/target.js';
 import { transportSocket } from '../../ssh/ssh2-internals.js';
@@ -136,7 +136,7 @@ function serve(conn: Connection, ctx: ConnectionContext, clientAuth: ClientAuth,
       settled = true;
       clearTimeout(grace);
       const clientError = clientErrorFor(toClientError(err), ctx.service, ctx.connectionId);
-      sendDisconnect(conn, disconnectReasonFor(clientError.code), clientError.message);
+      sendDisconnect(conn, clientError.entry.sshDisconnect, clientError.message);
       upstream?.end();
       reject(err);
     };

@@ -13,6 +13,7 @@
 // synchronously; a bus that accepts the socket but never answers would block there.
 import { AsyncEntry } from '@napi-rs/keyring';
 import { ProviderError, type Provider, type SecretValue } from '../types.js';
+import { CodedError } from '../../errors.js';
 
 /** The slice of the keyring binding we use; tests substitute a fake. */
 export interface KeychainBackend {
@@ -92,7 +93,11 @@ export function createKeychainProvider(options: KeychainProviderOptions = {}): P
   };
 }
 
-class Abandoned extends Error {}
+class Abandoned extends CodedError {
+  constructor(message: string) {
+    super('provider_failed', message);
+  }
+}
 
 /** Settles with `work`, or rejects on abort/timeout (calling onAbandon once). */
 function bounded<T>(work: Promise<T>, signal: AbortSignal, timeoutMs: number, onAbandon: () => void): Promise<T> {

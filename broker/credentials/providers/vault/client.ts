@@ -5,6 +5,7 @@
 import type { VaultIdentity } from '../../../identity/config.js';
 import type { IdentityContext } from '../../../identity/context.js';
 import { signalWithTimeout } from '../../../net/deadline.js';
+import { CodedError } from '../../../errors.js';
 
 export interface VaultResponse {
   lease_id?: string;
@@ -15,13 +16,12 @@ export interface VaultResponse {
   warnings?: string[] | null;
 }
 
-export class VaultError extends Error {
+export class VaultError extends CodedError {
   constructor(
     message: string,
     readonly status: number,
   ) {
-    super(message);
-    this.name = 'VaultError';
+    super('provider_failed', message);
   }
 }
 
