@@ -1,19 +1,18 @@
-// OIDC identity sessions with openid-client v6: login (authorization code with PKCE on a
-// loopback redirect, or the device flow), refresh before expiry, logout with revocation,
-// and resume from the OS keychain after a restart. Tokens go to the TokenStore (the
-// keychain) and to nobody else: events, audit records, logs and errors carry names,
+// OIDC identity sessions: the state of each session (login-needed, active, refreshing,
+// refresh-failed, logged-out) and its transitions on login, refresh, expiry, logout and
+// resume from the OS keychain after a restart. The calls to the provider are in
+// oidc-calls.ts, the refresh timing in refresh-schedule.ts. Tokens go to the TokenStore
+// (the keychain) and to nobody else: events, audit records, logs and errors carry names,
 // states and times only.
-//
-// openid-client checks state, PKCE, nonce, issuer, audience and expiry; signature checks
-// on ID tokens from the token endpoint are optional in OIDC, so they are switched on here
-// (enableNonRepudiationChecks): a tampered token is refused, not just trusted over TLS.
-import * as oidc from 'openid-client';
+import type * as oidc from 'openid-client';
 import type { BrokerEvent, IdentitySessionInfo, IdentitySessions, LoginStart, SessionState } from '../api.js';
 import type { AuditSink } from '../audit/types.js';
 import type { CredentialSpec } from '../config/types.js';
 import type { Logger } from '../log.js';
-import { isLoopbackHostname, type IdentityConfig, type OidcIdentity } from './config.js';
-import { openSystemBrowser, startLoopbackReceiver } from './loopback.js';
+import type { IdentityConfig, OidcIdentity } from './config.js';
+import { openSystemBrowser } from './loopback.js';
+import { describe, discover as discoverProvider, isInvalidGrant, LoginStepError, refreshTokens, revokeTokens, startLogin, toStoredTokens, type TokenResponse } from './oidc-calls.js';
+import { createRefreshTimer, nextRefreshAt } from './refresh-schedule.js';
 import type { StoredTokens, TokenStore } from './token-store.js';
 import { createEmitter } from '../net/emitter.js';
 
@@ -67,7 +66,7 @@ interface Session {
   state: SessionState;
   reason?: string;
   tokens?: StoredTokens;
-  timer?: NodeJS.Timeout;
+  timer: ReturnType<typeof createRefreshTimer>;
   discovered?: Promise<oidc.Configuration>;
   login?: { controller: AbortController; done: Promise<IdentitySessionInfo> };
   /** The login that finished last: waitForLogin() may be called after a fast login completed. */
@@ -110,35 +109,16 @@ export function createIdentitySessions(options: IdentitySessionsOptions): Identi
     return s;
   };
 
+  /** The provider's configuration, discovered once per session (again after a failure). */
   function discover(s: Session): Promise<oidc.Configuration> {
     if (s.discovered) return s.discovered;
-    const c = s.config;
-    const url = new URL(c.issuer);
-    const insecure = url.protocol === 'http:' && isLoopbackHostname(url.hostname);
-    s.discovered = (async () => {
-      const secret = c.clientSecret && options.readSecret ? (await options.readSecret(c.clientSecret, AbortSignal.timeout(httpTimeout * 1000))).toString('utf8') : undefined;
-      const config = await oidc.discovery(url, c.clientId, secret, secret ? undefined : oidc.None(), {
-        execute: insecure ? [oidc.allowInsecureRequests] : [],
-        timeout: httpTimeout,
-      });
-      oidc.enableNonRepudiationChecks(config);
-      return config;
-    })();
+    s.discovered = discoverProvider(s.config, { httpTimeoutSeconds: httpTimeout, readSecret: options.readSecret });
     s.discovered.catch(() => (s.discovered = undefined));
     return s.discovered;
   }
 
-  async function store_(s: Session, tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers, previous?: StoredTokens): Promise<StoredTokens> {
-    const claims = tokens.claims();
-    if (!tokens.id_token || !claims) throw new Error('the provider returned no ID token');
-    const stored: StoredTokens = {
-      issuer: s.config.issuer,
-      clientId: s.config.clientId,
-      idToken: tokens.id_token,
-      ...(tokens.refresh_token ?? previous?.refreshToken ? { refreshToken: tokens.refresh_token ?? previous!.refreshToken } : {}),
-      ...(tokens.access_token ? { accessToken: tokens.access_token } : {}),
-      expiresAt: new Date(claims.exp * 1000).toISOString(),
-    };
+  async function store_(s: Session, tokens: TokenResponse, previous?: StoredTokens): Promise<StoredTokens> {
+    const stored = toStoredTokens(s.config, tokens, previous);
     s.tokens = stored;
     s.failures = 0;
     try {
@@ -152,18 +132,9 @@ export function createIdentitySessions(options: IdentitySessionsOptions): Identi
   }
 
   function schedule(s: Session): void {
-    clearTimeout(s.timer);
+    s.timer.clear();
     if (!s.tokens) return;
-    const expiresAt = Date.parse(s.tokens.expiresAt);
-    const backoff = s.failures === 0 ? 0 : Math.min(30_000, 1000 * 2 ** (s.failures - 1));
-    // Tokens that live shorter than twice the margin refresh at half their remaining life,
-    // not at once (which would refresh in a loop).
-    const lead = Math.min(margin, Math.max(0, (expiresAt - now()) / 2));
-    // After failures: retry with backoff, at the latest at expiry (past it, with backoff only).
-    const retry = expiresAt > now() ? Math.min(now() + backoff, expiresAt) : now() + backoff;
-    const at = s.failures === 0 ? expiresAt - lead : retry;
-    s.timer = setTimeout(() => void onTimer(s), Math.max(0, at - now()));
-    s.timer.unref();
+    s.timer.at(nextRefreshAt(Date.parse(s.tokens.expiresAt), s.failures, margin, now()), now());
   }
 
   async function onTimer(s: Session): Promise<void> {
@@ -177,7 +148,7 @@ export function createIdentitySessions(options: IdentitySessionsOptions): Identi
   }
 
   function expire(s: Session, reason: string): void {
-    clearTimeout(s.timer);
+    s.timer.clear();
     s.tokens = undefined;
     setState(s, 'login-needed', reason);
     emit({ type: 'session.expired', identity: s.config.name });
@@ -196,7 +167,7 @@ export function createIdentitySessions(options: IdentitySessionsOptions): Identi
       setState(s, 'refreshing', s.reason);
       try {
         const config = await discover(s);
-        const tokens = await oidc.refreshTokenGrant(config, previous.refreshToken);
+        const tokens = await refreshTokens(config, previous.refreshToken);
         const stored = await store_(s, tokens, previous);
         audit.record({ type: 'identity.refreshed', identity: name, expiresAt: stored.expiresAt });
         logger.info('identity refreshed', { identity: name, expiresAt: stored.expiresAt });
@@ -256,7 +227,6 @@ export function createIdentitySessions(options: IdentitySessionsOptions): Identi
     const onOuter = () => controller.abort();
     signal?.addEventListener('abort', onOuter, { once: true });
     const c = s.config;
-    const extra: Record<string, string> = { scope: c.scopes.join(' '), ...(c.audience ? { audience: c.audience } : {}) };
     const fail = (step: string, err: unknown): never => {
       const reason = describe(err);
       audit.record({ type: 'identity.failed', identity: c.name, step, reason });
@@ -264,82 +234,34 @@ export function createIdentitySessions(options: IdentitySessionsOptions): Identi
       setState(s, s.tokens ? s.state : 'login-needed', `login failed: ${reason}`);
       throw new Error(`login to '${c.name}' failed: ${reason}`);
     };
-    const finish = async (tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers): Promise<IdentitySessionInfo> => {
+    // A failed step is audited and explained; anything else (the loopback port taken) is thrown as it is.
+    const failStep = (err: unknown): never => {
+      if (err instanceof LoginStepError) return fail(err.step, err.error);
+      throw err;
+    };
+    let flow: Awaited<ReturnType<typeof startLogin>>;
+    try {
+      const config = await discover(s).catch((err: unknown) => {
+        throw new LoginStepError('discovery', err);
+      });
+      flow = await startLogin(config, c, controller.signal, (url) => {
+        try {
+          openBrowser(url);
+        } catch (err) {
+          logger.warn('could not open the browser; open the login URL yourself', { identity: c.name, reason: (err as Error).message });
+        }
+      });
+    } catch (err) {
+      return failStep(err);
+    }
+    const done = flow.tokens.then(async (tokens) => {
       const stored = await store_(s, tokens);
       audit.record({ type: 'identity.login', identity: c.name, flow: c.flow, expiresAt: stored.expiresAt });
       logger.info('identity logged in', { identity: c.name, flow: c.flow, expiresAt: stored.expiresAt });
       s.generation++;
       setState(s, 'active');
       return info(s);
-    };
-    let config: oidc.Configuration;
-    try {
-      config = await discover(s);
-    } catch (err) {
-      return fail('discovery', err);
-    }
-    let start: LoginStart;
-    let done: Promise<IdentitySessionInfo>;
-    if (c.flow === 'device_code') {
-      let device: oidc.DeviceAuthorizationResponse;
-      try {
-        device = await oidc.initiateDeviceAuthorization(config, extra);
-      } catch (err) {
-        return fail('device_authorization', err);
-      }
-      start = {
-        flow: 'device_code',
-        verificationUri: device.verification_uri,
-        ...(device.verification_uri_complete ? { verificationUriComplete: device.verification_uri_complete } : {}),
-        userCode: device.user_code,
-      };
-      done = (async () => {
-        let tokens;
-        try {
-          tokens = await oidc.pollDeviceAuthorizationGrant(config, device, undefined, { signal: controller.signal });
-        } catch (err) {
-          return fail('device_poll', err);
-        }
-        return finish(tokens);
-      })();
-    } else {
-      const receiver = await startLoopbackReceiver({ port: c.redirectPort, signal: controller.signal });
-      const verifier = oidc.randomPKCECodeVerifier();
-      const state = oidc.randomState();
-      const nonce = oidc.randomNonce();
-      const params: Record<string, string> = {
-        ...extra,
-        redirect_uri: receiver.redirectUri,
-        code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-        code_challenge_method: 'S256',
-        state,
-        nonce,
-      };
-      // Providers drop offline_access (no refresh token) unless consent is asked for.
-      if (c.scopes.includes('offline_access')) params.prompt = 'consent';
-      const url = oidc.buildAuthorizationUrl(config, params).href;
-      start = { flow: 'authorization_code', url };
-      done = (async () => {
-        let tokens;
-        try {
-          const callback = await receiver.callback;
-          tokens = await oidc.authorizationCodeGrant(config, callback, {
-            pkceCodeVerifier: verifier,
-            expectedState: state,
-            expectedNonce: nonce,
-            idTokenExpected: true,
-          });
-        } catch (err) {
-          return fail('authorization_code', err);
-        }
-        return finish(tokens);
-      })();
-      try {
-        openBrowser(url);
-      } catch (err) {
-        logger.warn('could not open the browser; open the login URL yourself', { identity: c.name, reason: (err as Error).message });
-      }
-    }
+    }, failStep);
     done.catch(() => {}).finally(() => {
       signal?.removeEventListener('abort', onOuter);
       if (s.login?.done === done) {
@@ -349,7 +271,7 @@ export function createIdentitySessions(options: IdentitySessionsOptions): Identi
     });
     s.login = { controller, done };
     setState(s, s.state === 'active' ? 'active' : 'login-needed', 'login in progress');
-    return start;
+    return flow.start;
   }
 
   return {
@@ -372,18 +294,13 @@ export function createIdentitySessions(options: IdentitySessionsOptions): Identi
       const s = get(name);
       s.login?.controller.abort();
       s.lastLogin = undefined;
-      clearTimeout(s.timer);
+      s.timer.clear();
       if (!s.loaded) await load(s);
       const tokens = s.tokens ?? (await store.load(name).catch(() => undefined));
       let revoked = false;
       if (tokens?.refreshToken || tokens?.accessToken) {
         try {
-          const config = await discover(s);
-          if (config.serverMetadata().revocation_endpoint) {
-            if (tokens.refreshToken) await oidc.tokenRevocation(config, tokens.refreshToken, { token_type_hint: 'refresh_token' });
-            if (tokens.accessToken) await oidc.tokenRevocation(config, tokens.accessToken, { token_type_hint: 'access_token' });
-            revoked = true;
-          }
+          revoked = await revokeTokens(await discover(s), tokens);
         } catch (err) {
           logger.warn('token revocation failed; the stored tokens are deleted anyway', { identity: name, reason: describe(err) });
         }
@@ -404,12 +321,14 @@ export function createIdentitySessions(options: IdentitySessionsOptions): Identi
           s.config = next;
           continue;
         }
-        clearTimeout(s.timer);
+        s.timer.clear();
         s.login?.controller.abort();
         sessions.delete(name);
       }
       for (const [name, config] of wanted) {
-        if (!sessions.has(name)) sessions.set(name, { config, state: 'login-needed', loaded: false, failures: 0, generation: 0 });
+        if (sessions.has(name)) continue;
+        const s: Session = { config, state: 'login-needed', loaded: false, failures: 0, generation: 0, timer: createRefreshTimer(() => void onTimer(s)) };
+        sessions.set(name, s);
       }
     },
     async resume() {
@@ -432,7 +351,7 @@ export function createIdentitySessions(options: IdentitySessionsOptions): Identi
       const s = sessions.get(name);
       // A login in progress here finishes with its own tokens.
       if (!s || s.login) return;
-      clearTimeout(s.timer);
+      s.timer.clear();
       s.tokens = undefined;
       s.lastLogin = undefined;
       s.generation++;
@@ -443,7 +362,7 @@ export function createIdentitySessions(options: IdentitySessionsOptions): Identi
     generation: (name) => sessions.get(name)?.generation ?? 0,
     close() {
       for (const s of sessions.values()) {
-        clearTimeout(s.timer);
+        s.timer.clear();
         s.login?.controller.abort();
       }
     },
@@ -464,18 +383,4 @@ export function createIdentitySessions(options: IdentitySessionsOptions): Identi
     }
     return t;
   }
-}
-
-function isInvalidGrant(err: unknown): boolean {
-  return err instanceof oidc.ResponseBodyError && err.error === 'invalid_grant';
-}
-
-/** A one-line reason from openid-client's errors; anything shaped like a JWT is masked. */
-export function describe(err: unknown): string {
-  let text = err instanceof oidc.ResponseBodyError ? `${err.error}${err.error_description ? `: ${err.error_description}` : ''}` : err instanceof Error ? err.message : String(err);
-  if (err instanceof oidc.AuthorizationResponseError) text = `${err.error}${err.error_description ? `: ${err.error_description}` : ''}`;
-  // openid-client wraps oauth4webapi's precise (static) message as the cause.
-  const c = err instanceof Error ? err.cause : undefined;
-  const cause = c instanceof Error && c.message !== (err as Error).message ? ` (${c.message})` : c instanceof Response ? ` (HTTP ${c.status})` : '';
-  return (text.split('\n')[0]! + cause).replace(/eyJ[\w-]+\.[\w-]+\.[\w-]*/g, '[token]').slice(0, 300);
 }
