@@ -3,6 +3,8 @@
 # the MySQL one (direct vs broker vs haproxy on MariaDB), the Redis one (direct vs
 # broker vs haproxy, redis-benchmark) and the HTTP one (direct vs broker vs nginx as a
 # reverse proxy, wrk); those three take --quick only.
+# test/bench/instructions.ts (instruction counts under callgrind) is run by hand:
+#   node dist/test/bench/instructions.js --broker OLD_CHECKOUT --broker .
 # Installs missing Debian packages when root (otherwise prints the command and runs the
 # paths it can), builds, and runs the script. Arguments go to the script, e.g.
 #   npm run bench -- --quick tps pipe
@@ -13,7 +15,8 @@ source scripts/lib/debian-packages.sh
 ensure_debian_packages lenient haproxy=haproxy pgbouncer=pgbouncer initdb=postgresql \
   pgbench=postgresql-client psql=postgresql-client openssl=openssl \
   mariadb-install-db=mariadb-server mariadb-slap=mariadb-client \
-  redis-server=redis-server redis-benchmark=redis-tools /usr/sbin/nginx=nginx wrk=wrk
+  redis-server=redis-server redis-benchmark=redis-tools /usr/sbin/nginx=nginx wrk=wrk \
+  valgrind=valgrind callgrind_control=valgrind
 
 npx tsc -p tsconfig.json
 node dist/test/bench/pg-bench.js "$@"

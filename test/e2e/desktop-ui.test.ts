@@ -15,14 +15,13 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { freePort } from '../fixtures/free-port.js';
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
 import { clientEnv, psql } from '../fixtures/run.js';
+import { startServe, type ServeProcess } from '../fixtures/serve.js';
 
-const CLI = join(process.cwd(), 'bin', 'secretless-desktop.js');
 const OUT = join(process.cwd(), 'test-output');
 let cluster: PgCluster;
 let dir: string;
 let configPath: string;
-let broker: ChildProcess;
-let brokerOutput = '';
+let broker: ServeProcess | undefined;
 let pageUrl: string;
 let browser: Browser;
 let page: Page;
@@ -74,21 +73,14 @@ services:
   mkdirSync(state, { recursive: true, mode: 0o700 });
   writeFileSync(join(state, 'targets.json'), JSON.stringify({ stopped: ['app-db'] }), { mode: 0o600 });
 
-  broker = spawn(process.execPath, [CLI, 'serve', '--ui', '-f', configPath, '--log-level', 'debug'], {
-    env: { ...clientEnv(), XDG_STATE_HOME: join(dir, 'state'), XDG_CONFIG_HOME: join(dir, 'config'), APP_DB_PW: cluster.users.scram.password, REPORTS_PW: cluster.users.plain.password },
+  broker = startServe(['--ui', '-f', configPath, '--log-level', 'debug'], {
+    XDG_STATE_HOME: join(dir, 'state'),
+    XDG_CONFIG_HOME: join(dir, 'config'),
+    APP_DB_PW: cluster.users.scram.password,
+    REPORTS_PW: cluster.users.plain.password,
   });
-  broker.stdout!.on('data', (d) => (brokerOutput += d));
-  broker.stderr!.on('data', (d) => (brokerOutput += d));
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const m = /Open the Secretless Desktop UI: (\S+)/.exec(brokerOutput);
-    if (m && /ready/.test(brokerOutput)) {
-      pageUrl = m[1]!;
-      break;
-    }
-    if (Date.now() > deadline || broker.exitCode !== null) throw new Error(`serve --ui did not start:\n${brokerOutput}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await broker.ready();
+  pageUrl = (await broker.waitFor(/Open the Secretless Desktop UI: (\S+)/))[1]!;
 
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -109,9 +101,8 @@ services:
 
 after(async () => {
   await browser?.close().catch(() => {});
-  if (broker && broker.exitCode === null) {
-    broker.kill('SIGTERM');
-    await new Promise((r) => broker.once('exit', r));
+  if (broker && broker.child.exitCode === null) {
+    await broker.stop();
   }
   await cluster?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -229,7 +220,7 @@ test('add a target from the form, by keyboard: fixed port, password into the OS 
 
 test('no password on the page, in any response, or in what the broker printed', async () => {
   const html = await page.content();
-  const text = [html, ...responses, brokerOutput, readFileSync(configPath, 'utf8'), readFileSync(join(dir, 'state', 'secretless-desktop', 'audit.jsonl'), 'utf8')].join('\n');
+  const text = [html, ...responses, broker!.output(), readFileSync(configPath, 'utf8'), readFileSync(join(dir, 'state', 'secretless-desktop', 'audit.jsonl'), 'utf8')].join('\n');
   assert.ok(responses.length > 10);
   for (const secret of [cluster.users.scram.password, cluster.users.plain.password, cluster.users.md5.password]) {
     assert.ok(!text.includes(secret), 'a password leaked');

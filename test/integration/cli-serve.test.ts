@@ -2,7 +2,7 @@
 // reloads that keep unchanged services' connections, a bad config that leaves the
 // running one in place, the audit log file, and no secret in anything it writes.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,62 +10,30 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
 import { clientEnv, run } from '../fixtures/run.js';
+import { CLI, startServe, type ServeProcess } from '../fixtures/serve.js';
+import { configYaml } from '../fixtures/yaml.js';
+import { waitFor } from '../fixtures/wait-for.js';
 
-const CLI = join(process.cwd(), 'bin', 'secretless-desktop.js');
 let cluster: PgCluster;
 let dir: string;
 
-interface Serve {
-  child: ChildProcess;
-  stderr(): string;
-  /** Resolves when stderr matches, searching only output after `from`. */
-  waitFor(re: RegExp, from?: number, timeoutMs?: number): Promise<RegExpMatchArray>;
-  stop(): Promise<number | null>;
-}
-
-function serve(args: string[], env: NodeJS.ProcessEnv): Serve {
-  const child = spawn(process.execPath, [CLI, 'serve', ...args], { env: { ...clientEnv(), ...env, XDG_STATE_HOME: join(dir, 'state'), XDG_CONFIG_HOME: join(dir, 'config') } });
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d));
-  child.stdout!.on('data', (d) => (err += d));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  return {
-    child,
-    stderr: () => err,
-    async waitFor(re, from = 0, timeoutMs = 15_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const m = err.slice(from).match(re);
-        if (m) return m;
-        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`timed out waiting for ${re}; output:\n${err}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    },
-    async stop() {
-      child.kill('SIGTERM');
-      return exited;
-    },
-  };
-}
+/** serve with this test's state and config directories. */
+const serve = (args: string[], env: NodeJS.ProcessEnv): ServeProcess =>
+  startServe(args, { ...env, XDG_STATE_HOME: join(dir, 'state'), XDG_CONFIG_HOME: join(dir, 'config') });
 
 function yamlFor(services: Record<string, { port: number; user: string; pwVar: string }>): string {
-  const body = Object.entries(services)
-    .map(
-      ([name, s]) => `  ${name}:
-    connector: pg
-    listenOn: tcp://127.0.0.1:${s.port}
-    credentials:
-      host: 127.0.0.1
-      port: ${cluster.port}
-      username: ${s.user}
-      password:
-        from: env
-        get: ${s.pwVar}
-      sslmode: disable
-`,
-    )
-    .join('');
-  return `version: "2"\nservices:\n${body}`;
+  return configYaml(
+    Object.fromEntries(
+      Object.entries(services).map(([name, s]) => [
+        name,
+        {
+          connector: 'pg',
+          listenOn: `tcp://127.0.0.1:${s.port}`,
+          credentials: { host: '127.0.0.1', port: cluster.port, username: s.user, password: { from: 'env', get: s.pwVar }, sslmode: 'disable' },
+        },
+      ]),
+    ),
+  );
 }
 
 async function query(port: number, sql = 'select current_user as u'): Promise<string> {
@@ -113,23 +81,23 @@ describe('secretless-desktop serve', () => {
       // A session on the unchanged service stays open across the reload.
       const held = new pg.Client({ host: '127.0.0.1', port: pa, database: 'app', user: 'x' });
       await held.connect();
-      const mark = s.stderr().length;
+      const mark = s.output().length;
       writeFileSync(cfg, yamlFor({ a: { port: pa!, user: 'scram_user', pwVar: 'PW_A' }, b: { port: pb2!, user: 'md5_user', pwVar: 'PW_B' }, c: { port: pc!, user: 'scram_user', pwVar: 'PW_A' } }));
       s.child.kill('SIGHUP');
       await s.waitFor(new RegExp(`service listening service=c`), mark);
       await s.waitFor(new RegExp(`service listening service=b address=tcp://127.0.0.1:${pb2}`), mark);
-      assert.doesNotMatch(s.stderr().slice(mark), /service stopped service=a/);
+      assert.doesNotMatch(s.output().slice(mark), /service stopped service=a/);
       assert.equal((await held.query('select 42 as n')).rows[0].n, 42);
       assert.equal(await query(pb2!), 'md5_user');
       assert.equal(await query(pc!), 'scram_user');
       await assert.rejects(query(pb!), /ECONNREFUSED/);
 
       // A broken config: reported with its line, the running services stay.
-      const mark2 = s.stderr().length;
+      const mark2 = s.output().length;
       writeFileSync(cfg, yamlFor({ a: { port: pa!, user: 'scram_user', pwVar: 'PW_A' } }).replace('    connector: pg', '    connector: pg\n    listenon: tcp://127.0.0.1:1'));
       s.child.kill('SIGHUP');
       await s.waitFor(/new config rejected; the running config stays/, mark2);
-      assert.match(s.stderr().slice(mark2), /line 5: services\.a\.listenon/);
+      assert.match(s.output().slice(mark2), /line 5: services\.a\.listenon/);
       assert.equal((await held.query('select 43 as n')).rows[0].n, 43);
       assert.equal(await query(pc!), 'scram_user');
       await held.end();
@@ -147,7 +115,7 @@ describe('secretless-desktop serve', () => {
     assert.ok(closedWithBytes && typeof closedWithBytes.durationMs === 'number' && closedWithBytes.time);
     for (const secret of Object.values(env)) {
       assert.ok(!auditText.includes(secret), 'password in the audit log');
-      assert.ok(!s.stderr().includes(secret), 'password in the log');
+      assert.ok(!s.output().includes(secret), 'password in the log');
     }
   });
 
@@ -162,7 +130,7 @@ describe('secretless-desktop serve', () => {
       await s.waitFor(/service listening service=b/);
       assert.equal(await query(pb!), 'scram_user');
       // Same address, other credentials: the service restarts in place.
-      const mark = s.stderr().length;
+      const mark = s.output().length;
       writeFileSync(cfg, yamlFor({ a: { port: pa!, user: 'scram_user', pwVar: 'PW_A' }, b: { port: pb!, user: 'md5_user', pwVar: 'PW_B' } }));
       await s.waitFor(/service listening service=b/, mark);
       assert.equal(await query(pb!), 'md5_user');
@@ -201,9 +169,11 @@ describe('secretless-desktop serve', () => {
     child.stderr.on('data', (d) => (out += d));
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     const path = join(home, 'cfg', 'secretless-desktop', 'secretless.yml');
-    for (let i = 0; i < 300 && !/INFO  ready/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
-    // With no services it must still be serving (waiting for a reload), not exit by itself.
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => `ready; output:\n${out}`, () => /INFO  ready/.test(out) || child.exitCode !== null);
+    // With no services it must still be serving (waiting for a reload), not exit by itself:
+    // it answers a SIGHUP with a reload.
+    child.kill('SIGHUP');
+    await waitFor(() => `the reload; output:\n${out}`, () => /config reloaded/.test(out) || child.exitCode !== null);
     assert.equal(child.exitCode, null, 'serve exited with no services');
     child.kill('SIGTERM');
     assert.equal(await exited, 0, out);

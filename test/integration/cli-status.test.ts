@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
 import { clientEnv, psql, run } from '../fixtures/run.js';
+import { waitFor } from '../fixtures/wait-for.js';
+import { CLI, startServe, type ServeProcess } from '../fixtures/serve.js';
 
-const CLI = join(process.cwd(), 'bin', 'secretless-desktop.js');
 let cluster: PgCluster;
 let dir: string;
 let configPath: string;
@@ -27,34 +28,15 @@ async function cli(...args: string[]) {
   return r;
 }
 
-interface Serve {
-  child: ChildProcess;
-  output(): string;
-  stop(): Promise<number | null>;
-}
-
-async function serve(): Promise<Serve> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--ui', '-f', configPath, '--log-level', 'debug'], { env: env() });
-  running.add(child);
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => (running.delete(child), r(code))));
-  const deadline = Date.now() + 20_000;
-  while (!/ready/.test(out)) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`serve --ui did not become ready:\n${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    child,
-    output: () => out,
-    async stop() {
-      child.kill('SIGTERM');
-      const code = await exited;
-      outputs.push(out);
-      return code;
-    },
-  };
+async function serve(): Promise<ServeProcess> {
+  const s = startServe(['--ui', '-f', configPath, '--log-level', 'debug'], env());
+  running.add(s.child);
+  void s.exited.then(() => {
+    running.delete(s.child);
+    outputs.push(s.output());
+  });
+  await s.ready();
+  return s;
 }
 
 before(async () => {
@@ -158,10 +140,10 @@ test('status, stop (psql refused, kept across a restart), start, audit', async (
   follow.stderr.on('data', (d) => (followed += d));
   const followExit = new Promise<number | null>((r) => follow.on('exit', (code) => r(code)));
   // The backlog is printed once the event stream is up: no sleep needed before acting.
-  await waitFor(() => followed.includes('\n'), () => `the backlog line; got: ${followed}`);
+  await waitFor(() => `the backlog line; got: ${followed}`, () => followed.includes('\n'));
   const ok3 = await psql(again.host, again.port, 'select 1');
   assert.equal(ok3.code, 0, ok3.stderr);
-  await waitFor(() => /connection\.closed\s+app-db/.test(followed), () => `connection records; got: ${followed}`);
+  await waitFor(() => `connection records; got: ${followed}`, () => /connection\.closed\s+app-db/.test(followed));
   assert.match(followed, /connection\.opened\s+app-db\s+connectionId=\S+ client=\{"transport":"tcp"/);
   follow.kill('SIGINT');
   assert.equal(await followExit, 0);
@@ -175,7 +157,7 @@ test('status, stop (psql refused, kept across a restart), start, audit', async (
   second.stdout.on('data', (d) => (secondOut += d));
   second.stderr.on('data', (d) => (secondOut += d));
   const secondExit = new Promise<number | null>((r) => second.on('exit', (code) => r(code)));
-  await waitFor(() => secondOut.includes('\n'), () => `the backlog line; got: ${secondOut}`);
+  await waitFor(() => `the backlog line; got: ${secondOut}`, () => secondOut.includes('\n'));
   assert.equal(await broker.stop(), 0);
   assert.equal(await secondExit, 1);
   running.delete(second);
@@ -193,11 +175,3 @@ test('nothing the CLI or the broker printed contains the password or the control
   for (const t of tokens) assert.equal(all.split(t).length - 1, 1);
   assert.ok(!readFileSync(join(dir, 'state', 'secretless-desktop', 'audit.jsonl'), 'utf8').includes(cluster.users.scram.password));
 });
-
-async function waitFor(check: () => boolean, what: () => string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -25,9 +25,12 @@ import { createResolver } from '../../broker/credentials/resolver.js';
 import { createLogger } from '../../broker/log.js';
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
 import { psql, run } from '../fixtures/run.js';
+import { waitFor } from '../fixtures/wait-for.js';
 
 let cluster: PgCluster;
 let dir: string;
+/** Event streams the client has opened (its onConnection 'connected'). */
+let eventStreams = 0;
 let broker: Broker;
 let audit: MemoryAudit;
 let api: BrokerApiService;
@@ -101,6 +104,7 @@ services:
   client = createHttpBrokerApi({
     baseUrl: server.url,
     token: server.token,
+    onConnection: (state) => void (state === 'connected' && eventStreams++),
     // Record what the client receives, too.
     fetch: async (input, init) => {
       const res = await fetch(input, init);
@@ -208,9 +212,10 @@ test('the page is served with a strict CSP; nothing outside the build is reachab
 
 test('BrokerApi over HTTP: stop, start, live events while psql connects through the target', async () => {
   const events: BrokerEvent[] = [];
+  const streamsBefore = eventStreams;
   const off = client.subscribe((e) => events.push(e));
-  await waitFor(() => events.length >= 0, 'subscription'); // the stream connects asynchronously
-  await new Promise((r) => setTimeout(r, 300));
+  // The stream connects asynchronously; the server subscribes before it answers.
+  await waitFor('the event stream', () => eventStreams > streamsBefore);
   const stopped = await client.stopTarget('app-db');
   assert.deepEqual(stopped.status, { state: 'stopped' });
   const started = await client.startTarget('app-db');
@@ -220,7 +225,7 @@ test('BrokerApi over HTTP: stop, start, live events while psql connects through 
   const out = await psql(host!, Number(port), 'select current_user');
   assert.equal(out.code, 0, out.stderr);
   assert.equal(out.stdout.trim(), cluster.users.scram.name);
-  await waitFor(() => events.some((e) => e.type === 'connection.closed'), 'connection.closed event');
+  await waitFor('connection.closed event', () => events.some((e) => e.type === 'connection.closed'));
   assert.ok(events.some((e) => e.type === 'target.stopped' && e.name === 'app-db'));
   assert.ok(events.some((e) => e.type === 'target.started' && e.name === 'app-db'));
   assert.ok(events.some((e) => e.type === 'connection.opened' && e.name === 'app-db'));
@@ -269,11 +274,3 @@ test('no secret in any answer, the config file, the audit records or the logs', 
   }
   assert.ok(!logs.join('').includes(server.token), 'the control token is not logged');
 });
-
-async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -18,8 +18,9 @@ import { startOidcProvider, type TestOidcProvider } from '../fixtures/oidc-provi
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
 import { clientEnv, psql, run } from '../fixtures/run.js';
 import { startVaultStandin, type VaultStandin } from '../fixtures/vault-standin.js';
+import { CLI, startServe } from '../fixtures/serve.js';
+import { waitFor } from '../fixtures/wait-for.js';
 
-const CLI = join(process.cwd(), 'bin', 'secretless-desktop.js');
 let op: TestOidcProvider;
 let vault: VaultStandin;
 let cluster: PgCluster;
@@ -95,23 +96,16 @@ test('login prints the URL, completes in the browser and stores the session in t
 });
 
 test('serve resumes the session from the keychain: psql reaches PostgreSQL through Vault dynamic creds', async () => {
-  const child = spawn(process.execPath, [CLI, 'serve', '-f', configPath, '--log-level', 'debug', '--audit-log', join(dir, 'audit.jsonl')], { env: env() });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((r) => child.on('exit', r));
+  const serve = startServe(['-f', configPath, '--log-level', 'debug', '--audit-log', join(dir, 'audit.jsonl')], env());
   try {
-    const deadline = Date.now() + 15_000;
-    while (!/ready/.test(out) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
-    assert.match(out, /ready/);
+    await serve.ready();
     const r = await psql('127.0.0.1', listenPort, 'select current_user');
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), vault.leases[0]!.username);
     outputs.push(r.stdout + r.stderr);
   } finally {
-    child.kill('SIGTERM');
-    await exited;
-    outputs.push(out, readFileSync(join(dir, 'audit.jsonl'), 'utf8'));
+    await serve.stop();
+    outputs.push(serve.output(), readFileSync(join(dir, 'audit.jsonl'), 'utf8'));
   }
   assert.match(outputs[outputs.length - 1]!, /"type":"identity.exchanged","identity":"corp","provider":"vault"/);
 });
@@ -131,28 +125,17 @@ test('logout revokes and removes the keychain item; unknown names are a usage er
 });
 
 test("the UI's Login button: serve --ui returns the login URL through the control API, the browser completes it, the session turns active", async () => {
-  const child = spawn(process.execPath, [CLI, 'serve', '--ui', '-f', configPath, '--log-level', 'debug', '--audit-log', join(dir, 'audit-ui.jsonl')], { env: env() });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((r) => child.on('exit', r));
+  const serve = startServe(['--ui', '-f', configPath, '--log-level', 'debug', '--audit-log', join(dir, 'audit-ui.jsonl')], env());
   try {
-    const deadline = Date.now() + 15_000;
-    let ui: RegExpExecArray | null = null;
-    while (!(ui = /(http:\/\/127\.0\.0\.1:\d+)\/#token=([\w-]+)/.exec(out)) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
-    assert.ok(ui, `a UI URL in: ${out}`);
-    const api = createHttpBrokerApi({ baseUrl: ui[1]!, token: ui[2]! });
+    const ui = await serve.ready();
+    assert.ok(ui.url && ui.token, `a UI URL in: ${serve.output()}`);
+    const api = createHttpBrokerApi({ baseUrl: ui.url, token: ui.token });
     assert.equal((await api.listSessions()).find((x) => x.name === 'corp')?.state, 'login-needed', 'logged out by the previous test');
     const start = await api.login('corp');
     assert.equal(start.flow, 'authorization_code');
     if (start.flow !== 'authorization_code') return;
     await op.approve(start.url);
-    let state: string | undefined;
-    for (let i = 0; i < 100 && state !== 'active'; i++) {
-      state = (await api.listSessions()).find((x) => x.name === 'corp')?.state;
-      if (state !== 'active') await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.equal(state, 'active');
+    await waitFor('the session to turn active', async () => (await api.listSessions()).find((x) => x.name === 'corp')?.state === 'active');
     const stored = JSON.parse((await item().getPassword())!) as StoredTokens;
     tokens.push(stored.idToken, stored.refreshToken!, stored.accessToken!);
     const r = await psql('127.0.0.1', listenPort, 'select 1');
@@ -160,9 +143,8 @@ test("the UI's Login button: serve --ui returns the login URL through the contro
     await api.logout('corp');
     assert.equal(await item().getPassword(), null);
   } finally {
-    child.kill('SIGTERM');
-    await exited;
-    outputs.push(out, readFileSync(join(dir, 'audit-ui.jsonl'), 'utf8'));
+    await serve.stop();
+    outputs.push(serve.output(), readFileSync(join(dir, 'audit-ui.jsonl'), 'utf8'));
   }
   assert.match(outputs[outputs.length - 1]!, /"type":"identity.login","identity":"corp","flow":"authorization_code"/);
 });

@@ -28,6 +28,7 @@ import { startOidcProvider, type TestOidcProvider } from '../fixtures/oidc-provi
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
 import { startAwsStandin, startRdsIamAuthenticator, type AwsStandin } from '../fixtures/sts-standin.js';
 import { startVaultStandin, type VaultStandin } from '../fixtures/vault-standin.js';
+import { waitFor } from '../fixtures/wait-for.js';
 
 process.env.AWS_EC2_METADATA_DISABLED = 'true';
 const ROLE = 'arn:aws:iam::123456789012:role/db-dev';
@@ -173,7 +174,9 @@ test('the lease rotates: new connections use the new user, the open one keeps ru
   assert.equal(await user(held), first.username);
 
   vault.refuseRenewals = true; // as when the lease reaches its max TTL
-  await new Promise((r) => setTimeout(r, 2_300));
+  // The cached lease reaches the refresh margin: the next connection fetches again.
+  const mark = audit.records.length;
+  await waitFor('the cached lease to reach its margin', () => audit.records.slice(mark).some((r) => r.type === 'credential.expiring' && r.service === 'dyn'));
   const fresh = await connect('dyn');
   const second = vault.leases[vault.leases.length - 1]!;
   assert.notEqual(second.username, first.username, 'a fresh lease after the refused renewal');

@@ -14,6 +14,7 @@ import { createIdentitySessions, type IdentitySessionManager } from '../../broke
 import { createKeychainTokenStore, type StoredTokens } from '../../broker/identity/token-store.js';
 import { createLogger } from '../../broker/log.js';
 import { startOidcProvider, type TestOidcProvider } from '../fixtures/oidc-provider.js';
+import { waitFor } from '../fixtures/wait-for.js';
 
 let op: TestOidcProvider;
 const keychainService = `secretless-test-${randomBytes(4).toString('hex')}`;
@@ -59,14 +60,6 @@ async function stored(name: string): Promise<StoredTokens> {
   for (const v of [t.idToken, t.refreshToken, t.accessToken]) if (v) seenTokens.add(v);
   return t;
 }
-
-const waitFor = async (what: string, check: () => boolean, ms = 15_000): Promise<void> => {
-  const until = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
 
 test('authorization code flow in the browser: PKCE + loopback redirect, tokens land in the OS keychain only', async () => {
   const m = manager([identity('corp')]);
@@ -132,8 +125,7 @@ test('device flow: the user approves the code in the browser', async () => {
   await op.approve(start.verificationUri, { userCode: start.userCode });
   // The poll may finish the login before anyone waits for it: waiting afterwards still
   // gives the outcome (this used to fail with "no login in progress").
-  for (let i = 0; i < 100 && m.list()[0]!.state !== 'active'; i++) await new Promise((r) => setTimeout(r, 100));
-  assert.equal(m.list()[0]!.state, 'active');
+  await waitFor('the session to turn active', () => m.list()[0]!.state === 'active');
   const info = await m.waitForLogin('headless');
   assert.equal(info.state, 'active');
   assert.ok((await stored('headless')).refreshToken);

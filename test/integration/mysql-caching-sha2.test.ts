@@ -15,6 +15,7 @@ import { CAP, encodePacket, packetParser } from '../../broker/connectors/mysql/c
 import { startTestBroker, type TestBroker } from '../fixtures/broker.js';
 import { startCachingSha2Server, type CachingSha2Server } from '../fixtures/caching-sha2-server.js';
 import { generateCerts } from '../fixtures/certs.js';
+import { waitFor } from '../fixtures/wait-for.js';
 
 const PASSWORD = `sha2-${randomBytes(12).toString('base64url')}`;
 const WRONG = `wrong-${randomBytes(8).toString('hex')}`;
@@ -129,11 +130,13 @@ async function rawClient(svc: string, plugin: string, answerSwitch: boolean): Pr
     assert.match(sw.payload.toString('latin1'), /mysql_native_password/);
     socket.write(encodePacket(sw.seq + 1, randomBytes(20)));
   }
-  // Until the login ends (OK or ERR), then a moment more so that anything sent after it shows up too.
-  const deadline = Date.now() + 15_000;
-  while (!got.slice(1).some((p) => p.payload[0] === 0x00 || p.payload[0] === 0xff) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  await new Promise((r) => setTimeout(r, 200));
-  socket.destroy();
+  // Until the login ends (OK or ERR); then COM_QUIT, and everything up to the close: any
+  // stray packet sent after the login's answer shows up in what is returned.
+  const ended = () => got.slice(1).some((p) => p.payload[0] === 0x00 || p.payload[0] === 0xff);
+  const closed = new Promise((r) => socket.once('close', r));
+  await waitFor('the end of the login', ended);
+  if (!socket.destroyed) socket.end(encodePacket(0, Buffer.from([0x01])));
+  await closed;
   return got.slice(1);
 }
 

@@ -17,6 +17,7 @@ import { startTestBroker, type TestBroker } from '../fixtures/broker.js';
 import { closedPort } from '../fixtures/free-port.js';
 import { startMariaDb, type MariaDb } from '../fixtures/mariadb-cluster.js';
 import { run, type RunResult } from '../fixtures/run.js';
+import { waitFor } from '../fixtures/wait-for.js';
 
 let db: MariaDb;
 let strict: MariaDb;
@@ -64,14 +65,17 @@ async function failure(promise: Promise<unknown>): Promise<{ errno?: number; sql
 }
 
 /** A raw client: reads the broker's greeting and answers with a native-password response. */
-async function rawLogin(port: number, payload?: Buffer): Promise<{ socket: net.Socket; packets: () => Promise<{ seq: number; payload: Buffer }[]> }> {
+async function rawLogin(
+  port: number,
+  payload?: Buffer,
+): Promise<{ socket: net.Socket; packets: () => Promise<{ seq: number; payload: Buffer }[]>; received: (what: string | number) => Promise<unknown> }> {
   const socket = net.connect({ host: '127.0.0.1', port });
   let buf = Buffer.alloc(0);
   socket.on('data', (d) => (buf = Buffer.concat([buf, d])));
   const closed = new Promise<void>((r) => socket.on('close', () => r()));
   socket.on('error', () => undefined);
   await new Promise((r) => socket.once('connect', r));
-  while (buf.length < 4 || buf.length < 4 + buf.readUIntLE(0, 3)) await new Promise((r) => setTimeout(r, 10));
+  await waitFor('the greeting', () => buf.length >= 4 && buf.length >= 4 + buf.readUIntLE(0, 3));
   const greeting = packetParser(1 << 20)(buf)!;
   buf = buf.subarray(greeting.consumed);
   const hello = parseServerHello(greeting.value.payload);
@@ -79,6 +83,17 @@ async function rawLogin(port: number, payload?: Buffer): Promise<{ socket: net.S
   if (payload) socket.write(payload);
   return {
     socket,
+    /** Waits until the bytes after the greeting hold `what`: a text, or that many complete packets. */
+    received: (what) =>
+      waitFor(`${typeof what === 'number' ? `${what} packets` : `'${what}'`} from the broker`, () => {
+        if (typeof what === 'string') return buf.includes(what);
+        let n = 0;
+        for (let rest = buf, p = packetParser(1 << 24)(rest); p; p = packetParser(1 << 24)(rest)) {
+          rest = rest.subarray(p.consumed);
+          n++;
+        }
+        return n >= what;
+      }),
     packets: async () => {
       await Promise.race([closed, new Promise((r) => setTimeout(r, 3000))]);
       const out = [];
@@ -353,11 +368,12 @@ describe('COM_CHANGE_USER and COM_RESET_CONNECTION', () => {
     const login = parsedLogin();
     const raw = await rawLogin(port, encodePacket(1, login));
     const changeUser = Buffer.concat([Buffer.from([0x11]), Buffer.from('root\0'), Buffer.from([0]), Buffer.from('\0')]);
-    await new Promise((r) => setTimeout(r, 200));
+    // Each step waits for the answer to the one before: the OK, the refusal, the row.
+    await raw.received(1); // the login's OK
     raw.socket.write(encodePacket(0, changeUser));
-    await new Promise((r) => setTimeout(r, 200));
+    await raw.received('COM_CHANGE_USER is refused');
     raw.socket.write(encodePacket(0, Buffer.from('\x03SELECT CURRENT_USER()')));
-    await new Promise((r) => setTimeout(r, 300));
+    await raw.received('native_user@%');
     raw.socket.end(encodePacket(0, Buffer.from([0x01])));
     const packets = await raw.packets();
     assert.equal(packets[0]!.payload[0], 0x00, 'login OK');

@@ -13,6 +13,7 @@ import { startTestBroker, type TestBroker } from '../fixtures/broker.js';
 import { closedPort } from '../fixtures/free-port.js';
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
 import { clientEnv, psql, run } from '../fixtures/run.js';
+import { waitFor } from '../fixtures/wait-for.js';
 
 let cluster: PgCluster;
 let tb: TestBroker;
@@ -416,8 +417,13 @@ describe('bad input and failures', () => {
 
 describe('audit and secrets', () => {
   test('every connection is opened, authenticated or failed, and closed, with byte counts', async () => {
+    const before = tb.audit.records.length;
     await viaPsql('scram', 'select 4');
-    await new Promise((r) => setTimeout(r, 200));
+    // psql has exited; the broker audits the close once it sees the socket end.
+    await waitFor("this connection's connection.closed record", () => {
+      const mine = tb.audit.records.slice(before).find((r) => r.type === 'connection.opened');
+      return !!mine && tb.audit.records.some((r) => r.type === 'connection.closed' && r.connectionId === mine.connectionId);
+    });
     const recs = tb.audit.records;
     const closed = recs.filter((r) => r.type === 'connection.closed');
     const opened = recs.filter((r) => r.type === 'connection.opened');

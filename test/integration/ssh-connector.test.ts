@@ -16,6 +16,7 @@ import { startTestBroker, type TestBroker } from '../fixtures/broker.js';
 import { closedPort, freePort } from '../fixtures/free-port.js';
 import { run, type RunResult } from '../fixtures/run.js';
 import { fingerprintOfFile, makeKey, sshOptions, startSshd, type KeyFiles, type Sshd } from '../fixtures/sshd.js';
+import { waitFor } from '../fixtures/wait-for.js';
 
 let sshd: Sshd;
 let tb: TestBroker;
@@ -150,21 +151,14 @@ describe('ssh connector with real OpenSSH', () => {
     const started = await tmux('new-session', '-d', '-s', 'sl', '-x', '100', '-y', '30', sshCmd);
     assert.equal(started.code, 0, started.stderr);
     const screen = async () => (await tmux('capture-pane', '-p', '-t', 'sl')).stdout;
-    const waitFor = async (re: RegExp) => {
-      const deadline = Date.now() + 15_000;
-      for (;;) {
-        const text = await screen();
-        if (re.test(text)) return text;
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${re}; screen:\n${text}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    };
+    let last = '';
+    const onScreen = (re: RegExp) => waitFor(() => `${re}; screen:\n${last}`, async () => re.test((last = await screen())));
     try {
       await tmux('send-keys', '-t', 'sl', 'stty size | sed s/^/size=/', 'Enter');
-      await waitFor(/size=30 100/);
+      await onScreen(/size=30 100/);
       await tmux('resize-window', '-t', 'sl', '-x', '90', '-y', '25');
       await tmux('send-keys', '-t', 'sl', 'stty size | sed s/^/resized=/', 'Enter');
-      await waitFor(/resized=25 90/);
+      await onScreen(/resized=25 90/);
     } finally {
       await tmux('kill-server');
     }

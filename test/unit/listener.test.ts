@@ -121,11 +121,15 @@ test('tcp: stopAccepting frees the port and leaves open connections alone', asyn
   client.destroy();
 });
 
-test('tcp: a throwing connection handler does not take the listener down', async () => {
+test('tcp: a throwing connection handler does not take the listener down; the next connection is served', async () => {
+  let calls = 0;
+  const serve = echo();
   const l = await start(
     { type: 'tcp', host: '127.0.0.1', port: 0 },
-    () => {
-      throw new Error('boom');
+    (socket, client) => {
+      // The first two connections make the handler throw; the third is echoed.
+      if (++calls <= 2) throw new Error('boom');
+      serve(socket, client);
     },
     local,
   );
@@ -135,6 +139,9 @@ test('tcp: a throwing connection handler does not take the listener down', async
     c.on('error', () => {});
     await once(c, 'close');
   }
+  assert.equal(calls, 2);
+  assert.equal(await roundTrip({ host: '127.0.0.1', port }), 'ping');
+  assert.equal(calls, 3);
 });
 
 test('unix: socket is mode 0600, reachable, and no temporary entry is left', async () => {

@@ -24,14 +24,16 @@ test('parseSsUnix reads inode, peer inode and pid', () => {
 
 test('lookupPeer finds the pid and uid of a Unix socket client in another process', async () => {
   const path = join(mkdtempSync(join(tmpdir(), 'sl-peer-')), 's.sock');
+  let listening!: () => void;
+  const isListening = new Promise<void>((r) => (listening = r));
   const accepted = new Promise<net.Socket>((resolve) => {
     const server = net.createServer((s) => {
       resolve(s);
       server.close();
     });
-    server.listen(path);
+    server.listen(path, () => listening());
   });
-  await new Promise((r) => setTimeout(r, 50));
+  await isListening;
   const child = spawn(process.execPath, ['-e', `const s=require('net').connect(${JSON.stringify(path)});setTimeout(()=>s.end(),3000)`]);
   const socket = await accepted;
   const peer = await lookupPeer(socket, { timeoutMs: 2000 });

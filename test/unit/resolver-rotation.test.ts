@@ -16,7 +16,7 @@ import { createLogger } from '../../broker/log.js';
 const spec = (provider: string, id: string): CredentialSpec => ({ provider, id, line: 1 });
 const opts = () => ({ signal: new AbortController().signal });
 
-function setup(values: Record<string, () => SecretValue>, margin = 60_000) {
+function setup(values: Record<string, () => SecretValue>, margin = 60_000, now?: () => number) {
   const p: Provider = {
     name: 'lease',
     async get(ids) {
@@ -24,7 +24,7 @@ function setup(values: Record<string, () => SecretValue>, margin = 60_000) {
     },
   };
   const audit = createMemoryAudit();
-  const resolver = createResolver({ registry: createProviderRegistry([p, createLiteralProvider()]), audit, logger: createLogger({ write: () => {} }), expiryMarginMs: margin });
+  const resolver = createResolver({ registry: createProviderRegistry([p, createLiteralProvider()]), audit, logger: createLogger({ write: () => {} }), expiryMarginMs: margin, now });
   const events = () => audit.records.filter((r) => r.type === 'credential.rotated' || r.type === 'credential.expiring');
   return { resolver, audit, events };
 }
@@ -56,8 +56,11 @@ test('a changed lease is one rotation event per service, naming every changed id
 });
 
 test('credential.expiring fires at the margin for each service using the cached value', async () => {
-  const expiresAt = new Date(Date.now() + 300);
-  const { resolver, events } = setup({ 'db#password': () => ({ value: Buffer.from('pw'), expiresAt }) }, 200);
+  // The resolver's clock stands still, so both services find the value fresh however slow
+  // the machine is; the margin timer (300 ms before expiry at 500 ms) runs on real time.
+  const t0 = Date.now();
+  const expiresAt = new Date(t0 + 500);
+  const { resolver, events } = setup({ 'db#password': () => ({ value: Buffer.from('pw'), expiresAt }) }, 300, () => t0);
   await resolver.resolve('a', { password: spec('lease', 'db#password') }, opts());
   await resolver.resolve('b', { password: spec('lease', 'db#password') }, opts());
   await waitFor('the expiring records', () => events().length >= 2);

@@ -20,14 +20,13 @@ import { silentLogger } from '../../broker/log.js';
 import { execFileSync } from 'node:child_process';
 import { formatStatus } from '../../broker/control/cli-commands.js';
 import { SSH_HOST_KEY_FILE } from '../../broker/ssh/host-key.js';
+import { configYaml } from '../fixtures/yaml.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sd-api-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const yaml = (names: string[]) =>
-  `version: "2"\nservices:\n${names
-    .map((n) => `  ${n}:\n    connector: pg\n    listenOn: tcp://127.0.0.1:0\n    credentials:\n      host: 127.0.0.1\n      port: 1\n      username: u\n      password:\n        from: env\n        get: PW\n`)
-    .join('')}`;
+  configYaml(Object.fromEntries(names.map((n) => [n, { connector: 'pg', credentials: { host: '127.0.0.1', port: 1, username: 'u', password: { from: 'env', get: 'PW' } } }])));
 
 async function setup(names: string[] | string, opts: { identities?: IdentitySessions; stopped?: string[] } = {}) {
   const configPath = join(dir, `c${Math.random().toString(36).slice(2)}.yml`);
