@@ -1,6 +1,6 @@
 // Instruction counts of the broker's hot paths, for before/after comparisons on a
 // machine too loaded for wall-clock figures: `serve` runs under valgrind's callgrind,
-// its counters are zeroed once it is ready, then each workload runs through it and the
+// instrumentation starts once it is ready and warmed up, then each workload runs through it and the
 // counters are dumped: logins (pgbench opening one connection per transaction: SCRAM
 // login, a `select 1`, close) and the splice (psql copying rows out). Prints
 // instructions per login and per spliced MiB. A script, never a test.
@@ -46,17 +46,19 @@ try {
       `version: "2"\nservices:\n  db:\n    connector: pg\n    listenOn: tcp://127.0.0.1:${port}\n    credentials:\n      host: 127.0.0.1\n      port: ${cluster.port}\n      username: ${cluster.users.scram.name}\n      password: { from: env, get: PW }\n      sslmode: disable\n`,
     );
     const out = join(dir, `callgrind.${results.length}`);
-    const child = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, process.execPath, join(broker, 'bin', 'secretless-desktop.js'), 'serve', '-f', cfg, '--audit-log', join(dir, 'audit.jsonl')], {
+    // Not instrumented until the workload starts: startup under full instrumentation takes minutes.
+    const child = spawn('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`, process.execPath, join(broker, 'bin', 'secretless-desktop.js'), 'serve', '-f', cfg, '--audit-log', join(dir, 'audit.jsonl')], {
       env: { ...clientEnv(), PW: cluster.users.scram.password, XDG_STATE_HOME: join(dir, 'state'), XDG_CONFIG_HOME: join(dir, 'config') },
     });
     let log = '';
     child.stdout.on('data', (d) => (log += d));
     child.stderr.on('data', (d) => (log += d));
     await waitFor(() => `serve under valgrind to be ready:\n${log}`, () => /ready/.test(log), 600_000);
-    const control = (arg: string) => spawnSync('callgrind_control', [arg, String(child.pid)], { encoding: 'utf8' });
+    const control = (...args: string[]) => spawnSync('callgrind_control', [...args, String(child.pid)], { encoding: 'utf8' });
     const env = { ...clientEnv(), PGPASSWORD: 'ignored', PGSSLMODE: 'disable' };
     // Warm-up (the JIT compiles the paths), then zero the counters.
     spawnSync(join(bin, 'pgbench'), ['-n', '-C', '-t', '20', '-f', join(dir, 'select1.sql'), '-h', '127.0.0.1', '-p', String(port), '-U', 'x', 'app'], { env });
+    control('-i', 'on');
     control('-z');
     const pgb = spawnSync(join(bin, 'pgbench'), ['-n', '-C', '-t', String(logins), '-f', join(dir, 'select1.sql'), '-h', '127.0.0.1', '-p', String(port), '-U', 'x', 'app'], { env, encoding: 'utf8' });
     if (pgb.status !== 0) throw new Error(`pgbench failed: ${pgb.stderr}`);
