@@ -111,11 +111,15 @@ async function runCheck(): Promise<void> {
   const client = new ssh2.Client();
   try {
     const conn = await new Promise<Connection>((resolve, reject) => {
-      server.once('connection', resolve);
-      client.once('error', reject);
-      client.connect({ host: '127.0.0.1', port: (tcp.address() as net.AddressInfo).port, username: 'check', readyTimeout: 10_000 });
+      server.once('connection', (c: Connection) => {
+        // Attached at once: ssh2 parses the rest of the chunk right after emitting 'connection'.
+        c.on('error', () => {});
+        resolve(c);
+      });
+      // Errors after the check has what it needs (the connection ending) are expected.
+      client.on('error', reject);
+      client.connect({ host: '127.0.0.1', port: (tcp.address() as net.AddressInfo).port, username: 'check', readyTimeout: 60_000 });
     });
-    conn.on('error', () => {});
     const i = internals(conn);
     const need = (ok: unknown, what: string) => void (ok || problems.push(what));
     need(i._sock instanceof net.Socket, 'Connection._sock is not the socket');
