@@ -65,7 +65,7 @@ export type AuditEvent =
       bytesOut: number;
       durationMs: number;
       /** ok, or the catalog code of what went wrong (target_rejected_credentials for an upstream 401/403). */
-      outcome: string;
+      outcome: 'ok' | BrokerErrorCode;
     }
   | { type: 'service.started'; service: string; address: string }
   | { type: 'service.stopped'; service: string }

@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Dispatcher } from 'undici';
 import type { AuditEvent } from '../../audit/types.js';
 import type { ResolvedCredentials } from '../../credentials/types.js';
-import { BrokerError } from '../../errors.js';
+import { BrokerError, type BrokerErrorCode } from '../../errors.js';
 import type { ConnectionContext } from '../types.js';
 import type { AuthMechanism, OutgoingRequest } from './auth.js';
 import { auditPath, clientHeaders, mapLocationForward, mapLocationReverse, resolveTarget, upstreamHeaders } from './request-head.js';
@@ -124,7 +124,7 @@ export async function proxyRequest(req: IncomingMessage, res: ServerResponse, rc
   const method = req.method ?? 'GET';
   const path = auditPath(req.url ?? '');
   let host = rc.settings.mode.type === 'reverse' ? rc.settings.mode.upstream.host : '';
-  let outcome = 'ok';
+  let outcome: 'ok' | BrokerErrorCode = 'ok';
   res.once('close', () =>
     rc.record({
       method,
@@ -203,7 +203,7 @@ export async function proxyUpgrade(req: IncomingMessage, client: Duplex, head: B
   const started = performance.now();
   const method = req.method ?? 'GET';
   let host = rc.settings.mode.type === 'reverse' ? rc.settings.mode.upstream.host : '';
-  const record = (status: number, outcome: string) => rc.record({ method, host, path: auditPath(req.url ?? ''), status, outcome, durationMs: Math.round(performance.now() - started) });
+  const record = (status: number, outcome: 'ok' | BrokerErrorCode) => rc.record({ method, host, path: auditPath(req.url ?? ''), status, outcome, durationMs: Math.round(performance.now() - started) });
   client.on('error', () => client.destroy());
   try {
     const p = await prepare(req, rc, refuse);
