@@ -6,7 +6,9 @@ import type { Socket } from 'node:net';
 import type { AuditSink, ClientInfo } from './audit/types.js';
 import { diffServices } from './config/diff.js';
 import type { BrokerConfig, ServiceConfig } from './config/types.js';
+import { createConnectionLimit, defaultConnectionLimit, descriptorLimit } from './connection-limit.js';
 import { handleConnection, type ConnectionHandle } from './connection.js';
+import { BrokerError } from './errors.js';
 import type { Connector, ConnectorDeps, ServiceConnector } from './connectors/types.js';
 import type { ResolvedCredentials } from './credentials/types.js';
 import { displayAddress, listen, type ConnectionHandler, type Listener } from './listeners/listener.js';
@@ -39,6 +41,8 @@ export interface BrokerOptions {
   stateDir: string;
   /** The SSH bastion connections shared by tunnelling services (default: a pool of its own, closed by stop()). */
   bastions?: BastionPool;
+  /** Open client connections across all services; above it clients are refused in their protocol (default: from the open-file limit). */
+  maxConnections?: number;
 }
 
 export type ServiceState =
@@ -79,6 +83,8 @@ export interface Broker {
   stopService(name: string, options?: { drainMs?: number }): Promise<void>;
   /** Names the user has stopped. */
   stopped(): string[];
+  /** The broker-wide cap on open client connections. */
+  readonly maxConnections: number;
   /** The config last applied. */
   config(): BrokerConfig;
 }
@@ -95,6 +101,26 @@ export function createBroker(options: BrokerOptions): Broker {
   const deps: ConnectorDeps = { logger, audit, localCertificate: options.localCertificate, bastions, stateDir: options.stateDir };
 
   /** Starts a service; `inherit` is the listener (and its route) of the instance it replaces. */
+  const limit = createConnectionLimit(options.maxConnections ?? defaultConnectionLimit(descriptorLimit()), {
+    reached(max) {
+      logger.warn('connection limit reached: new clients get "too many connections" until some close', { limit: max });
+      audit.record({ type: 'connection.limit', state: 'reached', limit: max, refused: 1 });
+    },
+    cleared(max, refused) {
+      logger.info('connection limit cleared', { limit: max, refused });
+      audit.record({ type: 'connection.limit', state: 'cleared', limit: max, refused });
+    },
+  });
+
+  /** Over the limit: the client hears it in its own protocol (once the connector can say it), then the socket closes. */
+  function refuseConnection(socket: Socket, connector: ServiceConnector, service: string): void {
+    socket.on('error', () => {});
+    const err = new BrokerError('too_many_connections', `the broker has ${limit.limit} connections open, its limit (serve --max-connections); service '${service}' cannot take another now`);
+    if (connector.refuse) connector.refuse(socket, err);
+    socket.end();
+    setTimeout(() => socket.destroy(), 2_000).unref();
+  }
+
   async function start(config: ServiceConfig, inherit?: Pick<Running, 'listener' | 'route'>): Promise<void> {
     let connector: ServiceConnector;
     try {
@@ -112,6 +138,7 @@ export function createBroker(options: BrokerOptions): Broker {
     const svc: Running = { config, connector, route: inherit?.route ?? { handle: refuse }, connections: new Set() };
     running.set(config.name, svc);
     const onConnection = (socket: Socket, client: ClientInfo) => {
+      if (!limit.tryOpen()) return refuseConnection(socket, connector, config.name);
       const handle = handleConnection(socket, client, {
         service: config,
         connector,
@@ -122,7 +149,10 @@ export function createBroker(options: BrokerOptions): Broker {
         lookupPeer: options.lookupPeer,
       });
       svc.connections.add(handle);
-      void handle.done.finally(() => svc.connections.delete(handle));
+      void handle.done.finally(() => {
+        svc.connections.delete(handle);
+        limit.close();
+      });
     };
     svc.route.handle = onConnection;
     if (inherit?.listener) {
@@ -239,6 +269,7 @@ export function createBroker(options: BrokerOptions): Broker {
       await stopService(name, stopOptions?.drainMs ?? 0);
     },
     stopped: () => [...userStopped],
+    maxConnections: limit.limit,
     config: () => current,
   };
 }

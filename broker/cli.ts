@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createAuditLog } from './audit/audit-log.js';
+import { descriptorLimit } from './connection-limit.js';
 import { createBroker } from './broker.js';
 import { formatListenAddress } from './config/listen-address.js';
 import { findConfigPath, loadConfig, permissionWarning, userConfigDir, userStateDir } from './config/load.js';
@@ -54,6 +55,9 @@ Options (serve, check):
   --ui                 also serve the UI and the control API on 127.0.0.1 (prints the
                        URL with its access token once; status/start/stop/audit use it)
   --ui-port N          port for --ui (default: a free port)
+  --max-connections N  open client connections across all services; clients above it get
+                       the protocol's "too many connections" (default: what the open-file
+                       limit allows, two descriptors per connection, 128 kept in reserve)
 `;
 
 const EXAMPLE_CONFIG = `# Secretless Desktop configuration (Secretless Broker secretless.yml, version 2).
@@ -103,6 +107,13 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
+function parseMaxConnections(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--max-connections must be a positive whole number, not '${text}'`);
+  return n;
+}
+
 function parseServeArgs(args: string[]) {
   return parseArgs({
     args,
@@ -117,6 +128,7 @@ function parseServeArgs(args: string[]) {
       'peer-lookup': { type: 'boolean', default: false },
       ui: { type: 'boolean', default: false },
       'ui-port': { type: 'string' },
+      'max-connections': { type: 'string' },
     },
     allowPositionals: false,
   }).values;
@@ -199,6 +211,7 @@ async function serve(args: string[]): Promise<void> {
     path: auditPath,
     onError: (err) => logger.error('audit log write failed', { path: auditPath, reason: err.message }),
     onDropped: (count, reason) => logger.warn('audit log writing again; records were lost', { path: auditPath, lost: count, reason }),
+    onWarning: (message, fields) => logger.warn(message, fields),
   });
   const resolver = createResolver({ registry, audit, logger });
   // Ours, not the broker's: a wake-up from sleep drops its (dead) connections.
@@ -213,7 +226,9 @@ async function serve(args: string[]): Promise<void> {
     localCertificate: () => ensureLocalCertificate(userStateDir()),
     stateDir: userStateDir(),
     stopped: values.ui ? readStoppedTargets(targetStateFile(userStateDir())) : undefined,
+    maxConnections: parseMaxConnections(values['max-connections']),
   });
+  logger.info('connection limit', { maxConnections: broker.maxConnections, openFileLimit: descriptorLimit() ?? 'unknown' });
 
   /** A start that fails: close what was started and exit 2; a signal now ends the process at once. */
   const failStart = async (message: string | undefined, started: () => Promise<void> = async () => {}): Promise<void> => {

@@ -12,11 +12,12 @@
 // Records lost meanwhile are counted, and once writing works again an `audit.dropped`
 // record says how many and why.
 
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { AuditEvent, AuditRecord, AuditSink } from './types.js';
 import { createEmitter } from '../net/emitter.js';
+import { createFloodGuard, type FloodGuardOptions } from './flood-guard.js';
 
 export interface AuditLog extends AuditSink {
   record(event: AuditEvent): void;
@@ -46,6 +47,15 @@ export interface AuditLogOptions {
   coalesceMs?: number;
   /** Told when writing works again after records were lost (also recorded as `audit.dropped`). */
   onDropped?: (count: number, reason: string) => void;
+  /** Aggregation of connections that never log in (flood-guard.ts); false turns it off. */
+  floodGuard?: FloodGuardOptions | false;
+  /**
+   * Rotation that drops a file with records younger than this (default 24 h) still
+   * happens (the disk is bounded) but is said: in onWarning and as an `audit.rotated`
+   * record at the top of the new file.
+   */
+  retainMs?: number;
+  onWarning?: (message: string, fields: Record<string, string | number>) => void;
 }
 
 const defaultMaxBytes = 10 * 1024 * 1024;
@@ -56,9 +66,12 @@ const maxQueuedLines = 100_000;
 
 export function createAuditLog(options: AuditLogOptions): AuditLog {
   const feed = createAuditFeed(options.now ?? (() => new Date()), options.recentLimit ?? defaultRecentLimit);
-  const record = (event: AuditEvent): void => {
-    const stamped = feed.publish(event);
-    if (stamped) writer.append(stamped);
+  const now = options.now ?? (() => new Date());
+  const publish = {
+    record(event: AuditEvent): void {
+      const stamped = feed.publish(event);
+      if (stamped) writer.append(stamped);
+    },
   };
   const writer = createJsonlWriter({
     path: options.path,
@@ -67,17 +80,27 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
     onError: options.onError ?? (() => {}),
     coalesceMs: options.coalesceMs ?? 20,
     onRecovered: (count, reason) => {
-      record({ type: 'audit.dropped', count, reason });
+      publish.record({ type: 'audit.dropped', count, reason });
       options.onDropped?.(count, reason);
     },
+    retainMs: options.retainMs ?? 24 * 3600_000,
+    onWarning: options.onWarning ?? (() => {}),
+    now,
   });
+  const guard = options.floodGuard === false ? undefined : createFloodGuard(publish, { ...options.floodGuard, now: options.floodGuard?.now ?? (() => now().getTime()) });
   return {
     path: options.path,
-    record,
+    record: (event) => (guard ?? publish).record(event),
     subscribe: feed.subscribe,
     recent: feed.recent,
-    flush: writer.flush,
-    close: writer.close,
+    flush() {
+      guard?.drain();
+      return writer.flush();
+    },
+    close() {
+      guard?.drain();
+      return writer.close();
+    },
   };
 }
 
@@ -133,6 +156,9 @@ interface WriterOptions {
   coalesceMs: number;
   /** A write succeeded after `count` lines were lost. */
   onRecovered: (count: number, reason: string) => void;
+  retainMs: number;
+  onWarning: (message: string, fields: Record<string, string | number>) => void;
+  now: () => Date;
 }
 
 interface JsonlWriter {
@@ -197,17 +223,31 @@ function createJsonlWriter(options: WriterOptions): JsonlWriter {
     await handle?.close().catch(() => {});
   };
 
-  const rotate = async (): Promise<void> => {
+  /** Rotates; returns the line that says so when the file it drops holds records younger than retainMs. */
+  const rotate = async (): Promise<string | undefined> => {
     await closeFile();
+    const dropped = options.keep === 0 ? options.path : `${options.path}.${options.keep}`;
+    const note = await earlyDropNote(dropped);
     if (options.keep === 0) {
       await unlink(options.path).catch(ignoreMissing);
-      return;
+      return note;
     }
     // .keep-1 -> .keep overwrites (drops) the oldest.
     for (let i = options.keep - 1; i >= 1; i--) {
       await rename(`${options.path}.${i}`, `${options.path}.${i + 1}`).catch(ignoreMissing);
     }
     await rename(options.path, `${options.path}.1`).catch(ignoreMissing);
+    return note;
+  };
+
+  const earlyDropNote = async (file: string): Promise<string | undefined> => {
+    const info = await stat(file).catch(() => undefined);
+    if (!info) return undefined;
+    const ageMs = Date.now() - info.mtimeMs; // file times are real time, whatever the record clock
+    if (ageMs >= options.retainMs) return undefined;
+    const fields = { file, newestRecordAgeMs: Math.round(ageMs), retainMs: options.retainMs, bytes: info.size };
+    options.onWarning('audit log rotation dropped records younger than the retention floor (raise --audit-log size or look for a flood)', fields);
+    return JSON.stringify({ time: options.now().toISOString(), type: 'audit.rotated', ...fields }) + '\n';
   };
 
   const writeChunk = async (lines: string[]): Promise<void> => {
@@ -244,8 +284,12 @@ function createJsonlWriter(options: WriterOptions): JsonlWriter {
           written += chunk.length;
           chunk = [];
           chunkBytes = 0;
-          await rotate();
+          const note = await rotate();
           await openFile();
+          if (note) {
+            chunk.push(note);
+            chunkBytes += Buffer.byteLength(note);
+          }
         }
         chunk.push(line);
         chunkBytes += bytes;

@@ -22,6 +22,8 @@ export type AuditEvent =
       authMethod: string;
     }
   | { type: 'connection.failed'; service: string; connectionId: string; code: BrokerErrorCode; reason: string }
+  /** Connections from one source that never logged in, past the few recorded in full per interval (audit flood guard). */
+  | { type: 'connection.failed.repeated'; service: string; client: ClientInfo; count: number; codes: Record<string, number>; reason: string; since: string }
   | {
       type: 'connection.closed';
       service: string;
@@ -70,6 +72,10 @@ export type AuditEvent =
   | { type: 'service.started'; service: string; address: string }
   | { type: 'service.stopped'; service: string }
   | { type: 'service.failed'; service: string; reason: string }
+  /** The broker-wide connection limit: reached (once per episode), cleared with how many clients were refused meanwhile. */
+  | { type: 'connection.limit'; state: 'reached' | 'cleared'; limit: number; refused: number }
+  /** Rotation dropped a file whose newest record was younger than the retention floor. */
+  | { type: 'audit.rotated'; file: string; newestRecordAgeMs: number; retainMs: number; bytes: number }
   | { type: 'config.loaded'; source: string; services: number }
   | { type: 'config.rejected'; source: string; reason: string }
   /** Records the log file lost (disk full, unwritable, not keeping up), written once writing works again. */

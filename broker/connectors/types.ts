@@ -83,6 +83,12 @@ export interface ServiceConnector {
   connect(client: Socket, ctx: ConnectionContext): ConnectorConnection;
   /** Releases what the connector holds for its service; called once its connections are over. */
   close(): Promise<void>;
+  /**
+   * Answers a client the broker will not serve (over its connection limit) in the
+   * protocol's own words, before any handshake, as the server itself would. Absent where
+   * the protocol has no way to say it (the socket is just closed).
+   */
+  refuse?(client: Socket, err: BrokerError): void;
 }
 
 export interface ConnectorDeps {

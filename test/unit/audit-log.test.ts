@@ -6,6 +6,7 @@ import path from 'node:path';
 import { createAuditLog } from '../../broker/audit/audit-log.js';
 import { createMemoryAudit } from '../../broker/audit/memory-audit.js';
 import type { AuditEvent, AuditRecord } from '../../broker/audit/types.js';
+import type { BrokerErrorCode } from '../../broker/errors.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sl-audit-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -66,7 +67,8 @@ test('rotation at maxBytes keeps `keep` files, newest in .1, nothing lost in bet
   const p = logPath();
   const lineBytes = Buffer.byteLength(JSON.stringify({ time: fixedNow().toISOString(), ...stopped(10) }) + '\n');
   const maxBytes = lineBytes * 3; // three records per file
-  const log = createAuditLog({ path: p, now: fixedNow, maxBytes, keep: 2 });
+  // retainMs 0: the note that young records were rotated away has its own test.
+  const log = createAuditLog({ path: p, now: fixedNow, maxBytes, keep: 2, retainMs: 0 });
   // Records 10..29 (same line length); some flushed one by one, most in one batch.
   for (let n = 10; n < 13; n++) {
     log.record(stopped(n));
@@ -190,4 +192,58 @@ test('without flush(), records reach the file shortly after (coalesced), in orde
     clearInterval(watcher);
     await log.close();
   }
+});
+
+test('a flood of connections that never log in is aggregated per source; every real login stays, in full', async () => {
+  const p = logPath();
+  let clock = Date.parse('2024-05-06T07:00:00Z');
+  const log = createAuditLog({ path: p, now: () => new Date(clock), maxBytes: 64 * 1024, keep: 2 });
+  const local = { transport: 'tcp' as const, address: '127.0.0.1' };
+  let id = 0;
+  const junk = (code: BrokerErrorCode) => {
+    const connectionId = `j${++id}`;
+    log.record({ type: 'connection.opened', service: 'db', connectionId, client: { ...local, port: 40000 + (id % 20000) } });
+    log.record({ type: 'connection.failed', service: 'db', connectionId, code, reason: 'invalid length of startup packet (1476395008 bytes, at most 10000)' });
+    log.record({ type: 'connection.closed', service: 'db', connectionId, bytesFromClient: 8, bytesToClient: 0, durationMs: 1 });
+  };
+  const login = (n: number) => {
+    const connectionId = `real${n}`;
+    log.record({ type: 'connection.opened', service: 'db', connectionId, client: { ...local, port: 30000 + n } });
+    log.record({ type: 'connection.authenticated', service: 'db', connectionId, target: 'db:5432', tls: true, authMethod: 'scram-sha-256' });
+    log.record({ type: 'connection.closed', service: 'db', connectionId, bytesFromClient: 100, bytesToClient: 400, durationMs: 30 });
+  };
+  // 100,000 junk connections over 40 s (the flood that once rotated every login away), with 10 logins among them.
+  for (let i = 0; i < 100_000; i++) {
+    junk(i % 3 ? 'protocol_violation' : 'timeout');
+    if (i % 10_000 === 5_000) login(Math.floor(i / 10_000));
+    if (i % 2_500 === 0) clock += 1_000;
+  }
+  await log.close();
+  const records = [p, `${p}.1`, `${p}.2`].filter((f) => fs.existsSync(f)).flatMap(readLines);
+  assert.equal(fs.existsSync(`${p}.1`), false, 'nothing rotated: the flood fits in one file');
+  for (let n = 0; n < 10; n++)
+    for (const type of ['connection.opened', 'connection.authenticated', 'connection.closed'])
+      assert.ok(records.some((r) => r.type === type && 'connectionId' in r && r.connectionId === `real${n}`), `${type} of login ${n}`);
+  const repeated = records.filter((r): r is Extract<AuditRecord, { type: 'connection.failed.repeated' }> => r.type === 'connection.failed.repeated');
+  const inFull = records.filter((r) => r.type === 'connection.failed').length;
+  assert.equal(repeated.reduce((n, r) => n + r.count, 0) + inFull, 100_000, 'every junk connection is counted');
+  assert.ok(records.length < 1_000, `${records.length} records`);
+  console.log(`audit flood: 100000 junk connections and 10 logins -> ${records.length} records, ${fs.statSync(p).size} bytes`);
+  assert.deepEqual(repeated[0]!.client, local);
+  assert.deepEqual(Object.keys(repeated[0]!.codes).sort(), ['protocol_violation', 'timeout']);
+  assert.match(repeated[0]!.reason, /invalid length/);
+});
+
+test('rotation that drops records younger than the retention floor says so, in the warning and in the new file', async () => {
+  const p = logPath();
+  const warnings: string[] = [];
+  const log = createAuditLog({ path: p, maxBytes: 300, keep: 1, floodGuard: false, onWarning: (m) => warnings.push(m) });
+  for (let i = 0; i < 12; i++) log.record(stopped(i));
+  await log.close();
+  assert.ok(warnings.some((w) => /rotation dropped records younger than the retention floor/.test(w)), warnings.join('\n'));
+  const lines = [...readLines(`${p}.1`), ...readLines(p)];
+  const note = lines.find((r) => (r.type as string) === 'audit.rotated') as Record<string, unknown> | undefined;
+  assert.ok(note, 'an audit.rotated record');
+  assert.equal(note.retainMs, 24 * 3600_000);
+  assert.ok(Number(note.newestRecordAgeMs) < 60_000);
 });

@@ -160,6 +160,10 @@ export const mysqlConnector: Connector<DatabaseSettings> = {
       },
       // Nothing is held per service beyond the connections themselves.
       close: async () => {},
+      // As MariaDB's 1040: an ERR packet in place of the greeting.
+      refuse(client, err) {
+        client.write(encodePacket(0, encodeErr(err.entry.mysql.errno, err.entry.mysql.sqlState, err.message)));
+      },
     };
     return connector;
   },

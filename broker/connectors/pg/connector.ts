@@ -72,6 +72,11 @@ export const pgConnector: Connector<DatabaseSettings> = {
       },
       // Cancel keys die with their sessions; nothing else is held per service.
       close: async () => {},
+      // PostgreSQL answers "too many clients" with a FATAL ErrorResponse; libpq reads it
+      // after sending its startup packet (or as the answer to its SSLRequest).
+      refuse(client, err) {
+        client.write(encodeErrorResponse({ severity: 'FATAL', code: err.entry.pgSqlState, message: err.message }));
+      },
     };
     return connector;
   },

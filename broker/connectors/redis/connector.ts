@@ -68,6 +68,10 @@ export const redisConnector: Connector<RedisSettings> = {
       },
       // Nothing is held per service beyond the connections themselves.
       close: async () => {},
+      // As Redis's own "-ERR max number of clients reached": the client reads it as the answer to its first command.
+      refuse(client, err) {
+        client.write(encodeError(err.entry.redis, `secretless: ${err.message}`));
+      },
     };
     return connector;
   },
