@@ -6,17 +6,24 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { ApiErrorBody, ApiErrorCode, ApiFieldError, AuditQuery, BrokerApi, BrokerEvent, IdentitySessions, TargetInfo, TargetInput } from './api.js';
+import type { ApiErrorBody, ApiErrorCode, ApiFieldError, AuditQuery, BrokerApi, BrokerEvent, BrokerInfo, CredentialRef, IdentitySessions, TargetDetail, TargetHealth, TargetInfo, TargetInput } from './api.js';
+import { ConfigError } from './config/types.js';
+import { KeychainItemExists, KeychainUnavailable, removeTarget, TargetInputError } from './config/write.js';
+import { parseKeychainId } from './credentials/providers/keychain.js';
+import { connectorTemplate, isSecretKey } from './connectors/templates.js';
+import { defaultDatabase } from './connectors/database-settings.js';
+import { createHealthTracker, targetHealth } from './health.js';
+import { VERSION } from './version.js';
 import type { AuditRecord } from './audit/types.js';
 import type { Broker, ServiceStatus } from './broker.js';
 import { formatListenAddress } from './config/listen-address.js';
 import type { ParseOptions } from './config/parse.js';
-import type { BrokerConfig } from './config/types.js';
-import { writeTarget, type KeychainWriter } from './config/write.js';
+import type { BrokerConfig, ConnectorSpec } from './config/types.js';
+import { nativeKeychainWriter, writeTarget, type KeychainWriter } from './config/write.js';
 import { identityOf } from './identity/config.js';
 import { userStateDir } from './config/load.js';
 import { sshConnector, sshHostKeyDir } from './connectors/ssh/connector.js';
-import { sshHostKeyFingerprint } from './ssh/host-key.js';
+import { ensureSshHostKey } from './ssh/host-key.js';
 import { createEmitter } from './net/emitter.js';
 
 /** The slice of the audit log the API reads. */
@@ -68,7 +75,7 @@ export class ApiError extends Error {
   }
 }
 
-const FAILED_TYPES = new Set(['connection.failed', 'credential.failed', 'identity.failed', 'service.failed', 'config.rejected', 'ssh-agent.refused']);
+const FAILED_TYPES = new Set(['connection.failed', 'credential.failed', 'identity.failed', 'service.failed', 'config.rejected', 'ssh-agent.refused', 'target.test.failed']);
 
 export function isFailure(record: AuditRecord): boolean {
   // An HTTP request is a failure when the broker answered with an error or the upstream refused the credential.
@@ -95,27 +102,72 @@ export function createBrokerApi(options: BrokerApiOptions): BrokerApiService {
   const instanceId = randomUUID();
   const startedAt = new Date().toISOString();
 
-  const track = (r: AuditRecord): void => {
-    if (r.type !== 'credential.fetched') return;
+  const health = createHealthTracker();
+  let configRejected: BrokerInfo['configRejected'];
+  const track = (r: AuditRecord): string[] => {
+    if (r.type === 'config.rejected') configRejected = { at: r.time, reason: r.reason, fields: [] };
+    if (r.type === 'config.loaded') configRejected = undefined;
+    const changed = health.observe(r);
+    if (r.type !== 'credential.fetched') return changed;
     let m = expiries.get(r.service);
     if (!m) expiries.set(r.service, (m = new Map()));
     m.set(`${r.provider}\u0000${r.id}`, r.expiresAt);
+    return changed;
   };
   for (const r of audit.recent()) track(r);
 
   const emit = events.emit;
 
+  // target.health goes out when a target's health actually changes.
+  const lastHealth = new Map<string, string>();
+  const emitHealth = (names: Iterable<string>): void => {
+    for (const name of names) {
+      const s = broker.status().find((x) => x.name === name);
+      if (!s) continue;
+      const h = healthOf(s);
+      const key = JSON.stringify(h);
+      if (lastHealth.get(name) === key) continue;
+      lastHealth.set(name, key);
+      emit({ type: 'target.health', name, health: h });
+    }
+  };
   const offAudit = audit.subscribe((record) => {
-    track(record);
+    const changed = track(record);
     const event = toBrokerEvent(record);
     if (event) emit(event);
     emit({ type: 'audit', record });
+    emitHealth(changed);
   });
-  const offIdentities = options.identities?.subscribe(emit);
+  const offIdentities = options.identities?.subscribe((event) => {
+    emit(event);
+    if (event.type === 'session.changed') emitHealth(broker.status().map((s) => s.name));
+  });
+
+  const healthOf = (s: ServiceStatus): TargetHealth => {
+    const identity = sessionOf(broker.config(), s.name);
+    const session = identity ? options.identities?.list().find((x) => x.name === identity) : undefined;
+    return targetHealth({
+      listener: s.status.state === 'failed' ? { state: 'failed', reason: s.status.reason } : { state: s.status.state },
+      history: health.history(s.name),
+      ...(session ? { session } : {}),
+    });
+  };
+  const withDefaults = (name: string): Partial<TargetInfo> => {
+    const svc = broker.config().services.find((x) => x.name === name);
+    if (!svc) return {};
+    if (svc.connector === 'pg' || svc.connector === 'mysql') {
+      const db = defaultDatabase(svc) ?? (svc.connector === 'pg' ? 'postgres' : undefined);
+      return db ? { database: db } : {};
+    }
+    if (svc.connector === 'ssh' && typeof svc.config.hostAlias === 'string') return { hostAlias: svc.config.hostAlias };
+    return {};
+  };
+  const keychain = options.keychain ?? nativeKeychainWriter;
+  const specs = options.parse.connectors;
 
   // ssh targets show the broker's host key fingerprint, for pinning in known_hosts.
   // Reading (or creating) the key is async, so listTargets() loads it first.
-  const fingerprints = new Map<string, string>();
+  const hostKeys = new Map<string, { fingerprint: string; publicKey: string }>();
   const hostKeyDirOf = (name: string): string | undefined => {
     const svc = broker.config().services.find((x) => x.name === name && x.connector === 'ssh');
     if (!svc) return undefined;
@@ -128,9 +180,10 @@ export function createBrokerApi(options: BrokerApiOptions): BrokerApiService {
   const loadFingerprints = async (): Promise<void> => {
     for (const svc of broker.config().services) {
       const dir = hostKeyDirOf(svc.name);
-      if (dir === undefined || fingerprints.has(dir)) continue;
+      if (dir === undefined || hostKeys.has(dir)) continue;
       try {
-        fingerprints.set(dir, await sshHostKeyFingerprint(dir));
+        const key = await ensureSshHostKey(dir);
+        hostKeys.set(dir, { fingerprint: key.fingerprint, publicKey: key.publicKey });
       } catch {
         // The ssh service itself reports an unusable host key when it starts.
       }
@@ -138,8 +191,8 @@ export function createBrokerApi(options: BrokerApiOptions): BrokerApiService {
   };
   const withFingerprint = (name: string) => {
     const dir = hostKeyDirOf(name);
-    const fingerprint = dir === undefined ? undefined : fingerprints.get(dir);
-    return fingerprint ? { hostKeyFingerprint: fingerprint } : {};
+    const key = dir === undefined ? undefined : hostKeys.get(dir);
+    return key ? { hostKeyFingerprint: key.fingerprint, hostPublicKey: key.publicKey } : {};
   };
 
   const withUpstream = (name: string) => {
@@ -156,7 +209,8 @@ export function createBrokerApi(options: BrokerApiOptions): BrokerApiService {
       status:
         s.status.state === 'failed' ? { state: 'error', reason: s.status.reason } : s.status.state === 'listening' ? { state: 'listening', address: s.status.address } : { state: 'stopped' },
       connections: s.connections,
-      health: s.status.state === 'listening' ? { type: 'listening' } : s.status.state === 'failed' ? { type: 'listener-failed', at: new Date().toISOString(), code: 'listener_failed', reason: s.status.reason } : { type: 'stopped' },
+      health: healthOf(s),
+      ...withDefaults(s.name),
       ...(times[0] ? { credentialExpiresAt: times[0] } : {}),
       ...withIdentity(sessionOf(broker.config(), s.name)),
       ...withFingerprint(s.name),
@@ -203,27 +257,41 @@ export function createBrokerApi(options: BrokerApiOptions): BrokerApiService {
       return target(name);
     },
     async saveTarget(input: TargetInput) {
-      await writeTarget(options.configPath, input, { parse: options.parse, keychain: options.keychain });
+      await apiErrors(() => writeTarget(options.configPath, input, { parse: options.parse, keychain }), input.name);
       await options.reload();
       return target(input.name);
     },
     async getTarget(name) {
       target(name);
-      throw new ApiError(500, 'getTarget is not implemented yet', { code: 'internal' });
+      return detailOf(broker.config(), name, specs);
     },
-    async deleteTarget(name) {
+    async deleteTarget(name, opts = {}) {
       target(name);
-      throw new ApiError(500, 'deleteTarget is not implemented yet', { code: 'internal' });
+      const items = await apiErrors(() => removeTarget(options.configPath, name, { parse: options.parse }), name);
+      await options.reload();
+      const result = { name, removedKeychainItems: [] as string[], keptKeychainItems: [] as { id: string; usedBy: string[] }[] };
+      for (const item of items) {
+        if (!opts.removeKeychainItems) continue;
+        if (item.usedBy.length) {
+          result.keptKeychainItems.push(item);
+          continue;
+        }
+        const id = parseKeychainId(item.id)!;
+        if (await apiErrors(() => keychain.delete(id.service, id.account), name)) result.removedKeychainItems.push(item.id);
+      }
+      return result;
     },
     async testTarget(name) {
       target(name);
-      throw new ApiError(500, 'testTarget is not implemented yet', { code: 'internal' });
+      const r = await broker.testService(name);
+      const at = new Date().toISOString();
+      return r.type === 'ok' ? { type: 'ok', latencyMs: r.latencyMs, target: r.target, at } : { type: 'failed', code: r.code, reason: r.reason, at };
     },
     async connectorTemplates() {
-      return [];
+      return specs.map(connectorTemplate);
     },
     async brokerInfo() {
-      return { instanceId, startedAt, version: '0.0.0', configPath: options.configPath };
+      return { instanceId, startedAt, version: VERSION, configPath: options.configPath, ...(configRejected ? { configRejected } : {}) };
     },
     async listSessions() {
       return options.identities?.list() ?? [];
@@ -256,6 +324,50 @@ export function createBrokerApi(options: BrokerApiOptions): BrokerApiService {
 }
 
 const withIdentity = (identity: string | undefined) => (identity ? { identity } : {});
+
+/** The editor's view of a target: references as written, secret literals hidden. */
+export function detailOf(config: BrokerConfig, name: string, specs: ConnectorSpec[]): TargetDetail {
+  const svc = config.services.find((s) => s.name === name)!;
+  const spec = specs.find((c) => c.name === svc.connector);
+  const credentials: Record<string, CredentialRef> = {};
+  const keychainItems: TargetDetail['keychainItems'] = [];
+  for (const [key, c] of Object.entries(svc.credentials)) {
+    if (c.provider === 'literal') credentials[key] = isSecretKey(spec, key) ? { keep: true } : { literal: c.id };
+    else credentials[key] = { from: c.provider, get: c.id };
+    if (c.provider === 'keychain') {
+      const sharedWith = config.services.filter((o) => o.name !== name && Object.values(o.credentials).some((x) => x.provider === 'keychain' && x.id === c.id)).map((o) => o.name);
+      keychainItems.push({ key, id: c.id, sharedWith });
+    }
+  }
+  return { name, connector: svc.connector, listenOn: formatListenAddress(svc.listenOn), credentials, config: svc.config, keychainItems };
+}
+
+/** Runs a config edit; turns its errors into ApiErrors that name form fields, not file lines. */
+async function apiErrors<T>(work: () => Promise<T>, target: string): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof KeychainItemExists) {
+      throw new ApiError(409, err.message, { code: 'keychain_item_exists', fields: [{ path: err.field, message: err.message }], keychainConflict: { field: err.field, id: err.id, usedBy: err.usedBy } });
+    }
+    if (err instanceof KeychainUnavailable) throw new ApiError(503, err.message, { code: 'keychain_unavailable' });
+    if (err instanceof TargetInputError) throw new ApiError(400, err.message, { code: 'invalid_input', fields: err.field ? [{ path: err.field, message: err.message }] : [] });
+    if (err instanceof ConfigError) {
+      const fields = fieldErrors(err, target);
+      if (fields.length === 0) throw new ApiError(409, `the config file ${err.source} has errors; fix them first`, { code: 'config_invalid' });
+      throw new ApiError(400, fields.map((f) => `${f.path}: ${f.message}`).join('; '), { code: 'invalid_input', fields });
+    }
+    throw err;
+  }
+}
+
+/** The issues inside the edited service, with paths relative to it (`credentials.password`). */
+export function fieldErrors(err: ConfigError, target: string): ApiFieldError[] {
+  const prefix = `services.${target}`;
+  return err.issues
+    .filter((i) => i.service === target || i.path === prefix || i.path.startsWith(`${prefix}.`))
+    .map((i) => ({ path: i.path === prefix ? 'name' : i.path.startsWith(`${prefix}.`) ? i.path.slice(prefix.length + 1) : i.path, message: i.message }));
+}
 
 /**
  * The OIDC login a service's credentials depend on: a credential naming an identity
@@ -297,6 +409,10 @@ export function toBrokerEvent(r: AuditRecord): BrokerEvent | undefined {
       return { type: 'credential.rotated', name: r.service, provider: r.provider, id: r.id };
     case 'credential.expiring':
       return { type: 'credential.expiring', name: r.service, provider: r.provider, id: r.id, expiresAt: r.expiresAt };
+    case 'config.rejected':
+      return { type: 'config.rejected', reason: r.reason, fields: [], at: r.time };
+    case 'config.loaded':
+      return { type: 'config.applied', at: r.time };
     default:
       return undefined;
   }

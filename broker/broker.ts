@@ -7,8 +7,8 @@ import type { AuditSink, ClientInfo } from './audit/types.js';
 import { diffServices } from './config/diff.js';
 import type { BrokerConfig, ServiceConfig } from './config/types.js';
 import { createConnectionLimit, defaultConnectionLimit, descriptorLimit } from './connection-limit.js';
-import { handleConnection, type ConnectionHandle } from './connection.js';
-import { BrokerError } from './errors.js';
+import { handleConnection, nextConnectionId, type ConnectionHandle } from './connection.js';
+import { BrokerError, toClientError, type BrokerErrorCode } from './errors.js';
 import type { Connector, ConnectorDeps, ServiceConnector } from './connectors/types.js';
 import type { ResolvedCredentials } from './credentials/types.js';
 import { displayAddress, listen, type ConnectionHandler, type Listener } from './listeners/listener.js';
@@ -87,10 +87,23 @@ export interface Broker {
   readonly maxConnections: number;
   /** The config last applied. */
   config(): BrokerConfig;
+  /**
+   * Logs in to a service's target the way a client connection would (the connector's
+   * probe), without a client; audited as target.tested / target.test.failed. Works for a
+   * stopped service too.
+   */
+  testService(name: string, options?: { signal?: AbortSignal }): Promise<ServiceTestResult>;
 }
 
 /** Until a service instance is ready for them (never in practice: it is set before listening). */
 const refuse: ConnectionHandler = (socket) => socket.destroy();
+
+export type ServiceTestResult =
+  | { type: 'ok'; latencyMs: number; target: string; authMethod: string }
+  | { type: 'failed'; code: BrokerErrorCode; reason: string };
+
+/** A test that hangs longer than this is reported as a timeout. */
+const TEST_TIMEOUT_MS = 60_000;
 
 export function createBroker(options: BrokerOptions): Broker {
   const { logger, audit } = options;
@@ -271,7 +284,42 @@ export function createBroker(options: BrokerOptions): Broker {
     stopped: () => [...userStopped],
     maxConnections: limit.limit,
     config: () => current,
+    async testService(name, testOptions) {
+      const config = current.services.find((s) => s.name === name);
+      if (!config) throw new Error(`no service named '${name}' in the config`);
+      const connectionId = `test-${nextConnectionId()}`;
+      const signal = AbortSignal.any([AbortSignal.timeout(TEST_TIMEOUT_MS), ...(testOptions?.signal ? [testOptions.signal] : [])]);
+      const log = logger.child({ service: name, conn: connectionId });
+      const started = performance.now();
+      // A stopped or failed service has no connector instance: the test makes its own and closes it.
+      const own = running.get(name)?.connector ? undefined : { connector: undefined as ServiceConnector | undefined };
+      try {
+        let connector = running.get(name)?.connector;
+        if (!connector) {
+          const def = options.connectors.get(config.connector)!;
+          connector = own!.connector = def.create(config, def.spec.parseSettings(config.config), deps);
+        }
+        const resolveCredentials = () => options.resolver.resolve(name, config.credentials, { signal, connectionId });
+        const r = connector.probe
+          ? await connector.probe({ service: config, connectionId, signal, logger: log, audit, resolveCredentials })
+          : await resolveCredentials().then(() => ({ target: 'credentials only (this connector authenticates per request)', authMethod: 'none' }));
+        const latencyMs = Math.round(performance.now() - started);
+        audit.record({ type: 'target.tested', service: name, connectionId, target: r.target, authMethod: r.authMethod, latencyMs });
+        return { type: 'ok', latencyMs, target: r.target, authMethod: r.authMethod };
+      } catch (err) {
+        const e = toClientError(signal.aborted && !testOptions?.signal?.aborted ? timeoutError(name) : err);
+        if (e.code === 'internal') log.error('target test failed', { reason: (err as Error)?.message ?? String(err) });
+        audit.record({ type: 'target.test.failed', service: name, connectionId, code: e.code, reason: e.message });
+        return { type: 'failed', code: e.code, reason: e.message };
+      } finally {
+        void own?.connector?.close().catch(() => {});
+      }
+    },
   };
+}
+
+function timeoutError(name: string): BrokerError {
+  return new BrokerError('timeout', `the target of service '${name}' did not complete the login within ${TEST_TIMEOUT_MS / 1000} s`);
 }
 
 /** Waits up to drainMs, then aborts what is left; `over` settles when the connections are. */

@@ -2,7 +2,8 @@
 // functions of the broker's targets and sessions, so tests run them without Electron;
 // main.ts turns the menu description into an Electron Menu.
 import type { BrokerRunState, IdentitySessionInfo, TargetInfo } from '../broker/api.js';
-import { connectionStrings } from '../renderer/src/connection-strings.js';
+import { connectionStrings } from '../broker/connection-strings.js';
+import { healthText, isUnhealthy } from '../broker/health.js';
 
 export type TrayState = 'idle' | 'active' | 'attention';
 
@@ -45,7 +46,8 @@ const expired = (iso: string | undefined, now: number): boolean => iso !== undef
 export function trayState(input: Pick<TrayInput, 'targets' | 'sessions' | 'brokerUp' | 'now' | 'brokerState'>): TrayState {
   const { targets, sessions, now } = input;
   if (!input.brokerUp || input.brokerState?.state === 'config-error') return 'attention';
-  if (targets.some((t) => t.status.state === 'error')) return 'attention';
+  // Health, not just the listener: a listening target whose logins fail needs the user too.
+  if (targets.some((t) => t.status.state === 'error' || isUnhealthy(t.health))) return 'attention';
   if (sessions.some((s) => s.state === 'refresh-failed' || s.state === 'login-needed' || expired(s.expiresAt, now))) return 'attention';
   if (targets.some((t) => t.status.state === 'listening' && expired(t.credentialExpiresAt, now))) return 'attention';
   return targets.some((t) => t.status.state === 'listening') ? 'active' : 'idle';
@@ -61,15 +63,21 @@ export function trayTooltip(input: Pick<TrayInput, 'targets' | 'sessions' | 'bro
     return 'Secretless Desktop: broker restarting';
   }
   const running = input.targets.filter((t) => t.status.state === 'listening').length;
-  const failed = input.targets.filter((t) => t.status.state === 'error').length;
+  const failing = input.targets.filter((t) => t.status.state === 'error' || isUnhealthy(t.health));
   const parts = [`${running} of ${input.targets.length} running`];
-  if (failed) parts.push(`${failed} failed`);
+  if (failing.length) parts.push(`${failing.length} failing: ${failing.map((t) => `${t.name} (${problemOf(t)})`).join(', ')}`);
   return `Secretless Desktop: ${parts.join(', ')}`;
+}
+
+/** What is wrong with a target, in a few words (`credentials rejected`, `unreachable`). */
+function problemOf(t: TargetInfo): string {
+  return t.status.state === 'error' ? 'failed' : t.health.type.replace('-', ' ');
 }
 
 function targetLabel(t: TargetInfo): string {
   switch (t.status.state) {
     case 'listening':
+      if (isUnhealthy(t.health)) return `${t.name}: ${problemOf(t)}`;
       return t.connections > 0 ? `${t.name}: ${t.connections} connection${t.connections === 1 ? '' : 's'}` : `${t.name}: running`;
     case 'stopped':
       return `${t.name}: stopped`;
@@ -101,6 +109,7 @@ export function buildTrayMenu(input: TrayInput): TrayMenuItem[] {
         : [{ kind: 'action', label: 'Copy connection string', enabled: false, action: { type: 'copy', text: '' } } as TrayMenuItem]),
     ];
     if (t.status.state === 'error') sub.unshift({ kind: 'label', label: `Error: ${t.status.reason}` });
+    else if (isUnhealthy(t.health)) sub.unshift({ kind: 'label', label: healthText(t.health, input.now) });
     items.push({ kind: 'submenu', label: targetLabel(t), items: sub });
   }
   items.push(

@@ -69,6 +69,9 @@ export type AuditEvent =
       /** ok, or the catalog code of what went wrong (target_rejected_credentials for an upstream 401/403). */
       outcome: 'ok' | BrokerErrorCode;
     }
+  /** `test NAME` / the Test button: a login to the target without a client. */
+  | { type: 'target.tested'; service: string; connectionId: string; target: string; authMethod: string; latencyMs: number }
+  | { type: 'target.test.failed'; service: string; connectionId: string; code: BrokerErrorCode; reason: string }
   | { type: 'service.started'; service: string; address: string }
   | { type: 'service.stopped'; service: string }
   | { type: 'service.failed'; service: string; reason: string }

@@ -36,9 +36,34 @@ export interface BrokerConfig {
   source?: string;
 }
 
+/** How one key looks in the add/edit form (the connector templates of the API). */
+export interface FieldHint {
+  label?: string;
+  secret?: boolean;
+  kind?: 'text' | 'number' | 'boolean' | 'multiline' | 'select';
+  options?: readonly string[];
+  default?: string;
+  placeholder?: string;
+  help?: string;
+}
+
+/** What the editor shows for a connector; keys without a hint get a plain text field. */
+export interface ConnectorFormHints {
+  label: string;
+  /** listenOn for a new target. */
+  listenOn: string;
+  /** Credential keys in form order (the required ones are added if missing). */
+  credentials: string[];
+  /** `config:` settings the form offers (the rest stay editable in the file). */
+  config?: string[];
+  hints: Record<string, FieldHint>;
+}
+
 /** What the validator needs to know about each connector. */
 export interface ConnectorSpec {
   name: string;
+  /** The add/edit form's template (api connectorTemplates()); optional, derived from the keys when absent. */
+  form?: ConnectorFormHints;
   /** Credential keys that must be present. */
   requiredCredentials: string[];
   /** Known credential keys; `'any'` lets unknown keys through (pg: they become startup parameters). */

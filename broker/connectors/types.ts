@@ -89,6 +89,19 @@ export interface ServiceConnector {
    * the protocol has no way to say it (the socket is just closed).
    */
   refuse?(client: Socket, err: BrokerError): void;
+  /**
+   * `secretless-desktop test NAME`: resolves the credentials and logs in to the target
+   * with the same target-side code a client connection uses, then closes. Rejects with
+   * the BrokerError a client would have been sent. Absent where there is no login to make
+   * without a client's request (http): the test then checks that the credentials resolve.
+   */
+  probe?(ctx: ConnectionContext): Promise<ProbeResult>;
+}
+
+export interface ProbeResult {
+  /** host:port or a description, as in the audit. */
+  target: string;
+  authMethod: string;
 }
 
 export interface ConnectorDeps {

@@ -2,7 +2,7 @@
 // only when its source is the OS keychain, where the broker stores it.
 import { useEffect, useRef, useState } from 'react';
 import type { TargetInfo, TargetInput } from '../../broker/api.js';
-import { splitAddress } from './connection-strings.js';
+import { splitAddress } from '../../broker/connection-strings.js';
 
 type Source = 'value' | 'env' | 'file' | 'keychain';
 interface CredRow {

@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import type { IdentitySessionInfo, TargetInfo } from '../../broker/api.js';
-import { connectionStrings } from './connection-strings.js';
+import { connectionStrings } from '../../broker/connection-strings.js';
 import { CopyButton } from './copy-button.js';
 import { Countdown } from './countdown.js';
 

@@ -161,8 +161,8 @@ test('Start, psql to the address shown, the connection in the audit feed, Stop, 
   await page.getByLabel('Outcome').selectOption('');
 
   // The copy buttons put a ready connection string on the clipboard.
-  await row('app-db').getByRole('button', { name: 'Copy psql URI for app-db' }).click();
-  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), `postgresql://${host}:${port}/`);
+  await row('app-db').getByRole('button', { name: 'Copy URI for app-db' }).click();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), `postgresql://${host}:${port}/postgres`);
 
   // Search narrows the list.
   await page.getByLabel('Filter targets').fill('rep');

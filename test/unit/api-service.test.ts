@@ -61,7 +61,7 @@ test('targets: configured listenOn, actual address, start/stop with events, reme
   const stopped = await api.stopTarget('a');
   assert.deepEqual(stopped.status, { state: 'stopped' });
   assert.deepEqual(readStoppedTargets(stateFile), ['a']);
-  assert.deepEqual(events.filter((e) => e.type !== 'audit'), [{ type: 'target.stopped', name: 'a' }]);
+  assert.deepEqual(events.filter((e) => e.type !== 'audit'), [{ type: 'target.stopped', name: 'a' }, { type: 'target.health', name: 'a', health: { type: 'stopped' } }]);
   assert.ok(events.some((e) => e.type === 'audit' && e.record.type === 'service.stopped'));
 
   // A reload (config edited) leaves a user-stopped target stopped.

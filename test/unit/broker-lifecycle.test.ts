@@ -39,6 +39,7 @@ function recordingConnector(seen: Seen): Connector<SettingsOf<typeof definition>
           const done = new Promise<void>((resolve) => seen.finish.push(resolve)).then(() => void client.end());
           return { handshake: Promise.resolve({ type: 'served', target: 'probe', tls: false, authMethod: 'none', done }) };
         },
+        probe: async () => ({ target: 'probe', authMethod: 'none' }),
         close: async () => void seen.closed.push(service.name),
       };
     },

@@ -54,7 +54,18 @@ const pgInput = (extra: Partial<TargetInput> = {}): TargetInput => ({
 
 function fakeKeychain(): KeychainWriter & { items: Map<string, string> } {
   const items = new Map<string, string>();
-  return { items, async set(service, account, value) { items.set(`${service}#${account}`, value); } };
+  return {
+    items,
+    async set(service, account, value) {
+      items.set(`${service}#${account}`, value);
+    },
+    async exists(service, account) {
+      return items.has(`${service}#${account}`);
+    },
+    async delete(service, account) {
+      return items.delete(`${service}#${account}`);
+    },
+  };
 }
 
 test('adding a target keeps comments and the other services, and writes provider references', async () => {

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { TargetInfo } from '../../broker/api.js';
-import { connectionStrings } from '../../renderer/src/connection-strings.js';
+import { connectionStrings } from '../../broker/connection-strings.js';
 
 const target = (address: string): TargetInfo => ({
   name: 'cache',
@@ -16,16 +16,16 @@ const target = (address: string): TargetInfo => ({
 
 test('TCP: redis-cli -p PORT, redis://127.0.0.1:PORT/0, host:port', () => {
   assert.deepEqual(connectionStrings(target('tcp://127.0.0.1:16379')), [
-    { label: 'redis-cli', value: 'redis-cli -p 16379' },
-    { label: 'redis URL', value: 'redis://127.0.0.1:16379/0' },
-    { label: 'host:port', value: '127.0.0.1:16379' },
+    { id: 'redis-cli', label: 'redis-cli', value: 'redis-cli -p 16379' },
+    { id: 'uri', label: 'redis URL', value: 'redis://127.0.0.1:16379/0' },
+    { id: 'host-port', label: 'host:port', value: '127.0.0.1:16379' },
   ]);
 });
 
 test('Unix socket: redis-cli -s PATH', () => {
   assert.deepEqual(connectionStrings(target('unix:///run/user/1000/cache/redis.sock')), [
-    { label: 'redis-cli', value: 'redis-cli -s /run/user/1000/cache/redis.sock' },
-    { label: 'socket', value: '/run/user/1000/cache/redis.sock' },
+    { id: 'redis-cli', label: 'redis-cli', value: 'redis-cli -s /run/user/1000/cache/redis.sock' },
+    { id: 'socket', label: 'socket', value: '/run/user/1000/cache/redis.sock' },
   ]);
 });
 

@@ -29,12 +29,12 @@ test('tray state: idle with nothing running, active with a listener, attention w
 });
 
 test('tooltip counts running and failed targets', () => {
-  assert.equal(trayTooltip({ ...base, targets: [running('a', 1), target('b', { state: 'stopped' }), target('c', { state: 'error', reason: 'x' })] }), 'Secretless Desktop: 1 of 3 running, 1 failed');
+  assert.equal(trayTooltip({ ...base, targets: [running('a', 1), target('b', { state: 'stopped' }), target('c', { state: 'error', reason: 'x' })] }), 'Secretless Desktop: 1 of 3 running, 1 failing: c (failed)');
   assert.equal(trayTooltip({ ...base, targets: [], brokerUp: false }), 'Secretless Desktop: broker restarting');
 });
 
 test('menu: one submenu per target with a start/stop toggle and its connection strings, then window, login item, quit', () => {
-  const menu = buildTrayMenu({ ...base, targets: [running('app-db', 15432, { connections: 2 }), target('reports', { state: 'stopped' })] });
+  const menu = buildTrayMenu({ ...base, targets: [running('app-db', 15432, { connections: 2, database: 'app' }), target('reports', { state: 'stopped' })] });
   const labels = menu.map((i) => ('label' in i ? i.label : '---'));
   assert.deepEqual(labels, ['Secretless Desktop: 1 of 2 running', '---', 'app-db: 2 connections', 'reports: stopped', '---', 'Open window', 'Open logs', 'Start at login', '---', 'Quit']);
   const sub = (menu[2] as Extract<TrayMenuItem, { kind: 'submenu' }>).items;
@@ -42,8 +42,10 @@ test('menu: one submenu per target with a start/stop toggle and its connection s
   assert.deepEqual(
     sub.slice(1).map((i) => i.kind === 'action' && [i.label, i.action]),
     [
-      ['Copy psql URI', { type: 'copy', text: 'postgresql://127.0.0.1:15432/' }],
-      ['Copy JDBC URL', { type: 'copy', text: 'jdbc:postgresql://127.0.0.1:15432/' }],
+      ['Copy psql', { type: 'copy', text: 'psql postgresql://127.0.0.1:15432/app' }],
+      ['Copy URI', { type: 'copy', text: 'postgresql://127.0.0.1:15432/app' }],
+      ['Copy JDBC (DBeaver, DataGrip)', { type: 'copy', text: 'jdbc:postgresql://127.0.0.1:15432/app' }],
+      ['Copy pg_service.conf entry', { type: 'copy', text: '[app-db]\nhost=127.0.0.1\nport=15432\ndbname=app\n' }],
       ['Copy host:port', { type: 'copy', text: '127.0.0.1:15432' }],
     ],
   );
@@ -88,8 +90,36 @@ test('the broker process gets the serve options the user gave, nothing Electron 
 test('menu: mysql, ssh and ssh-agent targets offer their own clients', () => {
   const copies = (t: TargetInfo) =>
     (buildTrayMenu({ ...base, targets: [t] })[2] as Extract<TrayMenuItem, { kind: 'submenu' }>).items.flatMap((i) => (i.kind === 'action' && i.action.type === 'copy' ? [i.action.text] : []));
-  assert.deepEqual(copies(running('my', 13306, { connector: 'mysql' })), ['mysql://127.0.0.1:13306/', 'jdbc:mysql://127.0.0.1:13306/', '127.0.0.1:13306']);
+  assert.deepEqual(copies(running('my', 13306, { connector: 'mysql', database: 'app' })), [
+    'mariadb -h 127.0.0.1 -P 13306 app',
+    'mysql -h 127.0.0.1 -P 13306 app',
+    'mysql://127.0.0.1:13306/app',
+    'jdbc:mariadb://127.0.0.1:13306/app',
+    'jdbc:mysql://127.0.0.1:13306/app',
+    '127.0.0.1:13306',
+  ]);
   assert.deepEqual(copies(target('my-sock', { state: 'listening', address: 'unix:///run/sd/mysql.sock' }, { connector: 'mysql' })), ['mariadb -S /run/sd/mysql.sock', '/run/sd/mysql.sock']);
-  assert.deepEqual(copies(running('box', 2222, { connector: 'ssh' })), ['ssh -p 2222 127.0.0.1', '127.0.0.1:2222']);
+  // The known_hosts line names the host the way the copied command makes ssh look it up.
+  assert.deepEqual(copies(running('box', 2222, { connector: 'ssh', hostPublicKey: 'ssh-ed25519 AAAAkey' })), ['ssh -p 2222 127.0.0.1', '[127.0.0.1]:2222 ssh-ed25519 AAAAkey', '127.0.0.1:2222']);
+  assert.deepEqual(copies(running('box', 2222, { connector: 'ssh', hostPublicKey: 'ssh-ed25519 AAAAkey', hostAlias: 'devbox' })), [
+    'ssh -o HostKeyAlias=devbox -p 2222 127.0.0.1',
+    'devbox ssh-ed25519 AAAAkey',
+    'Host devbox\n  HostName 127.0.0.1\n  Port 2222\n  HostKeyAlias devbox\n',
+    '127.0.0.1:2222',
+  ]);
   assert.deepEqual(copies(target('agent', { state: 'listening', address: 'unix:///run/sd/agent.sock' }, { connector: 'ssh-agent' })), ['export SSH_AUTH_SOCK=/run/sd/agent.sock']);
+});
+
+test('health drives the tray: a listening target whose logins fail is attention, named in the tooltip and its menu', () => {
+  const rejected = running('app-db', 15432, {
+    health: { type: 'credentials-rejected', at: '2026-01-01T11:59:00Z', code: 'target_rejected_credentials', reason: 'password authentication failed for user "app"' },
+  });
+  const input = { ...base, targets: [rejected, running('ok-db', 15433, { health: { type: 'ok', at: '2026-01-01T11:58:00Z' } })] };
+  assert.equal(trayState(input), 'attention');
+  assert.equal(trayTooltip(input), 'Secretless Desktop: 2 of 2 running, 1 failing: app-db (credentials rejected)');
+  const menu = buildTrayMenu(input);
+  assert.equal((menu[2] as Extract<TrayMenuItem, { kind: 'submenu' }>).label, 'app-db: credentials rejected');
+  assert.deepEqual((menu[2] as Extract<TrayMenuItem, { kind: 'submenu' }>).items[0], { kind: 'label', label: 'credentials rejected: password authentication failed for user "app"' });
+  // Recovered: the next successful login turns it back to active.
+  assert.equal(trayState({ ...input, targets: [running('app-db', 15432, { health: { type: 'ok', at: '2026-01-01T12:00:00Z' } })] }), 'active');
 });

@@ -34,7 +34,9 @@ import { clientFacingCapabilities, PASSTHROUGH_CAPS, PASSTHROUGH_MARIADB_CAPS } 
 import { CAP, encodeErr, encodePacket, type Greeting, type HandshakeResponse } from './codec.js';
 import { createCommandFilter } from './command-filter.js';
 import { BackendErr, loginTarget, MYSQL_CREDENTIALS, openTarget, type TargetLink } from './target-side.js';
-import { databaseSettings, type DatabaseSettings } from '../database-settings.js';
+import { databaseForm, databaseSettings, defaultDatabase, type DatabaseSettings } from '../database-settings.js';
+
+const COM_QUIT = 0x01;
 
 export const mysqlConnector: Connector<DatabaseSettings> = {
   spec: {
@@ -42,6 +44,7 @@ export const mysqlConnector: Connector<DatabaseSettings> = {
     requiredCredentials: ['host', 'username'],
     knownCredentials: [...MYSQL_CREDENTIALS, ...SSH_TUNNEL_KEYS],
     ...databaseSettings,
+    form: databaseForm('MySQL / MariaDB', 3306),
   },
   create(service, settings, deps) {
     // sshTunnel* credentials: reach the server through an SSH bastion (broker/ssh/db-tunnel.ts).
@@ -163,6 +166,32 @@ export const mysqlConnector: Connector<DatabaseSettings> = {
       // As MariaDB's 1040: an ERR packet in place of the greeting.
       refuse(client, err) {
         client.write(encodePacket(0, encodeErr(err.entry.mysql.errno, err.entry.mysql.sqlState, err.message)));
+      },
+      async probe(ctx) {
+        const resolved = await ctx.resolveCredentials();
+        const { creds, via } = tunnel ? tunnel.prepare(resolved) : { creds: resolved, via: undefined };
+        const link = await openTarget(creds, ctx, timeouts, via);
+        try {
+          const offered = clientFacingCapabilities(link.greeting);
+          // What a plain client would answer: the offered flags, the server's charset, the default database.
+          const database = defaultDatabase(service);
+          const response: HandshakeResponse = {
+            type: 'handshake-response',
+            capabilities: offered.capabilities | CAP.PROTOCOL_41 | CAP.SECURE_CONNECTION | CAP.PLUGIN_AUTH | (database ? CAP.CONNECT_WITH_DB : 0),
+            mariadbCapabilities: offered.mariadbCapabilities,
+            maxPacketSize: 0x1000000,
+            charset: link.greeting.charset,
+            username: '',
+            authResponse: Buffer.alloc(0),
+            ...(database ? { database } : {}),
+          };
+          const result = await loginTarget(link, response, offered, creds, ctx);
+          link.socket.end(encodePacket(0, Buffer.from([COM_QUIT])));
+          return { target: link.addr.display, authMethod: result.authMethod };
+        } finally {
+          link.reader.detach();
+          link.socket.destroy();
+        }
       },
     };
     return connector;

@@ -9,11 +9,14 @@ import { createCancelRegistry, type CancelRegistry } from './cancel.js';
 import { BrokerError } from '../../errors.js';
 import { withDeadline } from '../../net/deadline.js';
 import { createLoginLimit } from '../login-limit.js';
-import { clientReader, readClientStartup, STARTUP_TIMEOUT_MS, type ClientSide } from './client-side.js';
+import { clientReader, readClientStartup, STARTUP_TIMEOUT_MS, type ClientSide, type Startup } from './client-side.js';
 import { clientTlsFor } from '../../tls/client-tls.js';
-import { encodeErrorResponse } from './codec.js';
+import { encodeErrorResponse, PROTOCOL_3_0 } from './codec.js';
 import { openAuthenticated } from './target-side.js';
-import { databaseSettings, type DatabaseSettings } from '../database-settings.js';
+import { databaseForm, databaseSettings, defaultDatabase, type DatabaseSettings } from '../database-settings.js';
+
+/** The Terminate message ('X'): a probe leaves the target politely. */
+const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
 
 export const pgConnector: Connector<DatabaseSettings> = {
   spec: {
@@ -21,6 +24,7 @@ export const pgConnector: Connector<DatabaseSettings> = {
     requiredCredentials: ['host', 'username'],
     knownCredentials: 'any',
     ...databaseSettings,
+    form: databaseForm('PostgreSQL', 5432),
   },
   create(service, settings, deps) {
     const cancels = createCancelRegistry();
@@ -76,6 +80,16 @@ export const pgConnector: Connector<DatabaseSettings> = {
       // after sending its startup packet (or as the answer to its SSLRequest).
       refuse(client, err) {
         client.write(encodeErrorResponse({ severity: 'FATAL', code: err.entry.pgSqlState, message: err.message }));
+      },
+      async probe(ctx) {
+        const resolved = await ctx.resolveCredentials();
+        const { creds, via } = tunnel ? tunnel.prepare(resolved) : { creds: resolved, via: undefined };
+        // The database the copied connection strings name: a login proves it exists too.
+        const startup: Startup = { type: 'startup', protocol: PROTOCOL_3_0, params: new Map([['database', defaultDatabase(service) ?? 'postgres']]) };
+        const upstream = await openAuthenticated({ write: () => true }, startup, creds, ctx, cancels, timeouts, via);
+        upstream.socket.end(TERMINATE);
+        upstream.onClose?.();
+        return { target: upstream.target, authMethod: upstream.authMethod };
       },
     };
     return connector;

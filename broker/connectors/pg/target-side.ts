@@ -64,7 +64,8 @@ function readOneByte(socket: Socket, signal: AbortSignal, service: string): Prom
 }
 
 export async function openAuthenticated(
-  client: Socket,
+  /** Where AuthenticationOk and the replayed session parameters go (a probe discards them). */
+  client: Pick<Socket, 'write'>,
   startup: Startup,
   creds: ResolvedCredentials,
   ctx: ConnectionContext,

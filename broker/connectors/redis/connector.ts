@@ -31,6 +31,21 @@ export const redisConnector: Connector<RedisSettings> = {
     knownCredentials: [...REDIS_CREDENTIALS, ...SSH_TUNNEL_KEYS],
     ...defineSettings(settingsDefinition),
     checkLiteral: (key, value) => (key === 'db' && !/^\s*\d+\s*$/.test(value) ? 'must be a database number (0, 1, ...)' : literalChecks(key, value)),
+    form: {
+      label: 'Redis',
+      listenOn: 'tcp://127.0.0.1:16379',
+      credentials: ['host', 'port', 'username', 'password', 'db', 'sslmode', 'sslrootcert'],
+      hints: {
+        host: { label: 'Host', placeholder: 'cache.example.com' },
+        port: { label: 'Port', kind: 'number', default: '6379' },
+        username: { label: 'ACL user', help: 'empty: the default user' },
+        password: { label: 'Password', secret: true },
+        db: { label: 'Database number', kind: 'number', default: '0' },
+        sslmode: { label: 'TLS (sslmode)', kind: 'select', options: REDIS_SSL_MODES, default: 'disable' },
+        sslrootcert: { label: 'CA certificate file', placeholder: '/path/to/ca.pem' },
+        sslkey: { label: 'Client key file', secret: true },
+      },
+    },
   },
   create(service, settings, deps) {
     // sshTunnel* credentials: reach the server through an SSH bastion (broker/ssh/db-tunnel.ts).
@@ -71,6 +86,12 @@ export const redisConnector: Connector<RedisSettings> = {
       // As Redis's own "-ERR max number of clients reached": the client reads it as the answer to its first command.
       refuse(client, err) {
         client.write(encodeError(err.entry.redis, `secretless: ${err.message}`));
+      },
+      async probe(ctx) {
+        const login = await handshake(ctx);
+        // The login is the test; QUIT lets the server log a clean goodbye.
+        login.socket.end(Buffer.from('*1\r\n$4\r\nQUIT\r\n'));
+        return { target: login.target, authMethod: login.authMethod };
       },
     };
     return connector;

@@ -17,6 +17,16 @@ export const sshAgentConnector: Connector<Record<string, never>> = {
     requiredCredentials: [],
     knownCredentials: 'any',
     ...defineSettings({}),
+    form: {
+      label: 'SSH agent',
+      listenOn: 'unix:///tmp/secretless-agent.sock',
+      // Every credential is a key; `<name>Passphrase` is the passphrase of key <name>.
+      credentials: ['key', 'keyPassphrase'],
+      hints: {
+        key: { label: 'Private key', secret: true, kind: 'multiline', help: 'each credential is one key the agent serves' },
+        keyPassphrase: { label: 'Key passphrase', secret: true },
+      },
+    },
   },
   create(service) {
     const keyring = createKeyring(service);
@@ -29,6 +39,11 @@ export const sshAgentConnector: Connector<Record<string, never>> = {
       },
       // The keys are loaded per connection; nothing is held per service.
       close: async () => {},
+      async probe(ctx) {
+        const keys = keyring.load(await ctx.resolveCredentials(), ctx.logger);
+        if (keys.length === 0) throw new BrokerError('provider_failed', `service '${service.name}': none of its keys could be read`);
+        return { target: `${keys.length} key${keys.length === 1 ? '' : 's'}`, authMethod: 'ssh-agent' };
+      },
     };
     return connector;
   },

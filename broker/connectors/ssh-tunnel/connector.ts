@@ -18,6 +18,21 @@ export const sshTunnelConnector: Connector<SettingsOf<typeof definition>> = {
     requiredCredentials: ['address', 'user', 'remoteHost', 'remotePort'],
     knownCredentials: ['address', 'user', 'privateKey', 'passphrase', 'password', 'hostKey', 'remoteHost', 'remotePort'],
     ...defineSettings(definition),
+    form: {
+      label: 'SSH tunnel',
+      listenOn: 'tcp://127.0.0.1:15433',
+      credentials: ['address', 'user', 'privateKey', 'passphrase', 'password', 'hostKey', 'remoteHost', 'remotePort'],
+      hints: {
+        address: { label: 'Bastion', placeholder: 'host.example.com:22', help: 'host:port of the SSH server' },
+        user: { label: 'User' },
+        privateKey: { label: 'Private key', secret: true, kind: 'multiline' },
+        passphrase: { label: 'Key passphrase', secret: true },
+        password: { label: 'Password', secret: true, help: 'when the server takes no key' },
+        hostKey: { label: 'Host key', placeholder: 'ssh-ed25519 AAAA…', help: "the server's public key, as in known_hosts" },
+        remoteHost: { label: 'Remote host', placeholder: 'db.internal', help: 'as the bastion resolves it' },
+        remotePort: { label: 'Remote port', kind: 'number' },
+      },
+    },
   },
   create(service, settings, deps) {
     const { insecureIgnoreHostKey, connectTimeoutMs } = settings;
@@ -48,6 +63,12 @@ export const sshTunnelConnector: Connector<SettingsOf<typeof definition>> = {
       connect: (_client, ctx) => ({ handshake: handshake(ctx) }),
       // The bastion connections belong to the broker's pool (shared, closed idle or with the broker).
       close: async () => {},
+      async probe(ctx) {
+        // Bastion login plus the forwarded TCP connect: what a client connection needs.
+        const upstream = await handshake(ctx);
+        upstream.socket.destroy();
+        return { target: upstream.target, authMethod: upstream.authMethod };
+      },
     };
     return connector;
   },

@@ -33,6 +33,11 @@ const definition = {
   authTimeoutMs: durationMs(LOGIN_GRACE_MS),
   // Where the broker's host key lives; absent: the broker's state directory (sshHostKeyDir).
   hostKeyDir: optionalPath(),
+  // The host name copied ssh commands and the known_hosts line use (ssh -o HostKeyAlias=…).
+  hostAlias: {
+    check: (v: unknown) => (typeof v === 'string' && /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(v) ? undefined : 'must be a host name (letters, digits, ., _, -)'),
+    read: (v: unknown) => v as string | undefined,
+  },
 };
 
 export type SshSettings = SettingsOf<typeof definition>;
@@ -53,6 +58,22 @@ export const sshConnector: Connector<SshSettings> = {
     requiredCredentials: ['address', 'user'],
     knownCredentials: ['address', 'user', 'privateKey', 'passphrase', 'password', 'hostKey'],
     ...defineSettings(definition),
+    form: {
+      label: 'SSH',
+      listenOn: 'tcp://127.0.0.1:2222',
+      credentials: ['address', 'user', 'privateKey', 'passphrase', 'password', 'hostKey'],
+      config: ['hostAlias', 'authorizedKeys'],
+      hints: {
+        address: { label: 'Host', placeholder: 'host.example.com:22', help: 'host:port of the SSH server' },
+        user: { label: 'User' },
+        privateKey: { label: 'Private key', secret: true, kind: 'multiline' },
+        passphrase: { label: 'Key passphrase', secret: true },
+        password: { label: 'Password', secret: true, help: 'when the server takes no key' },
+        hostKey: { label: 'Host key', placeholder: 'ssh-ed25519 AAAA…', help: "the server's public key, as in known_hosts" },
+        hostAlias: { label: 'Host alias', help: 'the name copied ssh commands and the known_hosts line use' },
+        authorizedKeys: { label: 'Client keys allowed', placeholder: '~/.ssh/id_ed25519.pub', help: 'a public key file or key line; empty: ~/.ssh/authorized_keys and ~/.ssh/*.pub' },
+      },
+    },
   },
   create(service, settings, deps) {
     const auth = clientAuthFor(settings);
@@ -109,6 +130,13 @@ export const sshConnector: Connector<SshSettings> = {
       connect: (socket, ctx) => ({ handshake: handshake(socket, ctx) }),
       // The host key server only parses injected sockets (it never listens); connections end on their own.
       close: async () => waiting.clear(),
+      async probe(ctx) {
+        const creds = await ctx.resolveCredentials();
+        const t = readSshTarget(creds, SSH_CREDENTIALS, { service: service.name, insecureIgnoreHostKey });
+        const upstream = await connectSsh(t, { service: service.name, signal: ctx.signal, logger: ctx.logger, timeoutMs: connectTimeoutMs });
+        upstream.end();
+        return { target: t.display, authMethod: t.privateKey ? 'ssh-publickey' : 'ssh-password' };
+      },
     };
     return connector;
   },
