@@ -21,7 +21,7 @@ import type { ParseOptions } from './config/parse.js';
 import type { BrokerConfig, ConnectorSpec } from './config/types.js';
 import { nativeKeychainWriter, writeTarget, type KeychainWriter } from './config/write.js';
 import { identityOf } from './identity/config.js';
-import { userStateDir } from './config/load.js';
+import { loadConfig, userStateDir } from './config/load.js';
 import { sshConnector, sshHostKeyDir } from './connectors/ssh/connector.js';
 import { ensureSshHostKey } from './ssh/host-key.js';
 import { createEmitter } from './net/emitter.js';
@@ -262,8 +262,10 @@ export function createBrokerApi(options: BrokerApiOptions): BrokerApiService {
       return target(input.name);
     },
     async getTarget(name) {
-      target(name);
-      return detailOf(broker.config(), name, specs);
+      // The file is what an edit changes: read it (it may have been edited by hand since the last reload).
+      const onDisk = await loadConfig(options.configPath, options.parse).catch(() => broker.config());
+      if (!onDisk.services.some((s) => s.name === name)) target(name);
+      return detailOf(onDisk.services.some((s) => s.name === name) ? onDisk : broker.config(), name, specs);
     },
     async deleteTarget(name, opts = {}) {
       target(name);
