@@ -27,6 +27,7 @@ import type { Provider } from './credentials/types.js';
 import { readStoppedTargets } from './api-service.js';
 import { controlCommand, parseUiPort } from './control/cli-commands.js';
 import { startUi, targetStateFile, type Ui } from './control/ui.js';
+import { VERSION } from './version.js';
 
 const USAGE = `Usage: secretless-desktop <command> [options]
 
@@ -38,8 +39,17 @@ Commands:
   status           targets of the running broker: state, local address, expiries
   start NAME       start a target of the running broker
   stop NAME        stop a target (it stays stopped across restarts until started)
-  audit [--follow] recent audit records (--service NAME, --outcome ok|failed, --limit N)
+  test NAME        log in to the target now, as a client connection would (no client
+                   needed); prints ok with the latency or the error; exit 1 on failure
+  delete NAME      remove a target from the config (--remove-keychain-items also
+                   deletes the keychain items only it used)
+  audit            recent audit records (--follow, --service NAME, --outcome ok|failed,
+                   --limit N)
   help             show this help
+  --version        print the version
+
+Options (status, test, audit):
+  --json           machine-readable output
 
 Options (serve, check):
   -f, --config FILE    config file (default: ./secretless.yml, then the user config dir)
@@ -94,8 +104,15 @@ export async function main(argv: string[]): Promise<void> {
     case 'status':
     case 'start':
     case 'stop':
+    case 'test':
+    case 'delete':
     case 'audit':
       return controlCommand(command, rest);
+    case '--version':
+    case '-V':
+    case 'version':
+      process.stdout.write(`secretless-desktop ${VERSION}\n`);
+      return;
     case 'help':
     case '--help':
     case '-h':

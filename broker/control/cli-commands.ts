@@ -4,6 +4,8 @@ import { parseArgs } from 'node:util';
 import type { AuditQuery, BrokerApi, IdentitySessionInfo, TargetInfo } from '../api.js';
 import type { AuditRecord } from '../audit/types.js';
 import { userStateDir } from '../config/load.js';
+import { healthText, isUnhealthy } from '../health.js';
+import { didYouMean } from '../suggest.js';
 import { createHttpBrokerApi } from './http-client.js';
 import { controlFilePath, isAlive, readControlFile } from './runtime-file.js';
 import { CodedError } from '../errors.js';
@@ -49,10 +51,11 @@ async function run(command: string, args: string[], out: (s: string) => void): P
       outcome: { type: 'string' },
       limit: { type: 'string' },
       json: { type: 'boolean', default: false },
+      'remove-keychain-items': { type: 'boolean', default: false },
     },
     allowPositionals: true,
   });
-  const needsName = command === 'start' || command === 'stop';
+  const needsName = command === 'start' || command === 'stop' || command === 'test' || command === 'delete';
   if (needsName && positionals.length !== 1) throw new Usage(`usage: secretless-desktop ${command} NAME`);
   if (!needsName && positionals.length > 0) throw new Usage(`unexpected argument '${positionals[0]}'`);
   // audit --follow ends when the broker goes away (a restarted one has a new token), and
@@ -74,7 +77,26 @@ async function run(command: string, args: string[], out: (s: string) => void): P
       if (t.status.state === 'error') process.exitCode = 1;
       return;
     }
+    case 'test': {
+      // The real login to the target, through the same connector code a client uses.
+      const r = await api.testTarget(positionals[0]!);
+      if (values.json) out(JSON.stringify(r, null, 2) + '\n');
+      else out(r.type === 'ok' ? `${positionals[0]}: ok, logged in to ${r.target} in ${r.latencyMs} ms\n` : `${positionals[0]}: failed (${r.code}): ${r.reason}\n`);
+      if (r.type === 'failed') process.exitCode = 1;
+      return;
+    }
+    case 'delete': {
+      const r = await api.deleteTarget(positionals[0]!, { removeKeychainItems: values['remove-keychain-items'] === true });
+      out(`${r.name}: deleted from the config\n`);
+      for (const id of r.removedKeychainItems) out(`  keychain item ${id}: deleted\n`);
+      for (const k of r.keptKeychainItems) out(`  keychain item ${k.id}: kept, ${k.usedBy.join(', ')} still use${k.usedBy.length === 1 ? 's' : ''} it\n`);
+      return;
+    }
     case 'audit':
+      if (values.service !== undefined) {
+        const names = (await api.listTargets()).map((t) => t.name);
+        if (!names.includes(values.service)) throw new Usage(`--service: no target named '${values.service}'${didYouMean(values.service, names)}`);
+      }
       return audit(api, values, out, (fn) => (brokerGone = fn), connected);
   }
 }
@@ -167,11 +189,14 @@ export function formatRemaining(iso: string | undefined, now: Date): string {
 
 export function formatStatus(targets: TargetInfo[], sessions: IdentitySessionInfo[], now: Date): string {
   if (targets.length === 0 && sessions.length === 0) return 'no targets configured\n';
-  const rows = [['NAME', 'PROTOCOL', 'STATE', 'ADDRESS', 'CREDENTIAL EXPIRES']];
+  const rows = [['NAME', 'PROTOCOL', 'STATE', 'HEALTH', 'ADDRESS', 'CREDENTIAL EXPIRES']];
   for (const t of targets) {
-    rows.push([t.name, t.connector, stateText(t), t.status.state === 'listening' ? t.status.address : t.listenOn, formatRemaining(t.credentialExpiresAt, now)]);
+    rows.push([t.name, t.connector, stateText(t), t.health.type, t.status.state === 'listening' ? t.status.address : t.listenOn, formatRemaining(t.credentialExpiresAt, now)]);
   }
   let text = table(rows);
+  // Why a target is unhealthy, in the words its clients were given.
+  const failing = targets.filter((t) => isUnhealthy(t.health));
+  if (failing.length > 0) text += '\n' + failing.map((t) => `${t.name}: ${healthText(t.health, now.getTime())}`).join('\n') + '\n';
   const pinned = targets.filter((t) => t.hostKeyFingerprint);
   if (pinned.length > 0) {
     text += '\n' + pinned.map((t) => `${t.name}: broker host key ${t.hostKeyFingerprint} (pin it in known_hosts)`).join('\n') + '\n';

@@ -90,7 +90,7 @@ test('status, stop (psql refused, kept across a restart), start, audit', async (
 
   const status = await cli('status');
   assert.equal(status.code, 0, status.stderr);
-  assert.match(status.stdout, /^NAME\s+PROTOCOL\s+STATE\s+ADDRESS\s+CREDENTIAL EXPIRES\napp-db\s+pg\s+listening\s+tcp:\/\/127\.0\.0\.1:\d+\s+-\n$/);
+  assert.match(status.stdout, /^NAME\s+PROTOCOL\s+STATE\s+HEALTH\s+ADDRESS\s+CREDENTIAL EXPIRES\napp-db\s+pg\s+listening\s+listening\s+tcp:\/\/127\.0\.0\.1:\d+\s+-\n$/);
   const first = addressOf(status.stdout);
   const ok = await psql(first.host, first.port, 'select current_user');
   assert.equal(ok.code, 0, ok.stderr);
