@@ -69,7 +69,7 @@ after(async () => {
 });
 
 const addressOf = (status: string): { host: string; port: number } => {
-  const m = /app-db\s+pg\s+\S+\s+tcp:\/\/(127\.0\.0\.1):(\d+)/.exec(status);
+  const m = /app-db\s+pg\s+\S+\s+\S+\s+tcp:\/\/(127\.0\.0\.1):(\d+)/.exec(status);
   if (!m) throw new Error(`no address in:\n${status}`);
   return { host: m[1]!, port: Number(m[2]) };
 };
@@ -94,6 +94,11 @@ test('status, stop (psql refused, kept across a restart), start, audit', async (
   const first = addressOf(status.stdout);
   const ok = await psql(first.host, first.port, 'select current_user');
   assert.equal(ok.code, 0, ok.stderr);
+  // Health follows what happened: the login just made.
+  assert.match((await cli('status')).stdout, /app-db\s+pg\s+listening\s+ok\s+tcp:/);
+  const tested = await cli('test', 'app-db');
+  assert.equal(tested.code, 0, tested.stderr);
+  assert.match(tested.stdout, new RegExp(`^app-db: ok, logged in to 127\\.0\\.0\\.1:${cluster.port} in \\d+ ms\n$`));
 
   const stop = await cli('stop', 'app-db');
   assert.equal(stop.code, 0, stop.stderr);
@@ -101,7 +106,7 @@ test('status, stop (psql refused, kept across a restart), start, audit', async (
   const refused = await psql(first.host, first.port, 'select 1');
   assert.notEqual(refused.code, 0);
   assert.match(refused.stderr, /Connection refused|could not connect/);
-  assert.match((await cli('status')).stdout, /app-db\s+pg\s+stopped\s+tcp:\/\/127\.0\.0\.1:0\s+-/);
+  assert.match((await cli('status')).stdout, /app-db\s+pg\s+stopped\s+stopped\s+tcp:\/\/127\.0\.0\.1:0\s+-/);
 
   // The stop is remembered: a new broker keeps the target stopped.
   assert.equal(await broker.stop(), 0);
@@ -129,6 +134,9 @@ test('status, stop (psql refused, kept across a restart), start, audit', async (
   assert.match(lines.at(-1)!, /connection\.closed\s+app-db/);
   const failed = await cli('audit', '--outcome', 'failed');
   assert.equal(failed.stdout, '');
+  const nosuch = await cli('audit', '--service', 'app-bd');
+  assert.equal(nosuch.code, 2);
+  assert.match(nosuch.stderr, /--service: no target named 'app-bd' \(did you mean 'app-db'\?\)/);
   const json = await cli('status', '--json');
   assert.equal((JSON.parse(json.stdout) as { targets: { name: string }[] }).targets[0]!.name, 'app-db');
 
