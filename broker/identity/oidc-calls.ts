@@ -127,10 +127,26 @@ export function isInvalidGrant(err: unknown): boolean {
 
 /** A one-line reason from openid-client's errors; anything shaped like a JWT is masked. */
 export function describe(err: unknown): string {
+  // fetch's own failure says only "fetch failed" with the socket error as its cause.
+  const fetchError = [err, err instanceof Error ? err.cause : undefined].find((e): e is TypeError => e instanceof TypeError && e.message === 'fetch failed');
+  if (fetchError) return `the issuer could not be reached: ${networkReason(fetchError.cause)}`;
   let text = err instanceof oidc.ResponseBodyError ? `${err.error}${err.error_description ? `: ${err.error_description}` : ''}` : err instanceof Error ? err.message : String(err);
   if (err instanceof oidc.AuthorizationResponseError) text = `${err.error}${err.error_description ? `: ${err.error_description}` : ''}`;
   // openid-client wraps oauth4webapi's precise (static) message as the cause.
   const c = err instanceof Error ? err.cause : undefined;
   const cause = c instanceof Error && c.message !== (err as Error).message ? ` (${c.message})` : c instanceof Response ? ` (HTTP ${c.status})` : '';
   return (text.split('\n')[0]! + cause).replace(/eyJ[\w-]+\.[\w-]+\.[\w-]*/g, '[token]').slice(0, 300);
+}
+
+/** What a network error from fetch means, in words (not `bad port` or a bare errno). */
+export function networkReason(cause: unknown): string {
+  const e = (cause instanceof AggregateError ? cause.errors[0] : cause) as (Error & { code?: string }) | undefined;
+  const code = e?.code ?? '';
+  if (e?.message === 'bad port') return "its port is one fetch refuses to use (a port reserved for other protocols, like 1 or 6000): give the issuer another port";
+  if (code === 'ECONNREFUSED') return 'connection refused (is the identity provider running on that port?)';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'its host name does not resolve';
+  if (code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return 'no answer in time';
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'the connection was closed';
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) return `its TLS certificate is not trusted (${code})`;
+  return code ? `network error (${code})` : 'network error';
 }
