@@ -45,6 +45,8 @@ Commands:
                    deletes the keychain items only it used)
   audit            recent audit records (--follow, --service NAME, --outcome ok|failed,
                    --limit N)
+  open             print the UI's URL (with its access token) and open it in the browser
+                   (--no-browser: print only; --new-token: replace the token first)
   help             show this help
   --version        print the version
 
@@ -106,6 +108,7 @@ export async function main(argv: string[]): Promise<void> {
     case 'stop':
     case 'test':
     case 'delete':
+    case 'open':
     case 'audit':
       return controlCommand(command, rest);
     case '--version':

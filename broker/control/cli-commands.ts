@@ -6,6 +6,7 @@ import type { AuditRecord } from '../audit/types.js';
 import { userStateDir } from '../config/load.js';
 import { healthText, isUnhealthy } from '../health.js';
 import { didYouMean } from '../suggest.js';
+import { openSystemBrowser } from '../identity/loopback.js';
 import { createHttpBrokerApi } from './http-client.js';
 import { controlFilePath, isAlive, readControlFile } from './runtime-file.js';
 import { CodedError } from '../errors.js';
@@ -42,7 +43,30 @@ export async function controlCommand(command: string, args: string[], out: (s: s
   }
 }
 
+/**
+ * `secretless-desktop open [--new-token] [--no-browser]`: the running broker's UI URL,
+ * printed and opened. With --new-token the broker makes a new access token first (pages
+ * opened with the old one are refused from then on).
+ */
+async function open(args: string[], out: (s: string) => void): Promise<void> {
+  const { values, positionals } = parseArgs({ args, options: { 'new-token': { type: 'boolean', default: false }, 'no-browser': { type: 'boolean', default: false } }, allowPositionals: true });
+  if (positionals.length > 0) throw new Usage(`unexpected argument '${positionals[0]}'`);
+  const file = controlFilePath(userStateDir());
+  const info = readControlFile(file);
+  if (!info || !isAlive(info.pid)) throw new Error(`no running broker found (${file} ${info ? 'names a process that has exited' : 'does not exist'}); start one with: secretless-desktop serve --ui`);
+  let pageUrl = `${info.url}/#token=${info.token}`;
+  if (values['new-token']) {
+    const res = await fetch(`${info.url}/api/rotate-token`, { method: 'POST', headers: { Authorization: `Bearer ${info.token}` } });
+    const body = (await res.json().catch(() => ({}))) as { result?: { pageUrl?: string }; error?: string };
+    if (!res.ok || !body.result?.pageUrl) throw new Error(body.error ?? `the broker refused a new token (HTTP ${res.status})`);
+    pageUrl = body.result.pageUrl;
+  }
+  out(`${pageUrl}\n`);
+  if (!values['no-browser']) openSystemBrowser(pageUrl);
+}
+
 async function run(command: string, args: string[], out: (s: string) => void): Promise<void> {
+  if (command === 'open') return open(args, out);
   const { values, positionals } = parseArgs({
     args,
     options: {

@@ -32,12 +32,15 @@ export interface ControlServerOptions {
   logger?: Logger;
   /** SSE keep-alive comment interval. */
   heartbeatMs?: number;
+  /** POST /api/rotate-token: makes and keeps a new token; the old one stops working at once. */
+  rotateToken?: () => string;
 }
 
 export interface ControlServer {
   /** http://127.0.0.1:PORT (no token). */
   readonly url: string;
   readonly port: number;
+  /** The current token (it changes when rotated). */
   readonly token: string;
   /** The URL to open: the token rides in the fragment, which browsers never send. */
   readonly pageUrl: string;
@@ -69,10 +72,11 @@ const TYPES: Record<string, string> = {
 };
 
 export async function startControlServer(options: ControlServerOptions): Promise<ControlServer> {
-  const token = options.token ?? randomBytes(32).toString('base64url');
-  const tokenBytes = Buffer.from(`Bearer ${token}`);
+  let token = options.token ?? randomBytes(32).toString('base64url');
+  let tokenBytes = Buffer.from(`Bearer ${token}`);
   const streams = new Set<ServerResponse>();
   let port = 0;
+  let url = '';
   let allowedHosts = new Set<string>();
   let allowedOrigins = new Set<string>();
 
@@ -95,7 +99,18 @@ export async function startControlServer(options: ControlServerOptions): Promise
     if (path.startsWith('/api/')) {
       if (!authorized(req)) {
         res.setHeader('WWW-Authenticate', 'Bearer');
-        return send(res, 401, { error: 'unauthorized: a valid bearer token is required' });
+        return send(res, 401, {
+          error: "unauthorized: this page's access token is not valid (it was replaced with `secretless-desktop open --new-token`, or this is another broker); open the URL `secretless-desktop open` prints",
+          code: 'unauthorized',
+        });
+      }
+      if (path === '/api/rotate-token' && options.rotateToken) {
+        if (req.method !== 'POST') return send(res, 405, { error: 'use POST' });
+        token = options.rotateToken();
+        tokenBytes = Buffer.from(`Bearer ${token}`);
+        // Streams opened with the old token end; their pages must come back with the new URL.
+        for (const s of streams) s.end();
+        return send(res, 200, { result: { pageUrl: `${url}/#token=${token}` } });
       }
       if (path === '/api/events') {
         if (req.method !== 'GET') return send(res, 405, { error: 'use GET' });
@@ -194,12 +209,16 @@ export async function startControlServer(options: ControlServerOptions): Promise
   port = (server.address() as AddressInfo).port;
   allowedHosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]);
   allowedOrigins = new Set([...allowedHosts].map((h) => `http://${h}`));
-  const url = `http://127.0.0.1:${port}`;
+  url = `http://127.0.0.1:${port}`;
   return {
     url,
     port,
-    token,
-    pageUrl: `${url}/#token=${token}`,
+    get token() {
+      return token;
+    },
+    get pageUrl() {
+      return `${url}/#token=${token}`;
+    },
     async close() {
       for (const s of streams) s.end();
       await new Promise<void>((resolve) => {

@@ -1,5 +1,6 @@
 // `serve --ui`: the BrokerApi over the control server, the built renderer, and the
-// control file the CLI uses to find us. Prints the page URL (with the token) once.
+// control file the CLI uses to find us. Prints the page URL (with the token) once;
+// `secretless-desktop open` prints it again.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { IdentitySessions } from '../api.js';
@@ -9,6 +10,7 @@ import type { ParseOptions } from '../config/parse.js';
 import type { Logger } from '../log.js';
 import { parentPort } from './parent-port.js';
 import { controlFilePath, removeControlFile, writeControlFile } from './runtime-file.js';
+import { newUiToken, readUiSecret, saveUiSecret } from './ui-secret.js';
 import { startControlServer, type ControlServer } from './server.js';
 
 export interface UiOptions {
@@ -48,23 +50,39 @@ export async function startUi(options: UiOptions): Promise<Ui> {
     stateFile: targetStateFile(options.stateDir),
     stateDir: options.stateDir,
   });
+  // The same token and, when free, the same port as last time: an open page survives a restart.
+  const saved = readUiSecret(options.stateDir);
+  const token = saved?.token ?? newUiToken();
+  const file = controlFilePath(options.stateDir);
+  const rotateToken = (): string => {
+    const fresh = newUiToken();
+    saveUiSecret(options.stateDir, { token: fresh, port: server.port });
+    writeControlFile(file, { url: server.url, token: fresh, pid: process.pid });
+    options.logger.info('UI access token replaced; open pages must use the new URL');
+    return fresh;
+  };
+  const start = (port: number | undefined) => startControlServer({ api, port, token, staticDir: RENDERER_DIR, logger: options.logger, rotateToken });
   let server: ControlServer;
   try {
-    server = await startControlServer({ api, port: options.port, staticDir: RENDERER_DIR, logger: options.logger });
+    server = await start(options.port ?? saved?.port).catch((err: NodeJS.ErrnoException) => {
+      // Our last port was taken meanwhile: any free one (`open` prints the new URL).
+      if (err.code === 'EADDRINUSE' && options.port === undefined && saved?.port !== undefined) return start(0);
+      throw err;
+    });
   } catch (err) {
     api.close();
     const e = err as NodeJS.ErrnoException;
     throw new Error(e.code === 'EADDRINUSE' ? `the UI port ${options.port} is in use: pick another with --ui-port` : `the UI could not start: ${e.message}`);
   }
-  const file = controlFilePath(options.stateDir);
   try {
     writeControlFile(file, { url: server.url, token: server.token, pid: process.pid });
+    saveUiSecret(options.stateDir, { token, port: server.port });
   } catch (err) {
     // Without the file the CLI cannot find us: close the port rather than serve unreachable.
     api.close();
     await server.close();
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new Error(`the UI could not start: cannot write the control file ${file} (${code}${code === 'ENOSPC' ? ': the disk is full' : ''})`);
+    throw new Error(`the UI could not start: cannot write the control file ${file} or ui.json next to it (${code}${code === 'ENOSPC' ? ': the disk is full' : ''})`);
   }
   const onExit = (): void => removeControlFile(file);
   process.on('exit', onExit);

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
+import { createHttpBrokerApi } from '../../broker/control/http-client.js';
 import { clientEnv, psql, run } from '../fixtures/run.js';
 import { waitFor } from '../fixtures/wait-for.js';
 import { CLI, startServe, type ServeProcess } from '../fixtures/serve.js';
@@ -173,13 +174,52 @@ test('status, stop (psql refused, kept across a restart), start, audit', async (
   outputs.push(secondOut);
 });
 
+test('a restarted broker keeps the UI URL: an open page re-authenticates by itself; open prints it; --new-token replaces it', async () => {
+  let broker = await serve();
+  const url = /Open the Secretless Desktop UI: (http:\/\/127\.0\.0\.1:\d+)\/#token=([A-Za-z0-9_-]{43})/.exec(broker.output());
+  assert.ok(url, broker.output());
+  const [pageUrl, origin, token] = [url[0].slice('Open the Secretless Desktop UI: '.length), url[1]!, url[2]!];
+  const opened = await cli('open', '--no-browser');
+  assert.equal(opened.code, 0, opened.stderr);
+  assert.equal(opened.stdout, `${pageUrl}\n`);
+  const secretFile = join(dir, 'state', 'secretless-desktop', 'ui.json');
+  assert.equal(statSync(secretFile).mode & 0o777, 0o600);
+
+  // The page's client, as the renderer uses it: it reconnects by itself after the restart.
+  const states: string[] = [];
+  const page = createHttpBrokerApi({ baseUrl: origin, token, onConnection: (s) => states.push(s), reconnectMs: 100 });
+  const off = page.subscribe(() => {});
+  await waitFor(() => states.includes('connected'), () => `the event stream; got ${states}`);
+  const before = await page.brokerInfo();
+  assert.equal(broker.output().split('\n').filter((l) => l.includes(token)).length, 1);
+  assert.equal(await broker.stop(), 0);
+  broker = await serve();
+  assert.match(broker.output(), new RegExp(`Open the Secretless Desktop UI: ${pageUrl.replace(/[.?+*()[\]]/g, '\\$&')}\n`), 'same port, same token');
+  await waitFor(() => states.filter((s) => s === 'connected').length >= 2, () => `a reconnected event stream; got ${states}`);
+  const afterRestart = await page.brokerInfo();
+  assert.notEqual(afterRestart.instanceId, before.instanceId, 'the page can tell the broker restarted');
+  assert.equal((await page.listTargets())[0]!.name, 'app-db');
+
+  const rotated = await cli('open', '--no-browser', '--new-token');
+  assert.equal(rotated.code, 0, rotated.stderr);
+  const fresh = /#token=([A-Za-z0-9_-]{43})\n$/.exec(rotated.stdout)?.[1];
+  assert.ok(fresh && fresh !== token);
+  await assert.rejects(page.listTargets(), /this page's access token is not valid .*secretless-desktop open/);
+  const renewed = createHttpBrokerApi({ baseUrl: origin, token: fresh });
+  assert.equal((await renewed.brokerInfo()).instanceId, afterRestart.instanceId);
+  assert.equal((await cli('status')).code, 0, 'the CLI follows the new token');
+  off();
+  assert.equal(await broker.stop(), 0);
+  outputs.push(rotated.stdout);
+});
+
 test('nothing the CLI or the broker printed contains the password or the control token', () => {
   const all = outputs.join('\n');
   assert.ok(all.length > 500);
   assert.ok(!all.includes(cluster.users.scram.password));
-  // The token appears exactly once per broker run: in the URL line it prints.
-  const tokens = [...all.matchAll(/#token=([A-Za-z0-9_-]+)/g)].map((m) => m[1]!);
-  assert.equal(tokens.length, 2);
-  for (const t of tokens) assert.equal(all.split(t).length - 1, 1);
+  // The token appears only in the URL lines the broker and `open` print.
+  const printed = [...all.matchAll(/#token=([A-Za-z0-9_-]+)/g)].map((m) => m[1]!);
+  assert.ok(printed.length >= 2);
+  for (const t of new Set(printed)) assert.equal(all.split(t).length - 1, printed.filter((p) => p === t).length);
   assert.ok(!readFileSync(join(dir, 'state', 'secretless-desktop', 'audit.jsonl'), 'utf8').includes(cluster.users.scram.password));
 });
