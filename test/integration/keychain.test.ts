@@ -6,6 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { AsyncEntry } from '@napi-rs/keyring';
 import { createKeychainProvider } from '../../broker/credentials/providers/keychain.js';
@@ -184,4 +185,21 @@ test('with no session bus the error says the OS keychain is not available', asyn
     ),
   );
   assert.match(out, /^ProviderError: provider 'keychain' could not get 'svc#acct': the OS keychain is not available: .+/);
+});
+
+test("the README's secret-tool example creates an item the keychain provider finds", async () => {
+  requireSecretService();
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  const example = /`secret-tool store ([^`]+)` \(then `get: ([^`]+)`/.exec(readme);
+  assert.ok(example, 'the README has a secret-tool store example with its get: id');
+  // The README's own words, run as a user would (the value on stdin, as secret-tool prompts for it).
+  const args = example[1]!.split(' ');
+  const id = example[2]!;
+  const [svc, account] = [args[args.indexOf('service') + 1]!, id.slice(id.indexOf('#') + 1)];
+  await secretTool(['store', ...args], 'readme-pass');
+  try {
+    assert.equal(await read(id), 'readme-pass');
+  } finally {
+    await secretTool(['clear', 'service', svc, 'username', account]);
+  }
 });

@@ -76,7 +76,8 @@ export function createKeychainProvider(options: KeychainProviderOptions = {}): P
       throw fail(`the OS keychain could not be read: ${reasonOf(err)}`, err);
     }
     if (secret === null) {
-      throw fail(`no keychain item for service '${parsed.service}' account '${parsed.account}'`);
+      // secret-tool users: the binding looks items up by the attributes service and username.
+      throw fail(`no keychain item for service '${parsed.service}' account '${parsed.account}' (secret-tool attributes: service ${parsed.service} username ${parsed.account})`);
     }
     return { value: Buffer.from(secret) };
   };
