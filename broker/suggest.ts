@@ -13,9 +13,8 @@ export function editDistance(a: string, b: string): number {
   return prev[t.length]!;
 }
 
-/** The known name closest to `word`, if it is a plausible typo of it. */
-export function closest(word: string, known: readonly string[]): string | undefined {
-  const limit = Math.max(1, Math.floor(word.length / 3));
+/** The known name closest to `word`, if it is a plausible typo of it (within `limit` edits). */
+export function closest(word: string, known: readonly string[], limit = Math.max(1, Math.floor(word.length / 3))): string | undefined {
   let best: { name: string; d: number } | undefined;
   for (const name of known) {
     const d = editDistance(word, name);

@@ -7,6 +7,7 @@ import type { Alias, Document, Node as YamlNode, Scalar, YAMLMap } from 'yaml';
 import { createClashIndex, formatListenAddress, isLoopbackHost, parseListenAddress } from './listen-address.js';
 import type { ClashIndex } from './listen-address.js';
 import { checkCredentialRef, parseIdentities, type IdentityConfig } from '../identity/config.js';
+import { closest, didYouMean } from '../suggest.js';
 import { ConfigError } from './types.js';
 import type { BrokerConfig, ConfigIssue, ConnectorSpec, CredentialSpec, ListenAddress, ServiceConfig } from './types.js';
 
@@ -389,7 +390,7 @@ function parseConnector(ctx: Ctx, fields: Map<string, Entry>, here: At): string 
     return undefined;
   }
   if (!ctx.connectors.has(name)) {
-    add(ctx, at, `unknown connector '${name}': expected one of ${known}`);
+    add(ctx, at, `unknown connector '${name}'${didYouMean(name, [...ctx.connectors.keys()])}: expected one of ${known}`);
     return undefined;
   }
   return name;
@@ -443,7 +444,12 @@ function parseCredentials(
     const at: At = { ...here, node: item.keyNode, path: `${path}.${item.key}` };
     if (item.key === '') add(ctx, at, 'credential names must not be empty');
     if (spec && spec.knownCredentials !== 'any' && !spec.knownCredentials.includes(item.key)) {
-      add(ctx, at, `unknown credential '${item.key}' for connector '${spec.name}': expected ${list(spec.knownCredentials)}`);
+      add(ctx, at, `unknown credential '${item.key}' for connector '${spec.name}'${didYouMean(item.key, spec.knownCredentials)}: expected ${list(spec.knownCredentials)}`);
+    }
+    // Connectors that pass unknown keys on (pg: startup parameters) still catch a typo of a key they use.
+    const typo = spec?.form?.extraCredentials ? nearMiss(item.key, spec) : undefined;
+    if (typo) {
+      add(ctx, at, `unknown credential '${item.key}' for connector '${spec!.name}' (did you mean '${typo}'?): other keys are ${spec!.form!.extraCredentials}, and this one looks like a typo`);
     }
     const credential = parseCredential(ctx, item, at);
     if (credential) credentials[item.key] = credential;
@@ -480,7 +486,7 @@ function parseCredential(ctx: Ctx, item: Entry, at: At): CredentialSpec | undefi
   const id = credentialField(ctx, fields, 'get', at);
   if (provider !== undefined && !ctx.providers.has(provider)) {
     const node = fields.get('from')!.value;
-    add(ctx, { ...at, node, path: `${at.path}.from` }, `unknown provider '${provider}': expected ${list([...ctx.providers])}`);
+    add(ctx, { ...at, node, path: `${at.path}.from` }, `unknown provider '${provider}'${didYouMean(provider, [...ctx.providers])}: expected ${list([...ctx.providers])}`);
     return undefined;
   }
   if (provider === undefined || id === undefined) return undefined;
@@ -516,7 +522,7 @@ function parseConnectorConfig(ctx: Ctx, entry: Entry | undefined, here: At, spec
     const at: At = { ...here, node: item.keyNode, path: `${path}.${item.key}` };
     if (spec && !spec.configKeys.includes(item.key)) {
       const expected = spec.configKeys.length > 0 ? `expected ${list(spec.configKeys)}` : 'it takes no settings';
-      add(ctx, at, `unknown setting '${item.key}' for connector '${spec.name}': ${expected}`);
+      add(ctx, at, `unknown setting '${item.key}' for connector '${spec.name}'${didYouMean(item.key, spec.configKeys)}: ${expected}`);
       continue;
     }
     try {
@@ -558,7 +564,7 @@ function fieldsOf(
       // A key with a value is a misspelt setting; a bare one (`{S3cret}`) may be a literal.
       const quote = quoteKeys || !isEmpty(entry.value);
       const where = { node: entry.keyNode, path: (quote ? [...path, entry.key] : path).join('.'), service };
-      add(ctx, where, quote ? `unknown key '${entry.key}': ${hint(entry.key)}` : `unknown key (not shown, it may be part of a secret): ${hint(entry.key)}`);
+      add(ctx, where, quote ? `unknown key '${entry.key}'${didYouMean(entry.key, allowed)}: ${hint(entry.key)}` : `unknown key (not shown, it may be part of a secret): ${hint(entry.key)}`);
       continue;
     }
     fields.set(entry.key, entry);
@@ -702,4 +708,15 @@ function sortIssues(ctx: Ctx): ConfigIssue[] {
 
 function list(items: string[]): string {
   return items.length > 0 ? items.join(', ') : '(none)';
+}
+
+/**
+ * A credential key one typo away from a key the connector uses (its form's credential
+ * keys). Stricter than a suggestion, since it refuses the key: `sslpassword` is a real
+ * parameter two letters from nothing.
+ */
+function nearMiss(key: string, spec: ConnectorSpec): string | undefined {
+  const form = spec.form;
+  const used = [...spec.requiredCredentials, ...(form?.credentials ?? []), ...Object.keys(form?.hints ?? {}).filter((k) => !form?.config?.includes(k))];
+  return used.includes(key) ? undefined : closest(key, used, Math.max(1, Math.floor(key.length / 4)));
 }

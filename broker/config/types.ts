@@ -56,6 +56,11 @@ export interface ConnectorFormHints {
   credentials: string[];
   /** `config:` settings the form offers (the rest stay editable in the file). */
   config?: string[];
+  /**
+   * What credential keys outside the known ones become (pg: "startup parameters sent to
+   * PostgreSQL"); set, a key one typo away from a known one is refused as a typo.
+   */
+  extraCredentials?: string;
   hints: Record<string, FieldHint>;
 }
 

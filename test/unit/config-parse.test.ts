@@ -319,13 +319,13 @@ test('credentials: required ones missing, unknown keys', () => {
     ),
   );
   assert.deepEqual([issue.service, issue.path, issue.line, issue.column], ['my', 'services.my.credentials.passwd', 10, 7]);
-  assert.match(issue.message, /unknown credential 'passwd' for connector 'mysql': expected host, port, username, password, sslmode/);
+  assert.match(issue.message, /unknown credential 'passwd' for connector 'mysql' \(did you mean 'password'\?\): expected host, port, username, password, sslmode/);
 });
 
 test('config: unknown settings and non-mapping', () => {
   let issue = only(service(...validPg, ...pgCreds, '    config:', '      sslmode: disable', '      sslmod: disable'));
   assert.deepEqual([issue.path, issue.line], ['services.pg.config.sslmod', 13]);
-  assert.match(issue.message, /unknown setting 'sslmod' for connector 'pg': expected sslmode/);
+  assert.match(issue.message, /unknown setting 'sslmod' for connector 'pg' \(did you mean 'sslmode'\?\): expected sslmode/);
 
   issue = only(service(...validPg, ...pgCreds, '    config: [a]'));
   assert.match(issue.message, /must be a mapping/);

@@ -24,7 +24,7 @@ export const pgConnector: Connector<DatabaseSettings> = {
     requiredCredentials: ['host', 'username'],
     knownCredentials: 'any',
     ...databaseSettings,
-    form: databaseForm('PostgreSQL', 5432),
+    form: { ...databaseForm('PostgreSQL', 5432), extraCredentials: 'startup parameters sent to PostgreSQL (application_name, search_path, …)' },
   },
   create(service, settings, deps) {
     const cancels = createCancelRegistry();
