@@ -28,48 +28,35 @@ import { readStoppedTargets } from './api-service.js';
 import { controlCommand, parseUiPort } from './control/cli-commands.js';
 import { startUi, targetStateFile, type Ui } from './control/ui.js';
 import { VERSION } from './version.js';
+import { argumentErrorText, COMMAND_HELP, isArgumentError } from './cli-help.js';
+import { didYouMean } from './suggest.js';
 
 const USAGE = `Usage: secretless-desktop <command> [options]
 
 Commands:
   serve            run the broker headless with a secretless.yml (version 2) config
-  check            validate a config file and list its services
-  login NAME       log in to an identity of the config's \`identities:\` (OIDC; tokens go to the OS keychain)
-  logout NAME      revoke and forget an identity's tokens
-  status           targets of the running broker: state, local address, expiries
+                   (-f FILE, --watch, --audit-log PATH, --log-level LEVEL, --log-format
+                   text|json, --log-file PATH, --wait-for-config, --peer-lookup, --ui,
+                   --ui-port N, --max-connections N)
+  check            validate a config file and list its services (-f FILE)
+  login NAME       log in to an identity of the config's \`identities:\` (OIDC; tokens go
+                   to the OS keychain) (-f FILE, --no-browser, --audit-log PATH)
+  logout NAME      revoke and forget an identity's tokens (-f FILE, --audit-log PATH)
+  status           targets of the running broker: state, health, address, expiries (--json)
   start NAME       start a target of the running broker
   stop NAME        stop a target (it stays stopped across restarts until started)
   test NAME        log in to the target now, as a client connection would (no client
-                   needed); prints ok with the latency or the error; exit 1 on failure
-  delete NAME      remove a target from the config (--remove-keychain-items also
-                   deletes the keychain items only it used)
-  audit            recent audit records (--follow, --service NAME, --outcome ok|failed,
-                   --limit N)
+                   needed); ok with the latency, or the error and exit 1 (--json)
+  delete NAME      remove a target from the config (--remove-keychain-items)
   open             print the UI's URL (with its access token) and open it in the browser
-                   (--no-browser: print only; --new-token: replace the token first)
+                   (--no-browser, --new-token)
+  audit            recent audit records; without a running broker, from the audit log
+                   file (-f/--follow, --service NAME, --outcome ok|failed, --limit N,
+                   --json, --audit-log PATH)
   help             show this help
   --version        print the version
 
-Options (status, test, audit):
-  --json           machine-readable output
-
-Options (serve, check):
-  -f, --config FILE    config file (default: ./secretless.yml, then the user config dir)
-  --watch              reload when the config file changes (SIGHUP always reloads)
-  --audit-log PATH     audit log file (default: <user state dir>/audit.jsonl)
-  --log-level LEVEL    debug, info, warn or error (default info)
-  --log-format FORMAT  text or json (default text)
-  --log-file PATH      log to this file (mode 0600, rotated at 5 MiB) instead of stderr
-  --wait-for-config    serve: an invalid config at start is reported and the broker waits
-                       for the file to be fixed instead of exiting
-  --peer-lookup        record the client process (pid/uid) of TCP clients in the audit
-                       log (scans /proc; costs a few ms per connection)
-  --ui                 also serve the UI and the control API on 127.0.0.1 (prints the
-                       URL with its access token once; status/start/stop/audit use it)
-  --ui-port N          port for --ui (default: a free port)
-  --max-connections N  open client connections across all services; clients above it get
-                       the protocol's "too many connections" (default: what the open-file
-                       limit allows, two descriptors per connection, 128 kept in reserve)
+\`secretless-desktop COMMAND --help\` shows a command's options in full.
 `;
 
 const EXAMPLE_CONFIG = `# Secretless Desktop configuration (Secretless Broker secretless.yml, version 2).
@@ -95,6 +82,21 @@ services: {}
 
 export async function main(argv: string[]): Promise<void> {
   const [command = 'help', ...rest] = argv;
+  const help = COMMAND_HELP[command];
+  if (help && (rest.includes('--help') || rest.includes('-h'))) {
+    process.stdout.write(help);
+    return;
+  }
+  try {
+    await dispatch(command, rest);
+  } catch (err) {
+    if (!isArgumentError(err)) throw err;
+    process.stderr.write(`secretless-desktop ${command}: ${argumentErrorText(err)}\n\n${help ?? USAGE}`);
+    process.exitCode = 2;
+  }
+}
+
+async function dispatch(command: string, rest: string[]): Promise<void> {
   switch (command) {
     case 'serve':
       return serve(rest);
@@ -122,7 +124,7 @@ export async function main(argv: string[]): Promise<void> {
       process.stdout.write(USAGE);
       return;
     default:
-      process.stderr.write(`unknown command '${command}'\n\n${USAGE}`);
+      process.stderr.write(`unknown command '${command}'${didYouMean(command, Object.keys(COMMAND_HELP))}\n\n${USAGE}`);
       process.exitCode = 2;
   }
 }

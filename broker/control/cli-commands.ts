@@ -1,14 +1,18 @@
-// `secretless-desktop status | start NAME | stop NAME | audit [--follow]`: the CLI as one
-// more client of the running broker's control API, found through the control file.
+// `secretless-desktop status | start NAME | stop NAME | test NAME | delete NAME | open |
+// audit [--follow]`: the CLI as one more client of the running broker's control API,
+// found through the control file. `audit` reads the audit log file when no broker runs.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AuditQuery, BrokerApi, IdentitySessionInfo, TargetInfo } from '../api.js';
 import type { AuditRecord } from '../audit/types.js';
 import { userStateDir } from '../config/load.js';
+import { isArgumentError } from '../cli-help.js';
 import { healthText, isUnhealthy } from '../health.js';
 import { didYouMean } from '../suggest.js';
 import { openSystemBrowser } from '../identity/loopback.js';
 import { createHttpBrokerApi } from './http-client.js';
-import { controlFilePath, isAlive, readControlFile } from './runtime-file.js';
+import { controlFilePath, isAlive, readControlFile, type ControlInfo } from './runtime-file.js';
 import { CodedError } from '../errors.js';
 
 export function parseUiPort(text: string | undefined): number | undefined {
@@ -23,13 +27,21 @@ class Usage extends CodedError {
   }
 }
 
-/** Connects to the running broker; throws with a clear message when there is none. */
-export function connectToBroker(stateDir = userStateDir(), onConnection?: (state: 'connected' | 'reconnecting') => void): BrokerApi {
+class NoBroker extends Error {}
+
+/** The running broker's control file; throws with a clear message when there is none. */
+function runningBroker(stateDir = userStateDir()): ControlInfo {
   const file = controlFilePath(stateDir);
   const info = readControlFile(file);
   if (!info || !isAlive(info.pid)) {
-    throw new Error(`no running broker found (${file} ${info ? 'names a process that has exited' : 'does not exist'}); start one with: secretless-desktop serve --ui`);
+    throw new NoBroker(`no running broker found (${file} ${info ? 'names a process that has exited' : 'does not exist'}); start one with: secretless-desktop serve --ui`);
   }
+  return info;
+}
+
+/** Connects to the running broker; throws with a clear message when there is none. */
+export function connectToBroker(stateDir = userStateDir(), onConnection?: (state: 'connected' | 'reconnecting') => void): BrokerApi {
+  const info = runningBroker(stateDir);
   return createHttpBrokerApi({ baseUrl: info.url, token: info.token, onConnection });
 }
 
@@ -37,6 +49,7 @@ export async function controlCommand(command: string, args: string[], out: (s: s
   try {
     await run(command, args, out);
   } catch (err) {
+    if (isArgumentError(err)) throw err; // the CLI prints it with the command's help
     const message = err instanceof TypeError && /fetch failed/.test(err.message) ? 'the broker did not answer (it may have just stopped)' : (err as Error).message;
     process.stderr.write(`secretless-desktop ${command}: ${message}\n`);
     process.exitCode = err instanceof Usage ? 2 : 1;
@@ -51,9 +64,7 @@ export async function controlCommand(command: string, args: string[], out: (s: s
 async function open(args: string[], out: (s: string) => void): Promise<void> {
   const { values, positionals } = parseArgs({ args, options: { 'new-token': { type: 'boolean', default: false }, 'no-browser': { type: 'boolean', default: false } }, allowPositionals: true });
   if (positionals.length > 0) throw new Usage(`unexpected argument '${positionals[0]}'`);
-  const file = controlFilePath(userStateDir());
-  const info = readControlFile(file);
-  if (!info || !isAlive(info.pid)) throw new Error(`no running broker found (${file} ${info ? 'names a process that has exited' : 'does not exist'}); start one with: secretless-desktop serve --ui`);
+  const info = runningBroker();
   let pageUrl = `${info.url}/#token=${info.token}`;
   if (values['new-token']) {
     const res = await fetch(`${info.url}/api/rotate-token`, { method: 'POST', headers: { Authorization: `Bearer ${info.token}` } });
@@ -76,6 +87,7 @@ async function run(command: string, args: string[], out: (s: string) => void): P
       limit: { type: 'string' },
       json: { type: 'boolean', default: false },
       'remove-keychain-items': { type: 'boolean', default: false },
+      'audit-log': { type: 'string' },
     },
     allowPositionals: true,
   });
@@ -87,7 +99,14 @@ async function run(command: string, args: string[], out: (s: string) => void): P
   let brokerGone = () => {};
   let streamUp = () => {};
   const connected = new Promise<void>((resolve) => (streamUp = resolve));
-  const api = connectToBroker(undefined, (state) => (state === 'connected' ? streamUp() : brokerGone()));
+  let api: BrokerApi;
+  try {
+    api = connectToBroker(undefined, (state) => (state === 'connected' ? streamUp() : brokerGone()));
+  } catch (err) {
+    // The audit log is a file: reading it needs no broker (following it does).
+    if (command === 'audit' && !values.follow && err instanceof NoBroker) return auditFromFile(values, out);
+    throw err;
+  }
   switch (command) {
     case 'status': {
       const [targets, sessions] = await Promise.all([api.listTargets(), api.listSessions()]);
@@ -125,13 +144,9 @@ async function run(command: string, args: string[], out: (s: string) => void): P
   }
 }
 
-async function audit(
-  api: BrokerApi,
-  values: { follow?: boolean; service?: string; outcome?: string; limit?: string; json?: boolean },
-  out: (s: string) => void,
-  onBrokerGone: (fn: () => void) => void,
-  streamConnected: Promise<void>,
-): Promise<void> {
+type AuditValues = { follow?: boolean; service?: string; outcome?: string; limit?: string; json?: boolean; 'audit-log'?: string };
+
+function auditQueryOf(values: AuditValues): AuditQuery {
   const query: AuditQuery = {};
   if (values.service) query.service = values.service;
   if (values.outcome !== undefined) {
@@ -142,10 +157,45 @@ async function audit(
     if (!/^\d+$/.test(values.limit) || Number(values.limit) < 1) throw new Usage('--limit must be a positive number');
     query.limit = Number(values.limit);
   }
+  return query;
+}
+
+const auditMatcher = (query: AuditQuery) => (r: AuditRecord) =>
+  (!query.service || ('service' in r && r.service === query.service)) && (!query.outcome || (query.outcome === 'failed') === /\.(failed|refused|rejected)$/.test(r.type));
+
+/** `audit` with no broker running: the newest matching records of the audit log file, oldest first. */
+async function auditFromFile(values: AuditValues, out: (s: string) => void): Promise<void> {
+  const query = auditQueryOf(values);
+  const path = values['audit-log'] ?? join(userStateDir(), 'audit.jsonl');
+  const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new Error(err.code === 'ENOENT' ? `no running broker, and no audit log at ${path} (--audit-log PATH reads another)` : `cannot read the audit log ${path}: ${err.message}`);
+  });
+  const records: AuditRecord[] = [];
+  for (const line of text.split('\n')) {
+    try {
+      if (line.trim()) records.push(JSON.parse(line) as AuditRecord);
+    } catch {
+      // A line cut short by a crash: skip it.
+    }
+  }
+  if (query.service !== undefined) {
+    const seen = [...new Set(records.flatMap((r) => ('service' in r ? [r.service] : [])))];
+    if (!seen.includes(query.service)) throw new Usage(`--service: no records of a target named '${query.service}' in ${path}${didYouMean(query.service, seen)}`);
+  }
+  const shown = records.filter(auditMatcher(query)).slice(-(query.limit ?? 200));
+  for (const r of shown) out((values.json ? JSON.stringify(r) : formatAuditRecord(r)) + '\n');
+}
+
+async function audit(
+  api: BrokerApi,
+  values: AuditValues,
+  out: (s: string) => void,
+  onBrokerGone: (fn: () => void) => void,
+  streamConnected: Promise<void>,
+): Promise<void> {
+  const query = auditQueryOf(values);
   const line = (r: AuditRecord) => (values.json ? JSON.stringify(r) : formatAuditRecord(r)) + '\n';
-  const matches = (r: AuditRecord) =>
-    (!query.service || ('service' in r && r.service === query.service)) &&
-    (!query.outcome || (query.outcome === 'failed') === /\.(failed|refused|rejected)$/.test(r.type));
+  const matches = auditMatcher(query);
   // Following: subscribe before reading the backlog so nothing falls in between; records
   // that arrive meanwhile are held back, then printed unless the backlog had them.
   let buffered: AuditRecord[] | undefined = [];

@@ -12,19 +12,12 @@ import { signalIdentityChange } from '../identity/change-signal.js';
 import { createIdentityRuntime, IDENTITY_PROVIDER_NAMES } from '../credentials/identity-runtime.js';
 
 export async function identityCommand(command: 'login' | 'logout', args: string[], connectors: ConnectorSpec[]): Promise<void> {
-  let values: { config?: string; 'no-browser'?: boolean; 'audit-log'?: string };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args,
-      options: { config: { type: 'string', short: 'f' }, 'no-browser': { type: 'boolean', default: false }, 'audit-log': { type: 'string' } },
-      allowPositionals: true,
-    }));
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`);
-    process.exitCode = 2;
-    return;
-  }
+  // A bad option throws: the CLI prints it with the command's help.
+  const { values, positionals } = parseArgs({
+    args,
+    options: { config: { type: 'string', short: 'f' }, 'no-browser': { type: 'boolean', default: false }, 'audit-log': { type: 'string' } },
+    allowPositionals: true,
+  });
   const name = positionals[0];
   if (!name || positionals.length > 1) {
     process.stderr.write(`usage: secretless-desktop ${command} NAME [-f CONFIG]${command === 'login' ? ' [--no-browser]' : ''}\n`);

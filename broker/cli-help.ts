@@ -1,0 +1,121 @@
+// `secretless-desktop COMMAND --help` and the argument errors of every command: one help
+// text per command, and node's parseArgs errors turned into one plain line plus that help.
+
+const FILE_OPTIONS = `  -f, --config FILE    config file (default: ./secretless.yml, then the user config dir)`;
+
+export const COMMAND_HELP: Record<string, string> = {
+  serve: `Usage: secretless-desktop serve [options]
+
+Runs the broker headless with a secretless.yml (version 2) config.
+
+Options:
+${FILE_OPTIONS}
+  --watch              reload when the config file changes (SIGHUP always reloads)
+  --audit-log PATH     audit log file (default: <user state dir>/audit.jsonl)
+  --log-level LEVEL    debug, info, warn or error (default info)
+  --log-format FORMAT  text or json (default text)
+  --log-file PATH      log to this file (mode 0600, rotated at 5 MiB) instead of stderr
+  --wait-for-config    an invalid config at start is reported and the broker waits for
+                       the file to be fixed instead of exiting
+  --peer-lookup        record the client process (pid/uid) in the audit log
+  --ui                 also serve the UI and the control API on 127.0.0.1 (prints the URL
+                       with its access token; \`open\` prints it again)
+  --ui-port N          port for --ui (default: the last one, else a free one)
+  --max-connections N  open client connections across all services; clients above it get
+                       the protocol's "too many connections" (default: what the open-file
+                       limit allows, two descriptors per connection, 128 kept in reserve)
+`,
+  check: `Usage: secretless-desktop check [-f FILE]
+
+Validates a config file and lists its services; problems name their key and line, with a
+suggestion for a misspelt name.
+
+Options:
+${FILE_OPTIONS}
+`,
+  login: `Usage: secretless-desktop login NAME [-f FILE] [--no-browser] [--audit-log PATH]
+
+Logs in to an identity of the config's \`identities:\` (OIDC); tokens go to the OS keychain.
+
+Options:
+${FILE_OPTIONS}
+  --no-browser         print the login URL instead of opening the browser
+  --audit-log PATH     audit log file
+`,
+  logout: `Usage: secretless-desktop logout NAME [-f FILE] [--audit-log PATH]
+
+Revokes and forgets an identity's tokens.
+
+Options:
+${FILE_OPTIONS}
+  --audit-log PATH     audit log file
+`,
+  status: `Usage: secretless-desktop status [--json]
+
+The running broker's targets (state, health and why, address, credential expiry) and
+identity sessions.
+
+Options:
+  --json               machine-readable output
+`,
+  start: `Usage: secretless-desktop start NAME
+
+Starts a target of the running broker.
+`,
+  stop: `Usage: secretless-desktop stop NAME
+
+Stops a target; it stays stopped across restarts until started.
+`,
+  test: `Usage: secretless-desktop test NAME [--json]
+
+Logs in to the target now with its configured credentials, through the same connector
+code a client connection uses (no client needed). Prints ok with the latency, or the
+error; exit 1 on failure.
+
+Options:
+  --json               machine-readable output
+`,
+  delete: `Usage: secretless-desktop delete NAME [--remove-keychain-items]
+
+Removes a target from the config file (comments and other targets stay).
+
+Options:
+  --remove-keychain-items  also delete the keychain items only this target used
+`,
+  open: `Usage: secretless-desktop open [--no-browser] [--new-token]
+
+Prints the running broker's UI URL (with its access token) and opens it.
+
+Options:
+  --no-browser         print only
+  --new-token          replace the access token first (pages with the old one are refused)
+`,
+  audit: `Usage: secretless-desktop audit [options]
+
+Recent audit records, oldest first. Without a running broker, reads the audit log file.
+
+Options:
+  -f, --follow         keep printing new records (needs a running broker)
+  --service NAME       only this target's records
+  --outcome ok|failed  only successes or failures
+  --limit N            at most N records (default 200)
+  --json               one JSON record per line
+  --audit-log PATH     the file to read when no broker runs (default: <state dir>/audit.jsonl)
+`,
+};
+
+/** parseArgs' error codes: a bad command line, not a failure of the command. */
+export function isArgumentError(err: unknown): err is Error {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
+}
+
+/** One line for a parseArgs error: `unknown option '--jsn'` rather than node's advice on `--`. */
+export function argumentErrorText(err: Error): string {
+  const option = /'([^']+)'/.exec(err.message)?.[1];
+  const code = (err as { code?: string }).code;
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option) return `unknown option '${option}'`;
+  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' && option) return `unexpected argument '${option}'`;
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') return err.message.split('.')[0]!.replace(/^Option /, 'option ');
+  return err.message.split('\n')[0]!;
+}
