@@ -222,3 +222,21 @@ ${yaml(['db']).split('\n').slice(2).join('\n')}`;
   assert.equal(targets.find((t) => t.name === 'db')!.hostKeyFingerprint, undefined);
   assert.match(formatStatus(targets, [], new Date()), new RegExp(`bastion: broker host key ${ssh.hostKeyFingerprint!.replace(/[+/]/g, '\\$&')}`));
 });
+
+test('broker info: an instance id per broker run, and a rejected reload stays visible until a reload succeeds', async () => {
+  const { api, audit } = await setup(['a']);
+  const events: BrokerEvent[] = [];
+  api.subscribe((e) => events.push(e));
+  const info = await api.brokerInfo();
+  assert.match(info.instanceId, /^[0-9a-f-]{36}$/);
+  assert.ok(Date.parse(info.startedAt) <= Date.now());
+  assert.equal(info.configRejected, undefined);
+  audit.record({ type: 'config.rejected', source: 'secretless.yml', reason: "services.a.conector: unknown key 'conector'" });
+  const rejected = await api.brokerInfo();
+  assert.equal(rejected.configRejected?.reason, "services.a.conector: unknown key 'conector'");
+  assert.equal(rejected.instanceId, info.instanceId);
+  assert.ok(events.some((e) => e.type === 'config.rejected' && e.reason.includes('conector')));
+  audit.record({ type: 'config.loaded', source: 'secretless.yml', services: 1 });
+  assert.equal((await api.brokerInfo()).configRejected, undefined);
+  assert.ok(events.some((e) => e.type === 'config.applied'));
+});
