@@ -59,6 +59,7 @@ export async function startUi(options: UiOptions): Promise<Ui> {
     saveUiSecret(options.stateDir, { token: fresh, port: server.port });
     writeControlFile(file, { url: server.url, token: fresh, pid: process.pid });
     options.logger.info('UI access token replaced; open pages must use the new URL');
+    parentPort()?.postMessage({ type: 'control-ready', url: server.url, token: fresh });
     return fresh;
   };
   const start = (port: number | undefined) => startControlServer({ api, port, token, staticDir: RENDERER_DIR, logger: options.logger, rotateToken });

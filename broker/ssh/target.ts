@@ -1,6 +1,7 @@
 // An SSH target's settings read from a service's resolved credentials: address, user,
 // privateKey (+ passphrase) or password, and the pinned hostKey. The same reader serves
 // `connector: ssh`, `ssh-tunnel` and the `sshTunnel*` keys of database services.
+import type { FieldHint } from '../config/types.js';
 import type { ResolvedCredentials } from '../credentials/types.js';
 import { BrokerError } from '../errors.js';
 import { parseHostKeyPolicy, type HostKeyPolicy } from './host-verify.js';
@@ -97,4 +98,16 @@ export function readSshTarget(
   }
   const display = address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
   return { ...address, display, username, privateKey, password: password?.length ? password : undefined, hostKey };
+}
+
+/** The editor's fields for the SSH server a service logs in to (the ssh target or a bastion). */
+export function sshTargetHints(hostLabel: string): Record<string, FieldHint> {
+  return {
+    address: { label: hostLabel, placeholder: 'host.example.com:22', help: 'host:port of the SSH server' },
+    user: { label: 'User' },
+    privateKey: { label: 'Private key', secret: true, kind: 'multiline' },
+    passphrase: { label: 'Key passphrase', secret: true },
+    password: { label: 'Password', secret: true, help: 'when the server takes no key' },
+    hostKey: { label: 'Host key', placeholder: 'ssh-ed25519 AAAA…', help: "the server's public key, as in known_hosts" },
+  };
 }

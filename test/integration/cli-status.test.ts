@@ -189,13 +189,13 @@ test('a restarted broker keeps the UI URL: an open page re-authenticates by itse
   const states: string[] = [];
   const page = createHttpBrokerApi({ baseUrl: origin, token, onConnection: (s) => states.push(s), reconnectMs: 100 });
   const off = page.subscribe(() => {});
-  await waitFor(() => states.includes('connected'), () => `the event stream; got ${states}`);
+  await waitFor(() => `the event stream; got ${states}`, () => states.includes('connected'));
   const before = await page.brokerInfo();
   assert.equal(broker.output().split('\n').filter((l) => l.includes(token)).length, 1);
   assert.equal(await broker.stop(), 0);
   broker = await serve();
   assert.match(broker.output(), new RegExp(`Open the Secretless Desktop UI: ${pageUrl.replace(/[.?+*()[\]]/g, '\\$&')}\n`), 'same port, same token');
-  await waitFor(() => states.filter((s) => s === 'connected').length >= 2, () => `a reconnected event stream; got ${states}`);
+  await waitFor(() => `a reconnected event stream; got ${states}`, () => states.filter((s) => s === 'connected').length >= 2);
   const afterRestart = await page.brokerInfo();
   assert.notEqual(afterRestart.instanceId, before.instanceId, 'the page can tell the broker restarted');
   assert.equal((await page.listTargets())[0]!.name, 'app-db');

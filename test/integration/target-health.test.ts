@@ -41,56 +41,35 @@ before(async () => {
   env.PG_PW = pg.users.scram.password;
   env.MARIA_PW = maria.users.native.password;
   const configPath = join(dir, 'secretless.yml');
+  const dbService = (name: string, connector: string, port: number, user: string, pwVar: string) => `  ${name}:
+    connector: ${connector}
+    listenOn: tcp://127.0.0.1:0
+    credentials:
+      host: 127.0.0.1
+      port: ${port}
+      username: ${user}
+      password: { from: env, get: ${pwVar} }
+      sslmode: disable
+    config:
+      database: app
+`;
+  const sshService = (name: string, extra = '') => `  ${name}:
+    connector: ssh
+    listenOn: tcp://127.0.0.1:0
+    credentials:
+      address: 127.0.0.1:${sshd.port}
+      user: ${sshd.user}
+      privateKey: { from: file, get: ${upstreamKey.path} }
+      hostKey: ${JSON.stringify(sshd.hostKeyLine)}
+    config:
+      authorizedKeys: ${clientKey.path}.pub
+      hostKeyDir: ${join(dir, 'state')}
+${extra}`;
   writeFileSync(
     configPath,
     `version: "2"
 services:
-  app-db:
-    connector: pg
-    listenOn: tcp://127.0.0.1:0
-    credentials:
-      host: 127.0.0.1
-      port: ${pg.port}
-      username: ${pg.users.scram.name}
-      password: { from: env, get: PG_PW }
-      sslmode: disable
-    config:
-      database: app
-  shop:
-    connector: mysql
-    listenOn: tcp://127.0.0.1:0
-    credentials:
-      host: 127.0.0.1
-      port: ${maria.port}
-      username: ${maria.users.native.name}
-      password: { from: env, get: MARIA_PW }
-      sslmode: disable
-    config:
-      database: app
-  box:
-    connector: ssh
-    listenOn: tcp://127.0.0.1:0
-    credentials:
-      address: 127.0.0.1:${sshd.port}
-      user: ${sshd.user}
-      privateKey: { from: file, get: ${upstreamKey.path} }
-      hostKey: ${JSON.stringify(sshd.hostKeyLine)}
-    config:
-      authorizedKeys: ${clientKey.path}.pub
-      hostKeyDir: ${join(dir, 'state')}
-  devbox:
-    connector: ssh
-    listenOn: tcp://127.0.0.1:0
-    credentials:
-      address: 127.0.0.1:${sshd.port}
-      user: ${sshd.user}
-      privateKey: { from: file, get: ${upstreamKey.path} }
-      hostKey: ${JSON.stringify(sshd.hostKeyLine)}
-    config:
-      authorizedKeys: ${clientKey.path}.pub
-      hostKeyDir: ${join(dir, 'state')}
-      hostAlias: devbox
-`,
+${dbService('app-db', 'pg', pg.port, pg.users.scram.name, 'PG_PW')}${dbService('shop', 'mysql', maria.port, maria.users.native.name, 'MARIA_PW')}${sshService('box')}${sshService('devbox', '      hostAlias: devbox\n')}`,
   );
   const audit = createMemoryAudit();
   const registry = createProviderRegistry(defaultProviders({ env }));

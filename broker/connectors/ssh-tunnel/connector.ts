@@ -2,7 +2,7 @@
 // to remoteHost:remotePort by an SSH bastion (like `ssh -N -L`), with the bastion's
 // credentials from providers and one shared bastion connection per service.
 import { BrokerError } from '../../errors.js';
-import { readSshTarget, SSH_CREDENTIALS } from '../../ssh/target.js';
+import { readSshTarget, SSH_CREDENTIALS, sshTargetHints } from '../../ssh/target.js';
 import type { ConnectionContext, Connector, ServiceConnector, Upstream } from '../types.js';
 import { defineSettings, durationMs, flag, type SettingsOf } from '../../config/setting-checks.js';
 
@@ -23,12 +23,7 @@ export const sshTunnelConnector: Connector<SettingsOf<typeof definition>> = {
       listenOn: 'tcp://127.0.0.1:15433',
       credentials: ['address', 'user', 'privateKey', 'passphrase', 'password', 'hostKey', 'remoteHost', 'remotePort'],
       hints: {
-        address: { label: 'Bastion', placeholder: 'host.example.com:22', help: 'host:port of the SSH server' },
-        user: { label: 'User' },
-        privateKey: { label: 'Private key', secret: true, kind: 'multiline' },
-        passphrase: { label: 'Key passphrase', secret: true },
-        password: { label: 'Password', secret: true, help: 'when the server takes no key' },
-        hostKey: { label: 'Host key', placeholder: 'ssh-ed25519 AAAA…', help: "the server's public key, as in known_hosts" },
+        ...sshTargetHints('Bastion'),
         remoteHost: { label: 'Remote host', placeholder: 'db.internal', help: 'as the bastion resolves it' },
         remotePort: { label: 'Remote port', kind: 'number' },
       },

@@ -9,7 +9,7 @@ import type { AuthContext, Client, Connection } from 'ssh2';
 import { BrokerError, clientErrorFor, toClientError } from '../../errors.js';
 import { sendDisconnect } from '../../ssh/disconnect.js';
 import { ensureSshHostKey, type SshHostKey } from '../../ssh/host-key.js';
-import { readSshTarget, SSH_CREDENTIALS } from '../../ssh/target.js';
+import { readSshTarget, SSH_CREDENTIALS, sshTargetHints } from '../../ssh/target.js';
 import { transportSocket } from '../../ssh/ssh2-internals.js';
 import { connectSsh } from '../../ssh/upstream.js';
 import { abortError } from '../../net/abort.js';
@@ -64,12 +64,7 @@ export const sshConnector: Connector<SshSettings> = {
       credentials: ['address', 'user', 'privateKey', 'passphrase', 'password', 'hostKey'],
       config: ['hostAlias', 'authorizedKeys'],
       hints: {
-        address: { label: 'Host', placeholder: 'host.example.com:22', help: 'host:port of the SSH server' },
-        user: { label: 'User' },
-        privateKey: { label: 'Private key', secret: true, kind: 'multiline' },
-        passphrase: { label: 'Key passphrase', secret: true },
-        password: { label: 'Password', secret: true, help: 'when the server takes no key' },
-        hostKey: { label: 'Host key', placeholder: 'ssh-ed25519 AAAA…', help: "the server's public key, as in known_hosts" },
+        ...sshTargetHints('Host'),
         hostAlias: { label: 'Host alias', help: 'the name copied ssh commands and the known_hosts line use' },
         authorizedKeys: { label: 'Client keys allowed', placeholder: '~/.ssh/id_ed25519.pub', help: 'a public key file or key line; empty: ~/.ssh/authorized_keys and ~/.ssh/*.pub' },
       },
