@@ -79,10 +79,11 @@ test('launch: the tray shows the configured target, stopped; the window shows it
 test('Start in the tray menu, then psql connects through the address the menu copies', async () => {
   desktop.tray.click('db', 'Start');
   await desktop.until('db running', () => desktop.tray.labels().includes('db: running'));
-  desktop.tray.click('db', 'Copy psql URI');
+  desktop.tray.click('db', 'Copy URI');
   const uri = desktop.state.clipboard;
-  assert.match(uri, /^postgresql:\/\/127\.0\.0\.1:\d+\/$/);
-  const r = await run('psql', ['-X', '-Atc', 'select current_user', `${uri}app`], { env: clientEnv() });
+  // The target's default database is part of the copied string: it works pasted as it is.
+  assert.match(uri, /^postgresql:\/\/127\.0\.0\.1:\d+\/postgres$/);
+  const r = await run('psql', ['-X', '-Atc', 'select current_user', uri], { env: clientEnv() });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim(), 'scram_user');
   await (await desktop.page()).screenshot({ path: 'test-output/electron-walk-running.png' });
@@ -93,8 +94,8 @@ test('rotating the keychain password: new connections work, a "credential rotate
   passwords.push(next);
   await cluster.psql(`ALTER ROLE scram_user PASSWORD '${next}'`);
   await keychain.setPassword(next);
-  desktop.tray.click('db', 'Copy psql URI');
-  const r = await run('psql', ['-X', '-Atc', 'select 1', `${desktop.state.clipboard}app`], { env: clientEnv() });
+  desktop.tray.click('db', 'Copy URI');
+  const r = await run('psql', ['-X', '-Atc', 'select 1', desktop.state.clipboard], { env: clientEnv() });
   assert.equal(r.code, 0, r.stderr);
   const n = await notification(/^Credential rotated for db$/);
   desktop.window()!.hide();
