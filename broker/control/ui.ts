@@ -10,7 +10,7 @@ import type { ParseOptions } from '../config/parse.js';
 import type { Logger } from '../log.js';
 import { parentPort } from './parent-port.js';
 import { controlFilePath, removeControlFile, writeControlFile } from './runtime-file.js';
-import { newUiToken, readUiSecret, saveUiSecret } from './ui-secret.js';
+import { newUiToken, readUiSecret, saveUiSecret, uiSecretPath } from './ui-secret.js';
 import { startControlServer, type ControlServer } from './server.js';
 
 export interface UiOptions {
@@ -75,15 +75,17 @@ export async function startUi(options: UiOptions): Promise<Ui> {
     const e = err as NodeJS.ErrnoException;
     throw new Error(e.code === 'EADDRINUSE' ? `the UI port ${options.port} is in use: pick another with --ui-port` : `the UI could not start: ${e.message}`);
   }
+  let writing = file;
   try {
     writeControlFile(file, { url: server.url, token: server.token, pid: process.pid });
+    writing = uiSecretPath(options.stateDir);
     saveUiSecret(options.stateDir, { token, port: server.port });
   } catch (err) {
     // Without the file the CLI cannot find us: close the port rather than serve unreachable.
     api.close();
     await server.close();
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new Error(`the UI could not start: cannot write the control file ${file} or ui.json next to it (${code}${code === 'ENOSPC' ? ': the disk is full' : ''})`);
+    throw new Error(`the UI could not start: cannot write the ${writing === file ? 'control' : 'UI token'} file ${writing} (${code}${code === 'ENOSPC' ? ': the disk is full' : ''})`);
   }
   const onExit = (): void => removeControlFile(file);
   process.on('exit', onExit);
