@@ -1,6 +1,7 @@
 // The add/edit form's templates, generated from the connector specs: which keys exist,
 // which are required (requiredCredentials), which are secrets, their defaults. A
-// connector without form hints still gets a usable form from its key lists.
+// connector without form hints still gets a usable form from its key lists (all its
+// `config:` settings, its known and required credentials).
 import type { ConnectorTemplate, TemplateField } from '../api.js';
 import { isSecretCredential } from '../config/secret-keys.js';
 import type { ConnectorSpec, FieldHint } from '../config/types.js';
@@ -34,7 +35,7 @@ export function connectorTemplate(spec: ConnectorSpec): ConnectorTemplate {
     label: form?.label ?? spec.name,
     listenOn: form?.listenOn ?? 'tcp://127.0.0.1:0',
     extraCredentials: spec.knownCredentials === 'any',
-    fields: [...credentialKeys.map((k) => field(k, 'credentials')), ...(form?.config ?? []).filter((k) => spec.configKeys.includes(k)).map((k) => field(k, 'config'))],
+    fields: [...credentialKeys.map((k) => field(k, 'credentials')), ...(form?.config ?? spec.configKeys).filter((k) => spec.configKeys.includes(k)).map((k) => field(k, 'config'))],
   };
 }
 
