@@ -3,11 +3,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AuditEvent, AuditRecord } from '../../broker/audit/types.js';
+import type { BrokerErrorCode } from '../../broker/errors.js';
 import { createHealthTracker, healthProblemFor, healthText, isUnhealthy, targetHealth } from '../../broker/health.js';
 
 let clock = Date.parse('2026-01-01T12:00:00Z');
 const rec = (e: AuditEvent): AuditRecord => ({ ...e, time: new Date((clock += 1000)).toISOString() }) as AuditRecord;
-const failed = (code: string, reason: string) => rec({ type: 'connection.failed', service: 'db', connectionId: 'c', code, reason });
+const failed = (code: BrokerErrorCode, reason: string) => rec({ type: 'connection.failed', service: 'db', connectionId: 'c', code, reason });
 
 test('each catalog code maps to the problem a user recognises; client-caused failures say nothing about the target', () => {
   assert.equal(healthProblemFor('target_rejected_credentials', 'x'), 'credentials-rejected');
