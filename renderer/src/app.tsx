@@ -1,19 +1,31 @@
 // The window: targets, identity sessions and the live audit feed, kept current from the
-// BrokerApi event stream (targets and sessions are re-read when an event concerns them).
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+// BrokerApi event stream (targets and sessions are re-read when an event concerns them),
+// and everything re-read when the stream comes back after the broker restarted.
+import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'react';
 import type { BrokerApi, IdentitySessionInfo, LoginStart, TargetInfo } from '../../broker/api.js';
 import type { AuditRecord } from '../../broker/audit/types.js';
+import { ControlApiError } from '../../broker/control/http-client.js';
 import { connect } from './api.js';
+import { groupAudit, recentConnections } from './audit-groups.js';
 import { AuditFeed } from './audit-feed.js';
+import { BrokerBanner } from './banner.js';
+import { bannerReducer, INITIAL_BANNER, type BannerInput } from './broker-banner.js';
 import { LoginNotice, Sessions } from './sessions.js';
 import { TargetForm } from './target-form.js';
+import { lastUse, loadPrefs, orderTargets, savePrefs, type SortKey } from './target-order.js';
 import { Targets } from './targets.js';
+import { useMedia } from './use-media.js';
 
 const FEED_LIMIT = 500;
+/** The compact one-line-per-target layout: the tray popover and narrow browser windows. */
+export const COMPACT_QUERY = '(max-width: 420px)';
+
+type StreamListener = (state: 'connected' | 'reconnecting') => void;
 
 export function App() {
-  const [stream, setStream] = useState<'connected' | 'reconnecting'>('connected');
-  const connection = useMemo(() => connect(setStream), []);
+  // The stream callback is wired before the React tree exists, so it goes through a ref.
+  const streamListener = useRef<StreamListener>(() => {});
+  const connection = useMemo(() => connect((s) => streamListener.current(s)), []);
   if (!connection.ok) {
     return (
       <main className="app">
@@ -24,17 +36,33 @@ export function App() {
       </main>
     );
   }
-  return <Connected api={connection.api} stream={stream} />;
+  return <Connected api={connection.api} streamListener={streamListener} />;
 }
 
-function Connected({ api, stream }: { api: BrokerApi; stream: 'connected' | 'reconnecting' }) {
+function Connected({ api, streamListener }: { api: BrokerApi; streamListener: React.MutableRefObject<StreamListener> }) {
+  const compact = useMedia(COMPACT_QUERY);
   const [targets, setTargets] = useState<TargetInfo[]>([]);
   const [sessions, setSessions] = useState<IdentitySessionInfo[]>([]);
   const [audit, setAudit] = useState<AuditRecord[]>([]);
-  const [error, setError] = useState<string>();
-  const [editing, setEditing] = useState<TargetInfo | 'new' | undefined>();
-  const [pendingLogin, setPendingLogin] = useState<{ identity: string; start: LoginStart }>();
+  // An error, and the identity it came from when it was a login (cleared once that session is active).
+  const [error, setErrorState] = useState<{ message: string; identity?: string }>();
+  const setError = useCallback((message: string | undefined, identity?: string) => setErrorState(message === undefined ? undefined : { message, identity }), []);
+  const [banner, dispatch] = useReducer(bannerReducer, INITIAL_BANNER);
+  const [editing, setEditing] = useState<{ target?: TargetInfo; duplicate?: boolean } | undefined>();
+  const [pendingLogin, setPendingLogin] = useState<{ identity: string; start: LoginStart; expiresBefore?: string }>();
+  const [prefs, setPrefs] = useState(() => loadPrefs(window.localStorage));
   const refreshTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  const lost = useRef(false);
+
+  /** Errors about the link itself go to the banner; the rest to the error notice. */
+  const report = useCallback(
+    (err: unknown, identity?: string) => {
+      if (err instanceof ControlApiError && err.status === 401) return dispatch({ type: 'unauthorized' });
+      if (err instanceof TypeError) return dispatch({ type: 'stream-lost' }); // fetch could not reach the broker
+      setError((err as Error).message, identity);
+    },
+    [setError],
+  );
 
   const refresh = useCallback(async () => {
     try {
@@ -42,17 +70,49 @@ function Connected({ api, stream }: { api: BrokerApi; stream: 'connected' | 'rec
       setTargets(t);
       setSessions(s);
     } catch (err) {
-      setError((err as Error).message);
+      report(err);
     }
-  }, [api]);
+  }, [api, report]);
+
+  const reloadAudit = useCallback(async () => {
+    try {
+      const records = await api.recentAudit({ limit: FEED_LIMIT });
+      setAudit(records);
+      dispatch({ type: 'history', records });
+    } catch (err) {
+      report(err);
+    }
+  }, [api, report]);
+
+  useEffect(() => {
+    streamListener.current = (state) => {
+      if (state === 'reconnecting') {
+        lost.current = true;
+        dispatch({ type: 'stream-lost' });
+        return;
+      }
+      if (!lost.current) return;
+      lost.current = false;
+      // Back after a drop: the broker restarted (a loopback stream does not drop otherwise).
+      // Everything may have changed, so re-read it all.
+      void Promise.all([refresh(), reloadAudit()]).then(() => dispatch({ type: 'stream-back', restarted: true, at: new Date().toISOString() }));
+    };
+  }, [streamListener, refresh, reloadAudit]);
 
   useEffect(() => {
     void refresh();
-    api.recentAudit({ limit: FEED_LIMIT }).then(setAudit, (err: Error) => setError(err.message));
+    void reloadAudit();
     const off = api.subscribe((event) => {
+      const shell = event as unknown as { type: string; state?: string; reason?: string };
+      if (shell.type === 'broker.state') {
+        dispatch({ type: 'shell', state: shell.state as Extract<BannerInput, { type: 'shell' }>['state'], reason: shell.reason });
+        if (shell.state === 'running') void Promise.all([refresh(), reloadAudit()]);
+        return;
+      }
       if (event.type === 'audit') {
         setAudit((prev) => [event.record, ...prev].slice(0, FEED_LIMIT));
-        return;
+        dispatch({ type: 'audit', record: event.record });
+        if (event.record.type !== 'connection.opened' && event.record.type !== 'connection.closed' && event.record.type !== 'connection.failed') return;
       }
       // Bursts of events (many connections) cause one re-read.
       clearTimeout(refreshTimer.current);
@@ -62,7 +122,7 @@ function Connected({ api, stream }: { api: BrokerApi; stream: 'connected' | 'rec
       off();
       clearTimeout(refreshTimer.current);
     };
-  }, [api, refresh]);
+  }, [api, refresh, reloadAudit]);
 
   const act = useCallback(
     async (what: () => Promise<unknown>) => {
@@ -70,41 +130,56 @@ function Connected({ api, stream }: { api: BrokerApi; stream: 'connected' | 'rec
       try {
         await what();
       } catch (err) {
-        setError((err as Error).message);
+        report(err);
       }
       await refresh();
     },
-    [refresh],
+    [refresh, report, setError],
   );
 
   const login = useCallback(
     async (identity: string) => {
       setError(undefined);
+      setPendingLogin(undefined);
       try {
+        const expiresBefore = sessions.find((s) => s.name === identity)?.expiresAt;
         const start = await api.login(identity);
-        setPendingLogin({ identity, start });
+        setPendingLogin({ identity, start, expiresBefore });
         if (start.flow === 'authorization_code') window.open(start.url, '_blank', 'noopener,noreferrer');
       } catch (err) {
-        setError((err as Error).message);
+        report(err, identity);
       }
     },
-    [api],
+    [api, report, sessions, setError],
   );
 
+  // A login notice or login error is stale once that session has a fresh login.
+  useEffect(() => {
+    const fresh = (identity: string, before?: string) => sessions.some((s) => s.name === identity && s.state === 'active' && s.expiresAt !== before);
+    if (pendingLogin && fresh(pendingLogin.identity, pendingLogin.expiresBefore)) setPendingLogin(undefined);
+    if (error?.identity && sessions.some((s) => s.name === error.identity && s.state === 'active')) setErrorState(undefined);
+  }, [sessions, pendingLogin, error]);
+
+  const rows = useMemo(() => groupAudit(audit), [audit]);
+  const ordered = useMemo(() => orderTargets(targets, { ...prefs, lastUse: lastUse(audit) }), [targets, prefs, audit]);
+  const updatePrefs = (next: { sort: SortKey; pinned: Set<string> }) => {
+    setPrefs(next);
+    savePrefs(window.localStorage, next);
+  };
+
   return (
-    <main className="app">
+    <main className={`app${compact ? ' compact' : ''}`}>
       <header className="top">
         <h1>Secretless Desktop</h1>
-        <span className={`stream ${stream}`} role="status">
-          {stream === 'connected' ? 'Live' : 'Reconnecting…'}
-        </span>
-        <button type="button" className="primary" onClick={() => setEditing('new')}>
+        <span className={`stream ${banner.link.type === 'reconnecting' ? 'reconnecting' : 'connected'}`}>{banner.link.type === 'reconnecting' ? 'Reconnecting…' : 'Live'}</span>
+        <button type="button" className="primary" onClick={() => setEditing({})}>
           Add target
         </button>
       </header>
+      <BrokerBanner state={banner} onDismiss={() => dispatch({ type: 'dismiss' })} />
       {error && (
         <p role="alert" className="notice error">
-          {error}{' '}
+          {error.message}{' '}
           <button type="button" className="link" onClick={() => setError(undefined)}>
             Dismiss
           </button>
@@ -112,18 +187,29 @@ function Connected({ api, stream }: { api: BrokerApi; stream: 'connected' | 'rec
       )}
       {pendingLogin && <LoginNotice identity={pendingLogin.identity} start={pendingLogin.start} />}
       <Targets
-        targets={targets}
+        targets={ordered}
         sessions={sessions}
+        compact={compact}
+        sort={prefs.sort}
+        onSort={(sort) => updatePrefs({ ...prefs, sort })}
+        pinned={prefs.pinned}
+        onPin={(name, on) => {
+          const pinned = new Set(prefs.pinned);
+          if (on) pinned.add(name);
+          else pinned.delete(name);
+          updatePrefs({ ...prefs, pinned });
+        }}
+        recent={(name) => recentConnections(rows, name)}
         onStart={(n) => act(() => api.startTarget(n))}
         onStop={(n) => act(() => api.stopTarget(n))}
-        onEdit={(t) => setEditing(t)}
+        onEdit={(t) => setEditing({ target: t })}
         onLogin={(i) => void login(i)}
       />
       <Sessions sessions={sessions} api={api} onError={setError} onChange={refresh} onLogin={(i) => void login(i)} />
-      <AuditFeed records={audit} targets={targets.map((t) => t.name)} />
+      <AuditFeed rows={rows} targets={targets.map((t) => t.name)} />
       {editing && (
         <TargetForm
-          target={editing === 'new' ? undefined : editing}
+          target={editing.target}
           onCancel={() => setEditing(undefined)}
           onSave={async (input) => {
             await api.saveTarget(input);

@@ -1,95 +1,86 @@
-// The live audit feed, newest first. Records never carry secrets (ids and provider names
-// only); the feed shows a summary line per record.
+// The live audit feed, newest first: one row per client connection (client, duration,
+// bytes, outcome) that expands to its records, and one readable row per other event.
+// Records never carry secrets (ids and provider names only).
 import { useState } from 'react';
-import type { AuditRecord } from '../../broker/audit/types.js';
+import { clientLabel, describe, formatBytes, formatDuration, type FeedRow } from './audit-groups.js';
 
-const FAILED = /\.(failed|refused|rejected)$/;
-
-export function isFailed(r: AuditRecord): boolean {
-  return FAILED.test(r.type);
+function OutcomeBadge({ outcome }: { outcome: FeedRow['outcome'] }) {
+  return <span className={`outcome ${outcome}`}>{outcome === 'ok' ? 'ok' : outcome === 'failed' ? 'failed' : 'open'}</span>;
 }
 
-export function summary(r: AuditRecord): string {
-  switch (r.type) {
-    case 'connection.opened':
-      return `client ${r.client.transport === 'tcp' ? `${r.client.address}:${r.client.port}` : 'unix socket'}${r.client.pid ? ` (pid ${r.client.pid})` : ''}`;
-    case 'connection.authenticated':
-      return `logged in to ${r.target} with ${r.authMethod}${r.tls ? ' over TLS' : ''}`;
-    case 'connection.failed':
-      return `${r.code}: ${r.reason}`;
-    case 'connection.closed':
-      return `${r.bytesFromClient} B sent, ${r.bytesToClient} B received, ${Math.round(r.durationMs)} ms`;
-    case 'credential.fetched':
-      return `${r.provider} ${r.id}${r.cached ? ' (cached)' : ''}${r.expiresAt ? `, expires ${new Date(r.expiresAt).toLocaleTimeString()}` : ''}`;
-    case 'credential.failed':
-      return `${r.provider} ${r.id}: ${r.reason}`;
-    case 'credential.rotated':
-      return `${r.provider} ${r.id} rotated`;
-    case 'credential.expiring':
-      return `${r.provider} ${r.id} expires ${new Date(r.expiresAt).toLocaleTimeString()}`;
-    case 'service.started':
-      return `listening on ${r.address}`;
-    case 'service.failed':
-      return r.reason;
-    case 'command.intercepted':
-      return `client ${r.command}${r.requestedUser !== undefined ? ` as ${r.requestedUser}` : ''} ${r.action === 'answered' ? "answered by the broker (the session keeps the service's login)" : r.action === 'refused' ? "refused: the session keeps the service's login" : 'with a wrong number of arguments'}`;
-    case 'config.loaded':
-      return `${r.services} service(s) from ${r.source}`;
-    case 'config.rejected':
-      return r.reason;
-    case 'audit.dropped':
-      return `${r.count} record(s) could not be written to the audit file: ${r.reason}`;
-    default:
-      return '';
-  }
-}
-
-function subject(r: AuditRecord): string {
-  if ('service' in r) return r.service;
-  if ('identity' in r) return r.identity;
-  return '';
-}
-
-export function AuditFeed({ records, targets }: { records: AuditRecord[]; targets: string[] }) {
+export function AuditFeed({ rows, targets }: { rows: FeedRow[]; targets: string[] }) {
   const [target, setTarget] = useState('');
   const [outcome, setOutcome] = useState<'' | 'ok' | 'failed'>('');
-  const shown = records.filter((r) => (!target || subject(r) === target) && (!outcome || isFailed(r) === (outcome === 'failed')));
+  const shown = rows.filter((r) => (!target || (r.type === 'connection' ? r.service : r.subject) === target) && (!outcome || (outcome === 'failed' ? r.outcome === 'failed' : r.outcome !== 'failed')));
   return (
     <section aria-labelledby="audit-title" className="panel">
       <div className="panel-head">
         <h2 id="audit-title">Audit feed</h2>
         <div className="filters">
-          <label htmlFor="audit-target">Target</label>
+          <label htmlFor="audit-target" className="visually-hidden">
+            Target
+          </label>
           <select id="audit-target" value={target} onChange={(e) => setTarget(e.target.value)}>
-              <option value="">All</option>
+              <option value="">All targets</option>
               {targets.map((t) => (
                 <option key={t} value={t}>
                   {t}
                 </option>
               ))}
-            </select>
-          <label htmlFor="audit-outcome">Outcome</label>
+          </select>
+          <label htmlFor="audit-outcome" className="visually-hidden">
+            Outcome
+          </label>
           <select id="audit-outcome" value={outcome} onChange={(e) => setOutcome(e.target.value as '' | 'ok' | 'failed')}>
-              <option value="">All</option>
+              <option value="">Any outcome</option>
               <option value="ok">OK</option>
               <option value="failed">Failed</option>
-            </select>
+          </select>
         </div>
       </div>
       {shown.length === 0 ? (
         <p className="muted">No audit records{target || outcome ? ' match the filters' : ' yet'}.</p>
       ) : (
-        <ol className="audit" role="log" aria-label="Audit records, newest first">
-          {shown.map((r, i) => (
-            <li key={`${r.time}-${i}-${r.type}`} className={isFailed(r) ? 'failed' : 'ok'} data-type={r.type}>
-              <time dateTime={r.time}>{new Date(r.time).toLocaleTimeString()}</time>
-              <span className="type">{r.type}</span>
-              <span className="subject">{subject(r)}</span>
-              <span className="summary">{summary(r)}</span>
-            </li>
-          ))}
+        <ol className="audit" role="log" aria-label="Audit feed, newest first">
+          {shown.map((r) => (r.type === 'connection' ? <ConnectionRow key={r.key} row={r} /> : <EventRow key={r.key} row={r} />))}
         </ol>
       )}
     </section>
+  );
+}
+
+function ConnectionRow({ row }: { row: Extract<FeedRow, { type: 'connection' }> }) {
+  const bytes = row.bytesFromClient === undefined ? '' : `${formatBytes(row.bytesFromClient)} ↑ ${formatBytes(row.bytesToClient)} ↓`;
+  return (
+    <li className={`row connection ${row.outcome}`} data-kind="connection" data-target={row.service} data-outcome={row.outcome}>
+      <details>
+        <summary>
+          <time dateTime={row.time}>{new Date(row.time).toLocaleTimeString()}</time>
+          <span className="subject">{row.service}</span>
+          <span className="client">{clientLabel(row.client)}</span>
+          <span className="duration">{formatDuration(row.durationMs)}</span>
+          <span className="bytes">{bytes}</span>
+          <OutcomeBadge outcome={row.outcome} />
+          {row.outcome === 'failed' && <span className="reason">{row.code ? `${row.code}: ` : ''}{row.reason}</span>}
+        </summary>
+        <ol className="records" aria-label={`Records of this ${row.service} connection`}>
+          {row.records.map((r, i) => (
+            <li key={i} data-type={r.type} className={r.type.endsWith('.failed') ? 'failed' : ''}>
+              <time dateTime={r.time}>{new Date(r.time).toLocaleTimeString()}</time> <span className="type">{r.type}</span> {describe(r)}
+            </li>
+          ))}
+        </ol>
+      </details>
+    </li>
+  );
+}
+
+function EventRow({ row }: { row: Extract<FeedRow, { type: 'event' }> }) {
+  return (
+    <li className={`row event ${row.outcome}`} data-kind="event" data-type={row.record.type} data-target={row.subject}>
+      <time dateTime={row.time}>{new Date(row.time).toLocaleTimeString()}</time>
+      <span className="subject">{row.subject}</span>
+      <span className="summary">{describe(row.record)}</span>
+    </li>
   );
 }

@@ -1,15 +1,19 @@
 import { remaining, useNow } from './time.js';
 
-/** Live time until `expiresAt`, or an expired state with an optional renew action. */
-export function Countdown({ label, expiresAt, onRenew, renewLabel = 'Renew' }: { label: string; expiresAt?: string; onRenew?: () => void; renewLabel?: string }) {
+/**
+ * Live time until `expiresAt`, or an expired state with an optional renew action. Nothing
+ * when there is no expiry (a static secret): "no expiry" on every row is noise.
+ * `short` (the compact layout) shows the time left only, the label goes to the tooltip.
+ */
+export function Countdown({ label, expiresAt, onRenew, renewLabel = 'Renew', short = false }: { label: string; expiresAt?: string; onRenew?: () => void; renewLabel?: string; short?: boolean }) {
   const now = useNow();
-  if (!expiresAt) return <span className="muted">{label}: no expiry</span>;
+  if (!expiresAt) return null;
   const left = remaining(expiresAt, now);
   const soon = left !== undefined && Date.parse(expiresAt) - now < 5 * 60_000;
   if (left === undefined) {
     return (
       <span className="expiry expired">
-        <span>{label} expired</span>
+        <span>{short ? 'expired' : `${label} expired`}</span>
         {onRenew && (
           <button type="button" className="small" onClick={onRenew}>
             {renewLabel}
@@ -20,8 +24,8 @@ export function Countdown({ label, expiresAt, onRenew, renewLabel = 'Renew' }: {
   }
   return (
     <span className={`expiry${soon ? ' soon' : ''}`}>
-      <time dateTime={expiresAt} title={new Date(expiresAt).toLocaleString()}>
-        {label} expires in {left}
+      <time dateTime={expiresAt} title={`${label} expires ${new Date(expiresAt).toLocaleString()}`}>
+        {short ? left : `${label} expires in ${left}`}
       </time>
     </span>
   );

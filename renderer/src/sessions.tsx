@@ -1,6 +1,23 @@
 import type { BrokerApi, IdentitySessionInfo, LoginStart } from '../../broker/api.js';
 import { Countdown } from './countdown.js';
 
+/** A session's state in words ("login-needed" is an internal name). */
+export function sessionText(s: IdentitySessionInfo): string {
+  const why = s.reason ? `: ${s.reason}` : '';
+  switch (s.state) {
+    case 'active':
+      return 'Logged in';
+    case 'refreshing':
+      return 'Refreshing the session…';
+    case 'refresh-failed':
+      return `Could not refresh${why}`;
+    case 'login-needed':
+      return `Not logged in${why}`;
+    case 'logged-out':
+      return 'Logged out';
+  }
+}
+
 interface Props {
   sessions: IdentitySessionInfo[];
   api: BrokerApi;
@@ -44,11 +61,8 @@ export function Sessions({ sessions, api, onError, onChange, onLogin }: Props) {
           <li key={s.name} className={`session ${s.state}`} aria-label={`Identity ${s.name}`}>
             <h3>{s.name}</h3>
             <span className="muted">{s.issuer}</span>
-            <span className="state">
-              {s.state}
-              {s.reason ? `: ${s.reason}` : ''}
-            </span>
-            <Countdown label="Session" expiresAt={s.expiresAt} onRenew={() => void login(s.name)} renewLabel="Log in again" />
+            <span className={`state ${s.state}`}>{sessionText(s)}</span>
+            {s.state === 'active' || s.state === 'refreshing' ? <Countdown label="Session" expiresAt={s.expiresAt} onRenew={() => void login(s.name)} renewLabel="Log in again" /> : <span />}
             <span className="actions">
               {s.state === 'active' || s.state === 'refreshing' ? (
                 <button

@@ -145,23 +145,31 @@ test('Start, psql to the address shown, the connection in the audit feed, Stop, 
   assert.equal(ok.code, 0, ok.stderr);
   assert.equal(ok.stdout.trim(), cluster.users.scram.name);
 
-  const feed = page.getByRole('log', { name: 'Audit records, newest first' });
-  await feed.locator('li[data-type="connection.authenticated"]', { hasText: 'app-db' }).waitFor();
-  await feed.locator('li[data-type="connection.closed"]', { hasText: 'app-db' }).waitFor();
-  // Newest first: the close comes before the open.
-  const types = await feed.locator('li').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-type')));
-  assert.ok(types.indexOf('connection.closed') < types.indexOf('connection.opened'), types.join(','));
+  // One row per connection: ok once closed, expanding to its records in order.
+  const feed = page.getByRole('log', { name: 'Audit feed, newest first' });
+  const connection = feed.locator('li[data-kind="connection"][data-target="app-db"][data-outcome="ok"]');
+  await connection.waitFor();
+  assert.equal(await feed.locator('li[data-kind="connection"][data-target="app-db"]').count(), 1, 'one row for the one psql connection');
+  await connection.locator('summary').click();
+  const types = await connection.locator('li[data-type]').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-type')));
+  assert.equal(types[0], 'connection.opened');
+  assert.ok(types.includes('connection.authenticated'), types.join(','));
+  assert.equal(types.at(-1), 'connection.closed');
+  // The row names the client and the bytes; the app-db start is a readable event row.
+  assert.match((await connection.locator('summary').textContent()) ?? '', /app-db.*127\.0\.0\.1:\d+.*B ↑.*B ↓.*ok/);
+  await feed.locator('li[data-kind="event"][data-type="service.started"][data-target="app-db"]', { hasText: 'listening on tcp://127.0.0.1:' }).waitFor();
 
   // Filters: by target and by outcome.
   await page.getByLabel('Target', { exact: true }).selectOption('reports');
-  assert.equal(await feed.locator('li', { hasText: 'app-db' }).count(), 0);
+  assert.equal(await feed.locator('li[data-target="app-db"]').count(), 0);
   await page.getByLabel('Target', { exact: true }).selectOption('');
   await page.getByLabel('Outcome').selectOption('failed');
   await page.getByText('No audit records match the filters.').waitFor();
   await page.getByLabel('Outcome').selectOption('');
 
   // The copy buttons put a ready connection string on the clipboard.
-  await row('app-db').getByRole('button', { name: 'Copy URI for app-db' }).click();
+  await row('app-db').getByRole('button', { name: 'Copy connection strings for app-db' }).click();
+  await page.getByRole('menu', { name: 'Copy for app-db' }).getByRole('menuitem', { name: /^URI/ }).click();
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), `postgresql://${host}:${port}/postgres`);
 
   // Search narrows the list.
@@ -262,7 +270,7 @@ test('countdowns run live and turn into an expired / renew state (renderer on th
     await p.goto(new URL(pageUrl).origin + '/');
     const sts = p.locator('li.target[data-target="sts-db"]');
     await sts.getByText('2 connections').waitFor();
-    await p.locator('li.target[data-target="old-db"]').getByText('Error: listen EADDRINUSE 127.0.0.1:15433').waitFor();
+    await p.locator('li.target[data-target="old-db"]').getByText('Not listening: listen EADDRINUSE 127.0.0.1:15433').waitFor();
     const credential = sts.locator('time', { hasText: 'Credential expires in' });
     const first = (await credential.textContent())!;
     assert.match(first, /^Credential expires in 1m 0\ds$/);
