@@ -2,16 +2,18 @@
 // BrokerApi event stream (targets and sessions are re-read when an event concerns them),
 // and everything re-read when the stream comes back after the broker restarted.
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'react';
-import type { BrokerApi, IdentitySessionInfo, LoginStart, TargetInfo } from '../../broker/api.js';
+import type { BrokerApi, ConnectorTemplate, IdentitySessionInfo, LoginStart, TargetInfo } from '../../broker/api.js';
 import type { AuditRecord } from '../../broker/audit/types.js';
 import { ControlApiError } from '../../broker/control/http-client.js';
 import { connect } from './api.js';
+import { apiErrorOf } from './api-error.js';
 import { groupAudit, recentConnections } from './audit-groups.js';
 import { AuditFeed } from './audit-feed.js';
 import { BrokerBanner } from './banner.js';
 import { bannerReducer, INITIAL_BANNER, type BannerInput } from './broker-banner.js';
 import { LoginNotice, Sessions } from './sessions.js';
-import { TargetForm } from './target-form.js';
+import { DeleteDialog } from './delete-dialog.js';
+import { TargetForm, type FormMode } from './target-form.js';
 import { lastUse, loadPrefs, orderTargets, savePrefs, type SortKey } from './target-order.js';
 import { Targets } from './targets.js';
 import { useMedia } from './use-media.js';
@@ -48,7 +50,12 @@ function Connected({ api, streamListener }: { api: BrokerApi; streamListener: Re
   const [error, setErrorState] = useState<{ message: string; identity?: string }>();
   const setError = useCallback((message: string | undefined, identity?: string) => setErrorState(message === undefined ? undefined : { message, identity }), []);
   const [banner, dispatch] = useReducer(bannerReducer, INITIAL_BANNER);
-  const [editing, setEditing] = useState<{ target?: TargetInfo; duplicate?: boolean } | undefined>();
+  const [editing, setEditing] = useState<FormMode>();
+  const [deleting, setDeleting] = useState<string>();
+  const [templates, setTemplates] = useState<ConnectorTemplate[]>([]);
+  const [testing, setTesting] = useState<ReadonlyMap<string, string>>(new Map());
+  const [notice, setNotice] = useState<string>();
+  const instance = useRef<string | undefined>(undefined);
   const [pendingLogin, setPendingLogin] = useState<{ identity: string; start: LoginStart; expiresBefore?: string }>();
   const [prefs, setPrefs] = useState(() => loadPrefs(window.localStorage));
   const refreshTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
@@ -59,7 +66,7 @@ function Connected({ api, streamListener }: { api: BrokerApi; streamListener: Re
     (err: unknown, identity?: string) => {
       if (err instanceof ControlApiError && err.status === 401) return dispatch({ type: 'unauthorized' });
       if (err instanceof TypeError) return dispatch({ type: 'stream-lost' }); // fetch could not reach the broker
-      setError((err as Error).message, identity);
+      setError(apiErrorOf(err).message, identity);
     },
     [setError],
   );
@@ -84,6 +91,21 @@ function Connected({ api, streamListener }: { api: BrokerApi; streamListener: Re
     }
   }, [api, report]);
 
+  /** Reads the broker's identity and config state; true when it is another process than before. */
+  const readInfo = useCallback(async (): Promise<boolean> => {
+    try {
+      const [info, t] = await Promise.all([api.brokerInfo(), api.connectorTemplates()]);
+      setTemplates(t);
+      dispatch({ type: 'config', reason: info.configRejected?.reason });
+      const restarted = instance.current !== undefined && instance.current !== info.instanceId;
+      instance.current = info.instanceId;
+      return restarted;
+    } catch (err) {
+      report(err);
+      return false;
+    }
+  }, [api, report]);
+
   useEffect(() => {
     streamListener.current = (state) => {
       if (state === 'reconnecting') {
@@ -93,16 +115,19 @@ function Connected({ api, streamListener }: { api: BrokerApi; streamListener: Re
       }
       if (!lost.current) return;
       lost.current = false;
-      // Back after a drop: the broker restarted (a loopback stream does not drop otherwise).
-      // Everything may have changed, so re-read it all.
-      void Promise.all([refresh(), reloadAudit()]).then(() => dispatch({ type: 'stream-back', restarted: true, at: new Date().toISOString() }));
+      // Back after a drop: re-read everything, and say so when it is a new broker process.
+      void Promise.all([readInfo(), refresh(), reloadAudit()]).then(([restarted]) => dispatch({ type: 'stream-back', restarted, at: new Date().toISOString() }));
     };
-  }, [streamListener, refresh, reloadAudit]);
+  }, [streamListener, refresh, reloadAudit, readInfo]);
 
   useEffect(() => {
     void refresh();
     void reloadAudit();
+    void readInfo();
     const off = api.subscribe((event) => {
+      if (event.type === 'config.rejected' || event.type === 'config.applied') {
+        dispatch({ type: 'config', reason: event.type === 'config.rejected' ? event.reason : undefined });
+      }
       const shell = event as unknown as { type: string; state?: string; reason?: string };
       if (shell.type === 'broker.state') {
         dispatch({ type: 'shell', state: shell.state as Extract<BannerInput, { type: 'shell' }>['state'], reason: shell.reason });
@@ -122,7 +147,7 @@ function Connected({ api, streamListener }: { api: BrokerApi; streamListener: Re
       off();
       clearTimeout(refreshTimer.current);
     };
-  }, [api, refresh, reloadAudit]);
+  }, [api, refresh, reloadAudit, readInfo]);
 
   const act = useCallback(
     async (what: () => Promise<unknown>) => {
@@ -172,7 +197,7 @@ function Connected({ api, streamListener }: { api: BrokerApi; streamListener: Re
       <header className="top">
         <h1>Secretless Desktop</h1>
         <span className={`stream ${banner.link.type === 'reconnecting' ? 'reconnecting' : 'connected'}`}>{banner.link.type === 'reconnecting' ? 'Reconnecting…' : 'Live'}</span>
-        <button type="button" className="primary" onClick={() => setEditing({})}>
+        <button type="button" className="primary" onClick={() => setEditing({ type: 'add' })}>
           Add target
         </button>
       </header>
@@ -181,6 +206,14 @@ function Connected({ api, streamListener }: { api: BrokerApi; streamListener: Re
         <p role="alert" className="notice error">
           {error.message}{' '}
           <button type="button" className="link" onClick={() => setError(undefined)}>
+            Dismiss
+          </button>
+        </p>
+      )}
+      {notice && (
+        <p role="status" className="notice">
+          {notice}{' '}
+          <button type="button" className="link" onClick={() => setNotice(undefined)}>
             Dismiss
           </button>
         </p>
@@ -202,19 +235,52 @@ function Connected({ api, streamListener }: { api: BrokerApi; streamListener: Re
         recent={(name) => recentConnections(rows, name)}
         onStart={(n) => act(() => api.startTarget(n))}
         onStop={(n) => act(() => api.stopTarget(n))}
-        onEdit={(t) => setEditing({ target: t })}
+        onEdit={(t) => setEditing({ type: 'edit', name: t.name })}
+        onDuplicate={(t) => setEditing({ type: 'duplicate', name: t.name })}
+        onDelete={(t) => setDeleting(t.name)}
+        testing={testing}
+        onTest={async (name) => {
+          setTesting((m) => new Map(m).set(name, 'Testing…'));
+          let text: string;
+          try {
+            const r = await api.testTarget(name);
+            text = r.type === 'ok' ? `Test ok: logged in to ${r.target} in ${Math.round(r.latencyMs)} ms` : `Test failed: ${r.reason}`;
+          } catch (err) {
+            text = `Test failed: ${apiErrorOf(err).message}`;
+          }
+          setTesting((m) => new Map(m).set(name, text));
+          await refresh();
+        }}
         onLogin={(i) => void login(i)}
       />
       <Sessions sessions={sessions} api={api} onError={setError} onChange={refresh} onLogin={(i) => void login(i)} />
       <AuditFeed rows={rows} targets={targets.map((t) => t.name)} />
       {editing && (
         <TargetForm
-          target={editing.target}
+          api={api}
+          templates={templates}
+          mode={editing}
           onCancel={() => setEditing(undefined)}
-          onSave={async (input) => {
-            await api.saveTarget(input);
+          onSaved={() => {
             setEditing(undefined);
-            await refresh();
+            void refresh();
+          }}
+        />
+      )}
+      {deleting && (
+        <DeleteDialog
+          api={api}
+          name={deleting}
+          onCancel={() => setDeleting(undefined)}
+          onDone={(r) => {
+            setDeleting(undefined);
+            const kept = r.keptKeychainItems.map((k) => `${k.id} (used by ${k.usedBy.join(', ')})`);
+            setNotice(
+              `Deleted ${r.name}.` +
+                (r.removedKeychainItems.length ? ` Removed from the keychain: ${r.removedKeychainItems.join(', ')}.` : '') +
+                (kept.length ? ` Kept in the keychain: ${kept.join(', ')}.` : ''),
+            );
+            void refresh();
           }}
         />
       )}

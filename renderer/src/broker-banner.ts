@@ -19,6 +19,8 @@ export type BannerInput =
   | { type: 'audit'; record: AuditRecord }
   /** The audit history as (re)loaded, newest first. */
   | { type: 'history'; records: readonly AuditRecord[] }
+  /** The broker's own word on the config (brokerInfo, config.rejected / config.applied events). */
+  | { type: 'config'; reason?: string }
   | { type: 'shell'; state: 'starting' | 'running' | 'restarting' | 'config-error'; reason?: string }
   | { type: 'dismiss' };
 
@@ -43,6 +45,8 @@ export function bannerReducer(s: BannerState, input: BannerInput): BannerState {
       if (input.record.type === 'config.rejected') return { ...s, config: input.record.reason };
       if (input.record.type === 'config.loaded') return { ...s, config: undefined };
       return s;
+    case 'config':
+      return { ...s, config: input.reason };
     case 'history':
       return { ...s, config: configFromHistory(input.records) };
     case 'shell':

@@ -49,16 +49,16 @@ test('identity and config events read as sentences', () => {
   assert.match(describe(records[0]!), /^closed after 1\.5 s: 100 B sent, 2\.0 kB received$/);
 });
 
-const target = (name: string, state: TargetInfo['status']): TargetInfo => ({ name, connector: 'pg', listenOn: 'tcp://127.0.0.1:0', status: state, connections: 0 });
-const listening = { state: 'listening' as const, address: 'tcp://127.0.0.1:1' };
+const target = (name: string, health: TargetInfo['health']): TargetInfo => ({ name, connector: 'pg', listenOn: 'tcp://127.0.0.1:0', status: { state: 'listening', address: 'tcp://127.0.0.1:1' }, connections: 0, health });
+const rejected = { type: 'credentials-rejected' as const, at: t(0), code: 'target_rejected_credentials', reason: 'password authentication failed for user "app"' };
 
 test('order: pinned first, then by name, recent use or health (worst first)', () => {
-  const targets = [target('b', listening), target('a', { state: 'stopped' }), target('c', { state: 'error', reason: 'EADDRINUSE' }), target('d', listening)];
+  const targets = [target('b', { type: 'ok', at: t(1) }), target('a', { type: 'stopped' }), target('c', rejected), target('d', { type: 'listening' })];
   const use = lastUse([{ type: 'connection.opened', service: 'd', connectionId: 'x', client, time: t(5) }, { type: 'connection.opened', service: 'b', connectionId: 'y', client, time: t(1) }]);
   const names = (sort: 'name' | 'recent' | 'health', pinned: string[] = []) => orderTargets(targets, { sort, pinned: new Set(pinned), lastUse: use }).map((x) => x.name);
   assert.deepEqual(names('name'), ['a', 'b', 'c', 'd']);
   assert.deepEqual(names('recent'), ['d', 'b', 'a', 'c']);
-  assert.deepEqual(names('health'), ['c', 'b', 'd', 'a']);
+  assert.deepEqual(names('health'), ['c', 'd', 'b', 'a']);
   assert.deepEqual(names('name', ['d']), ['d', 'a', 'b', 'c']);
 });
 
