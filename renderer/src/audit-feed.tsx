@@ -2,6 +2,7 @@
 // bytes, outcome) that expands to its records, and one readable row per other event.
 // Records never carry secrets (ids and provider names only).
 import { useState } from 'react';
+import { clock } from './time.js';
 import { clientLabel, describe, formatBytes, formatDuration, type FeedRow } from './audit-groups.js';
 
 function OutcomeBadge({ outcome }: { outcome: FeedRow['outcome'] }) {
@@ -55,7 +56,7 @@ function ConnectionRow({ row }: { row: Extract<FeedRow, { type: 'connection' }> 
     <li className={`row connection ${row.outcome}`} data-kind="connection" data-target={row.service} data-outcome={row.outcome}>
       <details>
         <summary>
-          <time dateTime={row.time}>{new Date(row.time).toLocaleTimeString()}</time>
+          <time dateTime={row.time}>{clock(row.time)}</time>
           <span className="subject">{row.service}</span>
           <span className="client">{clientLabel(row.client)}</span>
           <span className="duration">{formatDuration(row.durationMs)}</span>
@@ -66,7 +67,7 @@ function ConnectionRow({ row }: { row: Extract<FeedRow, { type: 'connection' }> 
         <ol className="records" aria-label={`Records of this ${row.service} connection`}>
           {row.records.map((r, i) => (
             <li key={i} data-type={r.type} className={r.type.endsWith('.failed') ? 'failed' : ''}>
-              <time dateTime={r.time}>{new Date(r.time).toLocaleTimeString()}</time> <span className="type">{r.type}</span> {describe(r)}
+              <time dateTime={r.time}>{clock(r.time)}</time> <span className="type">{r.type}</span> {describe(r)}
             </li>
           ))}
         </ol>
@@ -78,7 +79,7 @@ function ConnectionRow({ row }: { row: Extract<FeedRow, { type: 'connection' }> 
 function EventRow({ row }: { row: Extract<FeedRow, { type: 'event' }> }) {
   return (
     <li className={`row event ${row.outcome}`} data-kind="event" data-type={row.record.type} data-target={row.subject}>
-      <time dateTime={row.time}>{new Date(row.time).toLocaleTimeString()}</time>
+      <time dateTime={row.time}>{clock(row.time)}</time>
       <span className="subject">{row.subject}</span>
       <span className="summary">{describe(row.record)}</span>
     </li>

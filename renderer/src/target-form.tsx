@@ -144,10 +144,10 @@ export function TargetForm({ api, templates, mode, onSaved, onCancel }: Props) {
                   .filter((f) => f.section === 'config')
                   .map((f) => (
                     <div className="field" key={f.key}>
-                      <label htmlFor={controlId(`config.${f.key}`)}>
-                        {f.label}
-                        {f.required ? '' : ' (optional)'}
-                      </label>
+                      <span>
+                        <label htmlFor={controlId(`config.${f.key}`)}>{f.label}</label>
+                        {f.required ? null : <small className="muted"> optional</small>}
+                      </span>
                       <ValueInput id={controlId(`config.${f.key}`)} field={f} value={form.config[f.key] ?? ''} invalid={!!errorFor(`config.${f.key}`)} described={described(`config.${f.key}`, f.help ? `${controlId(`config.${f.key}`)}-help` : undefined)} onChange={(v) => update((s) => ({ ...s, config: { ...s.config, [f.key]: v } }))} />
                       {f.help && <small id={`${controlId(`config.${f.key}`)}-help`}>{f.help}</small>}
                       <FieldError path={`config.${f.key}`} />
@@ -277,11 +277,10 @@ function CredentialField(props: { c: CredState; field?: TemplateField; update(ke
   return (
     <div className="cred" data-key={c.key}>
       <div className="cred-head">
-        <label htmlFor={id}>
-          {label}
-          {field?.secret ? ' (secret)' : ''}
-          {field && !field.required ? ' (optional)' : ''}
-        </label>
+        <span className="cred-label">
+          <label htmlFor={id}>{label}</label>
+          {field?.secret || (field && !field.required) ? <small className="muted"> {[field.secret ? 'secret' : '', field.required ? '' : 'optional'].filter(Boolean).join(', ')}</small> : null}
+        </span>
         <label className="visually-hidden" htmlFor={`${id}-source`}>
           {label} comes from
         </label>
@@ -332,6 +331,7 @@ function CredentialField(props: { c: CredState; field?: TemplateField; update(ke
             ))}
         </div>
       )}
+      {field?.help && <small className="muted">{field.help}</small>}
       {props.error}
     </div>
   );

@@ -9,6 +9,7 @@ import { connectionStrings, splitAddress } from '../../broker/connection-strings
 import { CopyMenu } from './copy-menu.js';
 import { Countdown } from './countdown.js';
 import { healthColour, healthLabel, healthOf } from './health.js';
+import { clock } from './time.js';
 import { SORT_LABELS, type SortKey } from './target-order.js';
 
 export interface TargetActions {
@@ -40,11 +41,12 @@ function isTyping(el: Element | null): boolean {
   return !!el && (el instanceof HTMLInputElement || el instanceof HTMLTextAreaElement || el instanceof HTMLSelectElement || (el as HTMLElement).isContentEditable);
 }
 
-/** The address as a user types it: host:port, or the socket path. */
+/** The address in the tray layout: `:port` on loopback (always 127.0.0.1 here), else host:port, or the socket path. */
 export function shortAddress(address: string): string {
   const a = splitAddress(address);
   if (!a) return address;
-  return a.socket ?? `${a.host}:${a.port}`;
+  if (a.socket) return a.socket;
+  return a.host === '127.0.0.1' ? `:${a.port}` : `${a.host}:${a.port}`;
 }
 
 export function Targets(props: Props) {
@@ -255,7 +257,7 @@ function TargetRow({ t, sessions, compact, pinned, onPin, recent, testing, tabIn
         <ul className="recent" aria-label={`Recent connections to ${t.name}`}>
           {recentRows.map((r) => (
             <li key={r.key} className={r.outcome}>
-              <time dateTime={r.time}>{new Date(r.time).toLocaleTimeString()}</time> {clientLabel(r.client)} ·{' '}
+              <time dateTime={r.time}>{clock(r.time)}</time> {clientLabel(r.client)} ·{' '}
               {r.outcome === 'open' ? 'open' : r.outcome === 'failed' ? `failed${r.code ? ` (${r.code})` : ''}` : formatDuration(r.durationMs)}
             </li>
           ))}

@@ -20,3 +20,8 @@ export function remaining(iso: string, now: number): string | undefined {
   if (s < 86400) return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
   return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
 }
+
+/** A wall-clock time, 24-hour, short enough for one line in the tray layout ("15:04:05"). */
+export function clock(iso: string): string {
+  return new Date(iso).toLocaleTimeString([], { hour12: false });
+}

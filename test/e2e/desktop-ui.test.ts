@@ -6,22 +6,22 @@
 // main screen (light and dark) into test-output/. Nothing on the page or in any response
 // holds a password. Runs under scripts/with-keyring.sh (npm test does).
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { freePort } from '../fixtures/free-port.js';
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
-import { clientEnv, psql } from '../fixtures/run.js';
-import { startServe, type ServeProcess } from '../fixtures/serve.js';
+import { psql } from '../fixtures/run.js';
+import { launchChromium, startUiBroker, type UiBroker } from '../fixtures/ui-broker.js';
 
 const OUT = join(process.cwd(), 'test-output');
 let cluster: PgCluster;
 let dir: string;
 let configPath: string;
-let broker: ServeProcess | undefined;
+let broker: UiBroker;
 let pageUrl: string;
 let browser: Browser;
 let page: Page;
@@ -73,20 +73,9 @@ services:
   mkdirSync(state, { recursive: true, mode: 0o700 });
   writeFileSync(join(state, 'targets.json'), JSON.stringify({ stopped: ['app-db'] }), { mode: 0o600 });
 
-  broker = startServe(['--ui', '-f', configPath, '--log-level', 'debug'], {
-    XDG_STATE_HOME: join(dir, 'state'),
-    XDG_CONFIG_HOME: join(dir, 'config'),
-    APP_DB_PW: cluster.users.scram.password,
-    REPORTS_PW: cluster.users.plain.password,
-  });
-  await broker.ready();
-  pageUrl = (await broker.waitFor(/Open the Secretless Desktop UI: (\S+)/))[1]!;
-
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-sync'],
-  });
+  broker = await startUiBroker({ configPath, dir, env: { APP_DB_PW: cluster.users.scram.password, REPORTS_PW: cluster.users.plain.password } });
+  pageUrl = broker.pageUrl;
+  browser = await launchChromium();
   const context = await browser.newContext({ colorScheme: 'light', viewport: { width: 1200, height: 900 } });
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(pageUrl).origin });
   page = await context.newPage();
@@ -101,9 +90,7 @@ services:
 
 after(async () => {
   await browser?.close().catch(() => {});
-  if (broker && broker.child.exitCode === null) {
-    await broker.stop();
-  }
+  await broker?.stop();
   await cluster?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -198,14 +185,16 @@ test('add a target from the form, by keyboard: fixed port, password into the OS 
   const dialog = page.getByRole('dialog', { name: 'Add a target' });
   await dialog.waitFor();
   await dialog.getByLabel('Name', { exact: true }).fill('form-db');
+  // The form is the pg template: its port and the keychain item named after the target.
+  assert.equal(await dialog.getByLabel('Port', { exact: true }).inputValue(), '5432');
+  assert.equal(await dialog.getByLabel('Password keychain item').inputValue(), 'secretless-desktop/form-db#password');
   await dialog.getByLabel('Local port').fill(String(port));
-  await dialog.getByLabel('Credential 1 value').fill('127.0.0.1');
-  await dialog.getByLabel('Credential 2 value').fill(String(cluster.port));
-  await dialog.getByLabel('Credential 3 value').fill(cluster.users.md5.name);
-  await dialog.getByLabel('Credential 4 reference').fill('secretless-e2e#form-db');
-  await dialog.getByLabel('Secret to store in the keychain for password').fill(cluster.users.md5.password);
-  await dialog.getByLabel('Credential 5 value').fill('disable');
-  await dialog.getByLabel('Secret to store in the keychain for password').press('Enter');
+  await dialog.getByLabel('Host', { exact: true }).fill('127.0.0.1');
+  await dialog.getByLabel('Port', { exact: true }).fill(String(cluster.port));
+  await dialog.getByLabel('User', { exact: true }).fill(cluster.users.md5.name);
+  await dialog.getByLabel('TLS (sslmode)').selectOption('disable');
+  await dialog.getByLabel('Password to store in the keychain').fill(cluster.users.md5.password);
+  await dialog.getByLabel('Password to store in the keychain').press('Enter');
   await dialog.waitFor({ state: 'detached' });
 
   await row('form-db').getByTestId('state').filter({ hasText: 'Listening' }).waitFor();
@@ -217,7 +206,7 @@ test('add a target from the form, by keyboard: fixed port, password into the OS 
   const config = readFileSync(configPath, 'utf8');
   assert.match(config, /^# Targets for the end-to-end test\n/, 'comments kept');
   assert.match(config, new RegExp(`form-db:\\n    connector: pg\\n    listenOn: tcp://127\\.0\\.0\\.1:${port}\\n`), 'the fixed port is in the config');
-  assert.match(config, /password:\n        from: keychain\n        get: secretless-e2e#form-db/);
+  assert.match(config, /password:\n        from: keychain\n        get: secretless-desktop\/form-db#password/);
 
   // Escape closes the form without saving.
   await page.getByRole('button', { name: 'Edit form-db' }).click();
@@ -228,7 +217,7 @@ test('add a target from the form, by keyboard: fixed port, password into the OS 
 
 test('no password on the page, in any response, or in what the broker printed', async () => {
   const html = await page.content();
-  const text = [html, ...responses, broker!.output(), readFileSync(configPath, 'utf8'), readFileSync(join(dir, 'state', 'secretless-desktop', 'audit.jsonl'), 'utf8')].join('\n');
+  const text = [html, ...responses, broker.output(), readFileSync(configPath, 'utf8'), readFileSync(join(dir, 'state', 'secretless-desktop', 'audit.jsonl'), 'utf8')].join('\n');
   assert.ok(responses.length > 10);
   for (const secret of [cluster.users.scram.password, cluster.users.plain.password, cluster.users.md5.password]) {
     assert.ok(!text.includes(secret), 'a password leaked');
@@ -251,11 +240,12 @@ test('countdowns run live and turn into an expired / renew state (renderer on th
         listenOn: 'tcp://127.0.0.1:15432',
         status: { state: 'listening', address: 'tcp://127.0.0.1:15432' },
         connections: 2,
+        health: { type: 'listening' },
         credentialExpiresAt,
         ...(identity ? { identity } : {}),
       });
       (window as unknown as { secretless: unknown }).secretless = {
-        listTargets: async () => [target('sts-db', iso(65_000), 'corp'), { ...target('old-db', iso(-5_000)), status: { state: 'error', reason: 'listen EADDRINUSE 127.0.0.1:15433' }, connections: 0 }],
+        listTargets: async () => [target('sts-db', iso(65_000), 'corp'), { ...target('old-db', iso(-5_000)), status: { state: 'error', reason: 'listen EADDRINUSE 127.0.0.1:15433' }, health: { type: 'listener-failed', at: iso(0), code: 'listener_failed', reason: 'listen EADDRINUSE 127.0.0.1:15433' }, connections: 0 }],
         listSessions: async () => [{ name: 'corp', issuer: 'https://login.example.com', state: 'active', expiresAt: iso(3_000) }],
         recentAudit: async () => [],
         login: async (name: string) => (calls.push(`login ${name}`), { flow: 'device_code', verificationUri: 'https://login.example.com/device', userCode: 'WDJB-MJHT' }),
@@ -263,6 +253,8 @@ test('countdowns run live and turn into an expired / renew state (renderer on th
         startTarget: async () => {},
         stopTarget: async () => {},
         saveTarget: async () => {},
+        brokerInfo: async () => ({ instanceId: 'standin', startedAt: iso(0), version: '0', configPath: '/x' }),
+        connectorTemplates: async () => [],
         subscribe: () => () => {},
       };
     });
