@@ -128,10 +128,16 @@ function Connected({ api, streamListener }: { api: BrokerApi; streamListener: Re
       if (event.type === 'config.rejected' || event.type === 'config.applied') {
         dispatch({ type: 'config', reason: event.type === 'config.rejected' ? event.reason : undefined });
       }
-      const shell = event as unknown as { type: string; state?: string; reason?: string };
-      if (shell.type === 'broker.state') {
-        dispatch({ type: 'shell', state: shell.state as Extract<BannerInput, { type: 'shell' }>['state'], reason: shell.reason });
-        if (shell.state === 'running') void Promise.all([refresh(), reloadAudit()]);
+      // Electron main's own events (the preload relays them): the broker process's state,
+      // and "show this target" when a notification was clicked.
+      const shell = event as unknown as { type: string; status?: { state: Extract<BannerInput, { type: 'shell' }>['state']; reason?: string }; target?: string };
+      if (shell.type === 'broker.state' && shell.status) {
+        dispatch({ type: 'shell', state: shell.status.state, reason: shell.status.reason });
+        if (shell.status.state === 'running') void Promise.all([readInfo(), refresh(), reloadAudit()]);
+        return;
+      }
+      if (shell.type === 'ui.focus') {
+        if (shell.target) document.querySelector<HTMLElement>(`li.target[data-target="${CSS.escape(shell.target)}"]`)?.focus();
         return;
       }
       if (event.type === 'audit') {

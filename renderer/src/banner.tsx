@@ -20,6 +20,16 @@ export function BrokerBanner({ state, onDismiss }: { state: BannerState; onDismi
           <strong>Broker starting…</strong>
         </div>
       )}
+      {link.type === 'restarting' && (
+        <div className="banner warn" role="status" data-banner="restarting">
+          <strong>Broker restarting…</strong> {link.reason}
+        </div>
+      )}
+      {link.type === 'stopped' && (
+        <div className="banner warn" role="status" data-banner="stopped">
+          <strong>Broker stopped.</strong> Targets are not listening until it starts again.
+        </div>
+      )}
       {link.type === 'restarted' && (
         <div className="banner info" role="status" data-banner="restarted">
           <strong>Broker restarted</strong> at {new Date(link.at).toLocaleTimeString()}; targets and the audit feed were refreshed.{' '}

@@ -7,6 +7,9 @@ export type Banner =
   | { type: 'none' }
   | { type: 'reconnecting' }
   | { type: 'starting' }
+  /** Electron: the broker process is being restarted (it crashed or its settings changed). */
+  | { type: 'restarting'; reason?: string }
+  | { type: 'stopped' }
   | { type: 'restarted'; at: string }
   | { type: 'unauthorized' }
   | { type: 'config-error'; reason: string };
@@ -21,7 +24,7 @@ export type BannerInput =
   | { type: 'history'; records: readonly AuditRecord[] }
   /** The broker's own word on the config (brokerInfo, config.rejected / config.applied events). */
   | { type: 'config'; reason?: string }
-  | { type: 'shell'; state: 'starting' | 'running' | 'restarting' | 'config-error'; reason?: string }
+  | { type: 'shell'; state: 'starting' | 'running' | 'restarting' | 'config-error' | 'stopped'; reason?: string }
   | { type: 'dismiss' };
 
 export interface BannerState {
@@ -51,8 +54,12 @@ export function bannerReducer(s: BannerState, input: BannerInput): BannerState {
       return { ...s, config: configFromHistory(input.records) };
     case 'shell':
       if (input.state === 'config-error') return { ...s, config: input.reason ?? 'the config was rejected' };
-      if (input.state === 'running') return { ...s, link: s.link.type === 'starting' || s.link.type === 'reconnecting' ? { type: 'restarted', at: new Date().toISOString() } : s.link };
-      return { ...s, link: { type: input.state === 'starting' ? 'starting' : 'reconnecting' } };
+      if (input.state === 'running') {
+        const wasDown = s.link.type === 'starting' || s.link.type === 'reconnecting' || s.link.type === 'restarting' || s.link.type === 'stopped';
+        return { ...s, config: undefined, link: wasDown ? { type: 'restarted', at: new Date().toISOString() } : s.link };
+      }
+      if (input.state === 'restarting') return { ...s, link: { type: 'restarting', ...(input.reason ? { reason: input.reason } : {}) } };
+      return { ...s, link: { type: input.state } };
     case 'dismiss':
       return { ...s, link: { type: 'none' } };
   }

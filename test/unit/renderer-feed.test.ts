@@ -81,6 +81,7 @@ test('banner: reconnecting, then restarted; a rejected config stays until a load
   assert.equal(s.config, undefined);
   s = bannerReducer(s, { type: 'shell', state: 'config-error', reason: 'line 3: bad indentation' });
   assert.equal(s.config, 'line 3: bad indentation');
-  s = bannerReducer(bannerReducer(s, { type: 'shell', state: 'starting' }), { type: 'shell', state: 'running' });
+  s = bannerReducer(bannerReducer(s, { type: 'shell', state: 'restarting', reason: 'the broker exited (code 1)' }), { type: 'shell', state: 'running' });
   assert.equal(s.link.type, 'restarted');
+  assert.equal(s.config, undefined, 'running again: the config loaded');
 });
