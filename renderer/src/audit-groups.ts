@@ -149,6 +149,9 @@ export function describe(r: AuditRecord): string {
       return `config loaded: ${r.services} target${r.services === 1 ? '' : 's'} from ${r.source}`;
     case 'config.rejected':
       return `config change rejected (the last good config stays in use): ${r.reason}`;
+    default:
+      // A record type newer than this renderer: its name still says what happened.
+      return (r as { type: string }).type;
   }
 }
 
