@@ -244,9 +244,16 @@ test('countdowns run live and turn into an expired / renew state (renderer on th
         credentialExpiresAt,
         ...(identity ? { identity } : {}),
       });
+      // The login completes when the test calls __finishLogin: a fresh session, announced as an event.
+      let session = { name: 'corp', issuer: 'https://login.example.com', state: 'active', expiresAt: iso(3_000) };
+      let listener: ((e: unknown) => void) | undefined;
+      (window as unknown as { __finishLogin: () => void }).__finishLogin = () => {
+        session = { ...session, expiresAt: new Date(Date.now() + 3_600_000).toISOString() };
+        listener?.({ type: 'session.changed', session });
+      };
       (window as unknown as { secretless: unknown }).secretless = {
         listTargets: async () => [target('sts-db', iso(65_000), 'corp'), { ...target('old-db', iso(-5_000)), status: { state: 'error', reason: 'listen EADDRINUSE 127.0.0.1:15433' }, health: { type: 'listener-failed', at: iso(0), code: 'listener_failed', reason: 'listen EADDRINUSE 127.0.0.1:15433' }, connections: 0 }],
-        listSessions: async () => [{ name: 'corp', issuer: 'https://login.example.com', state: 'active', expiresAt: iso(3_000) }],
+        listSessions: async () => [session],
         recentAudit: async () => [],
         login: async (name: string) => (calls.push(`login ${name}`), { flow: 'device_code', verificationUri: 'https://login.example.com/device', userCode: 'WDJB-MJHT' }),
         logout: async () => {},
@@ -255,7 +262,7 @@ test('countdowns run live and turn into an expired / renew state (renderer on th
         saveTarget: async () => {},
         brokerInfo: async () => ({ instanceId: 'standin', startedAt: iso(0), version: '0', configPath: '/x' }),
         connectorTemplates: async () => [],
-        subscribe: () => () => {},
+        subscribe: (l: (e: unknown) => void) => ((listener = l), () => (listener = undefined)),
       };
     });
     const p = await context.newPage();
@@ -275,6 +282,10 @@ test('countdowns run live and turn into an expired / renew state (renderer on th
     await p.getByRole('status').filter({ hasText: 'WDJB-MJHT' }).waitFor();
     assert.deepEqual(await p.evaluate(() => (window as unknown as { __calls: string[] }).__calls), ['login corp']);
     await p.screenshot({ path: join(OUT, 'desktop-expiries-dark.png'), fullPage: true });
+    // Logged in: the login notice goes (it would be stale), the session counts down again.
+    await p.evaluate(() => (window as unknown as { __finishLogin: () => void }).__finishLogin());
+    await p.getByRole('status').filter({ hasText: 'WDJB-MJHT' }).waitFor({ state: 'detached' });
+    await sts.getByText(/^Session corp expires in (59m|1h)/).waitFor();
   } finally {
     await context.close();
   }

@@ -164,8 +164,16 @@ test('add an ssh target: the private key goes to the keychain, a host alias name
   await dialog.getByLabel('Private key to store in the keychain').fill(upstreamKey.privateText);
   // Password and passphrase: not used here.
   for (const key of ['password', 'passphrase']) await dialog.locator(`#f-cred-${key}`).fill('');
-  await dialog.getByLabel('Host alias').fill('jump');
   await dialog.getByLabel('Client keys allowed').fill(`${clientKey.path}.pub`);
+  // The broker's own check points at the field, not at a line of a file.
+  await dialog.getByLabel('Host alias').fill('not a host!');
+  await dialog.getByRole('button', { name: 'Save' }).click();
+  const aliasError = dialog.locator('#f-config-hostAlias-error');
+  await aliasError.waitFor();
+  assert.doesNotMatch((await aliasError.textContent()) ?? '', /line \d/);
+  assert.equal(await dialog.getByLabel('Host alias').getAttribute('aria-invalid'), 'true');
+  assert.ok(await dialog.getByLabel('Host alias').evaluate((el) => el === document.activeElement), 'focus on the field');
+  await dialog.getByLabel('Host alias').fill('jump');
   await save(dialog);
   await health('jump').filter({ hasText: 'Listening' }).waitFor();
 });
