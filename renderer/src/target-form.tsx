@@ -54,6 +54,15 @@ export function TargetForm({ api, templates, mode, onSaved, onCancel }: Props) {
     if (first) document.getElementById(controlId(first) || 'f-name')?.focus();
   }, [fieldErrors]);
 
+  // A confirmation or an error below the fold of a long form: bring it into view, and
+  // focus the safe choice of a confirmation.
+  useEffect(() => {
+    if (!conflict && !error) return;
+    const el = dialog.current?.querySelector<HTMLElement>(conflict ? '[data-testid="keychain-conflict"]' : '.notice.error');
+    el?.scrollIntoView({ block: 'nearest' });
+    if (conflict) el?.querySelector<HTMLButtonElement>('button')?.focus();
+  }, [conflict, error]);
+
   const update = (f: (s: FormState) => FormState) => setForm((s) => (s ? f(s) : s));
   const updateCred = (key: string, patch: Partial<CredState>) => update((s) => ({ ...s, creds: s.creds.map((c) => (c.key === key ? { ...c, ...patch } : c)) }));
 
