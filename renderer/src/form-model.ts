@@ -152,6 +152,10 @@ export function buildInput(s: FormState, template: ConnectorTemplate | undefined
       }
       credentials[key] = { literal: c.value };
     } else {
+      // An optional secret the user left alone (the proposed keychain item, nothing typed,
+      // or the reference cleared) is not used: no reference to an item that does not exist.
+      const untouched = c.source === 'keychain' && !c.refEdited && !c.secret;
+      if (!field?.required && (untouched || !c.value.trim())) continue;
       if (!c.value.trim()) {
         problems.push({ path, message: `Say which ${c.source === 'keychain' ? 'keychain item' : c.source === 'env' ? 'environment variable' : 'file'} holds it.` });
         continue;

@@ -324,7 +324,7 @@ function CredentialField(props: { c: CredState; field?: TemplateField; update(ke
                 autoComplete="off"
                 spellCheck={false}
                 aria-label={`${label} to store in the keychain`}
-                placeholder={c.refEdited ? 'paste a new key (empty: keep the stored one)' : 'paste the key to store'}
+                placeholder={c.refEdited ? 'paste a new key (empty: keep the stored one)' : field?.required ? 'paste the key to store' : 'paste the key to store (empty: not used)'}
                 value={c.secret}
                 onChange={(e) => update(c.key, { secret: e.target.value })}
               />
@@ -333,7 +333,7 @@ function CredentialField(props: { c: CredState; field?: TemplateField; update(ke
                 type="password"
                 autoComplete="new-password"
                 aria-label={`${label} to store in the keychain`}
-                placeholder={c.refEdited ? 'new secret (empty: keep the stored one)' : 'secret to store'}
+                placeholder={c.refEdited ? 'new secret (empty: keep the stored one)' : field?.required ? 'secret to store' : 'secret to store (empty: not used)'}
                 value={c.secret}
                 onChange={(e) => update(c.key, { secret: e.target.value })}
               />

@@ -87,23 +87,23 @@ async function save(dialog: ReturnType<Page['getByRole']>): Promise<void> {
 test('add a PostgreSQL target: the form is the pg template, the password goes to the keychain under the target name', async () => {
   const dialog = await openAdd();
   await dialog.getByLabel('Name', { exact: true }).fill('shop-pg');
-  assert.equal(await dialog.getByLabel('Password keychain item').inputValue(), 'secretless-desktop/shop-pg#password');
+  assert.equal(await dialog.getByLabel('Password keychain item', { exact: true }).inputValue(), 'secretless-desktop/shop-pg#password');
   assert.deepEqual(
-    await dialog.getByLabel('Protocol').locator('option').allTextContents(),
-    (await dialog.getByLabel('Protocol').locator('option').allTextContents()).filter((l) => !/HTTP/i.test(l)),
+    await dialog.getByLabel('Protocol', { exact: true }).locator('option').allTextContents(),
+    (await dialog.getByLabel('Protocol', { exact: true }).locator('option').allTextContents()).filter((l) => !/HTTP/i.test(l)),
     'no protocol the broker has no connector for',
   );
   // An empty required field is pointed at, not saved.
   await dialog.getByRole('button', { name: 'Save' }).click();
   await dialog.locator('#f-cred-host-error, #f-cred-username-error').first().waitFor();
   assert.equal(await dialog.getByLabel('User', { exact: true }).getAttribute('aria-invalid'), 'true');
-  await dialog.getByLabel('Local port').fill(String(ports['shop-pg']));
+  await dialog.getByLabel('Local port', { exact: true }).fill(String(ports['shop-pg']));
   await dialog.getByLabel('Host', { exact: true }).fill('127.0.0.1');
   await dialog.getByLabel('Port', { exact: true }).fill(String(pg.port));
   await dialog.getByLabel('User', { exact: true }).fill(pg.users.scram.name);
-  await dialog.getByLabel('TLS (sslmode)').selectOption('disable');
-  await dialog.getByLabel('Default database').fill('app');
-  await dialog.getByLabel('Password to store in the keychain').fill(pg.users.scram.password);
+  await dialog.getByLabel('TLS (sslmode)', { exact: true }).selectOption('disable');
+  await dialog.getByLabel('Default database', { exact: true }).fill('app');
+  await dialog.getByLabel('Password to store in the keychain', { exact: true }).fill(pg.users.scram.password);
   await save(dialog);
   await health('shop-pg').filter({ hasText: 'Listening' }).waitFor();
   const config = readFileSync(configPath, 'utf8');
@@ -114,16 +114,16 @@ test('add a PostgreSQL target: the form is the pg template, the password goes to
 test("a second target does not take over the first one's keychain item unless the user confirms", async () => {
   const dialog = await openAdd();
   await dialog.getByLabel('Name', { exact: true }).fill('reports');
-  assert.equal(await dialog.getByLabel('Password keychain item').inputValue(), 'secretless-desktop/reports#password', 'its own item by default');
-  await dialog.getByLabel('Local port').fill(String(ports['reports']));
+  assert.equal(await dialog.getByLabel('Password keychain item', { exact: true }).inputValue(), 'secretless-desktop/reports#password', 'its own item by default');
+  await dialog.getByLabel('Local port', { exact: true }).fill(String(ports['reports']));
   await dialog.getByLabel('Host', { exact: true }).fill('127.0.0.1');
   await dialog.getByLabel('Port', { exact: true }).fill(String(pg.port));
   await dialog.getByLabel('User', { exact: true }).fill(pg.users.md5.name);
-  await dialog.getByLabel('TLS (sslmode)').selectOption('disable');
-  await dialog.getByLabel('Default database').fill('app');
+  await dialog.getByLabel('TLS (sslmode)', { exact: true }).selectOption('disable');
+  await dialog.getByLabel('Default database', { exact: true }).fill('app');
   // The user points it at shop-pg's item and types a password: the broker asks first.
-  await dialog.getByLabel('Password keychain item').fill('secretless-desktop/shop-pg#password');
-  await dialog.getByLabel('Password to store in the keychain').fill(pg.users.md5.password);
+  await dialog.getByLabel('Password keychain item', { exact: true }).fill('secretless-desktop/shop-pg#password');
+  await dialog.getByLabel('Password to store in the keychain', { exact: true }).fill(pg.users.md5.password);
   await dialog.getByRole('button', { name: 'Save' }).click();
   const conflict = dialog.getByTestId('keychain-conflict');
   await conflict.waitFor();
@@ -131,7 +131,7 @@ test("a second target does not take over the first one's keychain item unless th
   await page.screenshot({ path: join(OUT, 'walk-keychain-confirm-light.png') });
   // They decline: back to its own item.
   await conflict.getByRole('button', { name: 'Use another item' }).click();
-  await dialog.getByLabel('Password keychain item').fill('secretless-desktop/reports#password');
+  await dialog.getByLabel('Password keychain item', { exact: true }).fill('secretless-desktop/reports#password');
   await save(dialog);
   await health('reports').filter({ hasText: 'Listening' }).waitFor();
 });
@@ -139,16 +139,16 @@ test("a second target does not take over the first one's keychain item unless th
 test('add a MariaDB target: picking MySQL brings its defaults', async () => {
   const dialog = await openAdd();
   await dialog.getByLabel('Name', { exact: true }).fill('shop-maria');
-  await dialog.getByLabel('Protocol').selectOption('mysql');
+  await dialog.getByLabel('Protocol', { exact: true }).selectOption('mysql');
   assert.equal(await dialog.getByLabel('Port', { exact: true }).inputValue(), '3306');
-  assert.equal(await dialog.getByLabel('Password keychain item').inputValue(), 'secretless-desktop/shop-maria#password');
-  await dialog.getByLabel('Local port').fill(String(ports['shop-maria']));
+  assert.equal(await dialog.getByLabel('Password keychain item', { exact: true }).inputValue(), 'secretless-desktop/shop-maria#password');
+  await dialog.getByLabel('Local port', { exact: true }).fill(String(ports['shop-maria']));
   await dialog.getByLabel('Host', { exact: true }).fill('127.0.0.1');
   await dialog.getByLabel('Port', { exact: true }).fill(String(maria.port));
   await dialog.getByLabel('User', { exact: true }).fill(maria.users.native.name);
-  await dialog.getByLabel('TLS (sslmode)').selectOption('disable');
-  await dialog.getByLabel('Default database').fill('app');
-  await dialog.getByLabel('Password to store in the keychain').fill(maria.users.native.password);
+  await dialog.getByLabel('TLS (sslmode)', { exact: true }).selectOption('disable');
+  await dialog.getByLabel('Default database', { exact: true }).fill('app');
+  await dialog.getByLabel('Password to store in the keychain', { exact: true }).fill(maria.users.native.password);
   await save(dialog);
   await health('shop-maria').filter({ hasText: 'Listening' }).waitFor();
 });
@@ -156,24 +156,23 @@ test('add a MariaDB target: picking MySQL brings its defaults', async () => {
 test('add an ssh target: the private key goes to the keychain, a host alias names it', async () => {
   const dialog = await openAdd();
   await dialog.getByLabel('Name', { exact: true }).fill('jump');
-  await dialog.getByLabel('Protocol').selectOption('ssh');
-  await dialog.getByLabel('Local port').fill(String(ports['jump']));
+  await dialog.getByLabel('Protocol', { exact: true }).selectOption('ssh');
+  await dialog.getByLabel('Local port', { exact: true }).fill(String(ports['jump']));
   await dialog.getByLabel('Host', { exact: true }).fill(`127.0.0.1:${sshd.port}`);
   await dialog.getByLabel('User', { exact: true }).fill(sshd.user);
   await dialog.getByLabel('Host key', { exact: true }).fill(sshd.hostKeyLine);
-  await dialog.getByLabel('Private key to store in the keychain').fill(upstreamKey.privateText);
-  // Password and passphrase: not used here.
-  for (const key of ['password', 'passphrase']) await dialog.locator(`#f-cred-${key}`).fill('');
-  await dialog.getByLabel('Client keys allowed').fill(`${clientKey.path}.pub`);
+  await dialog.getByLabel('Private key to store in the keychain', { exact: true }).fill(upstreamKey.privateText);
+  // Password and passphrase stay empty: not used.
+  await dialog.getByLabel('Client keys allowed', { exact: true }).fill(`${clientKey.path}.pub`);
   // The broker's own check points at the field, not at a line of a file.
-  await dialog.getByLabel('Host alias').fill('not a host!');
+  await dialog.getByLabel('Host alias', { exact: true }).fill('not a host!');
   await dialog.getByRole('button', { name: 'Save' }).click();
   const aliasError = dialog.locator('#f-config-hostAlias-error');
   await aliasError.waitFor();
   assert.doesNotMatch((await aliasError.textContent()) ?? '', /line \d/);
-  assert.equal(await dialog.getByLabel('Host alias').getAttribute('aria-invalid'), 'true');
-  assert.ok(await dialog.getByLabel('Host alias').evaluate((el) => el === document.activeElement), 'focus on the field');
-  await dialog.getByLabel('Host alias').fill('jump');
+  assert.equal(await dialog.getByLabel('Host alias', { exact: true }).getAttribute('aria-invalid'), 'true');
+  assert.ok(await dialog.getByLabel('Host alias', { exact: true }).evaluate((el) => el === document.activeElement), 'focus on the field');
+  await dialog.getByLabel('Host alias', { exact: true }).fill('jump');
   await save(dialog);
   await health('jump').filter({ hasText: 'Listening' }).waitFor();
 });
@@ -268,22 +267,22 @@ test('wrong password: red in the list with the reason the client got (28P01); fi
   assert.notEqual(r.code, 0);
   await health('shop-pg').filter({ hasText: /Credentials rejected: .*password authentication failed/ }).waitFor();
   assert.equal(await row('shop-pg').locator('.dot').getAttribute('class'), 'dot red');
-  await page.getByLabel('Sort targets by').selectOption('health');
+  await page.getByLabel('Sort targets by', { exact: true }).selectOption('health');
   assert.equal(await page.locator('li.target').first().getAttribute('data-target'), 'shop-pg', 'sorted by health: the failing one first');
   await page.screenshot({ path: join(OUT, 'walk-rejected-light.png'), fullPage: true });
   await page.emulateMedia({ colorScheme: 'dark' });
   await page.screenshot({ path: join(OUT, 'walk-rejected-dark.png'), fullPage: true });
   await page.emulateMedia({ colorScheme: 'light' });
-  await page.getByLabel('Sort targets by').selectOption('name');
+  await page.getByLabel('Sort targets by', { exact: true }).selectOption('name');
 
   // Edit shows the references; only the password is typed again.
   await page.getByRole('button', { name: 'Edit shop-pg' }).click();
   const dialog = page.getByRole('dialog', { name: 'Edit shop-pg' });
   await dialog.waitFor();
-  assert.equal(await dialog.getByLabel('Password keychain item').inputValue(), 'secretless-desktop/shop-pg#password');
+  assert.equal(await dialog.getByLabel('Password keychain item', { exact: true }).inputValue(), 'secretless-desktop/shop-pg#password');
   assert.equal(await dialog.getByLabel('User', { exact: true }).inputValue(), pg.users.scram.name);
-  assert.equal(await dialog.getByLabel('Password to store in the keychain').inputValue(), '', 'never the stored value');
-  await dialog.getByLabel('Password to store in the keychain').fill(changed);
+  assert.equal(await dialog.getByLabel('Password to store in the keychain', { exact: true }).inputValue(), '', 'never the stored value');
+  await dialog.getByLabel('Password to store in the keychain', { exact: true }).fill(changed);
   await save(dialog);
   await page.getByRole('button', { name: 'Test connection to shop-pg' }).click();
   await health('shop-pg').filter({ hasText: 'Last login ok' }).waitFor();

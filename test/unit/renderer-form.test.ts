@@ -67,6 +67,19 @@ test('editing shows every reference, keeps hidden literal secrets, and submits o
   assert.equal(copy.port, '');
 });
 
+test('an optional secret left alone is not referenced; a typed one is stored under its item', () => {
+  let s = rename(newForm(pg), 'trusty');
+  s = { ...s, creds: s.creds.map((c) => (c.key === 'username' ? { ...c, value: 'app' } : c)) };
+  const without = buildInput(s, pg);
+  assert.ok(without.ok);
+  assert.equal(without.input.credentials.password, undefined);
+  s = { ...s, creds: s.creds.map((c) => (c.key === 'password' ? { ...c, secret: 'typed' } : c)) };
+  const withSecret = buildInput(s, pg);
+  assert.ok(withSecret.ok);
+  assert.deepEqual(withSecret.input.credentials.password, { from: 'keychain', get: 'secretless-desktop/trusty#password' });
+  assert.deepEqual(withSecret.input.keychainValues, { password: 'typed' });
+});
+
 test('problems point at the field: name, listener, a required credential', () => {
   let s = newForm(pg);
   s = { ...s, port: '99999' };
