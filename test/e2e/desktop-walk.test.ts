@@ -79,6 +79,17 @@ async function openAdd(): Promise<ReturnType<Page['getByRole']>> {
   return dialog;
 }
 
+/** The database form as a user fills it: listener, server, user, no TLS, the default database. */
+async function fillDatabase(dialog: ReturnType<Page['getByRole']>, o: { name: string; port: number; user: string }): Promise<void> {
+  const field = (label: string) => dialog.getByLabel(label, { exact: true });
+  await field('Local port').fill(String(ports[o.name]));
+  await field('Host').fill('127.0.0.1');
+  await field('Port').fill(String(o.port));
+  await field('User').fill(o.user);
+  await field('TLS (sslmode)').selectOption('disable');
+  await field('Default database').fill('app');
+}
+
 async function save(dialog: ReturnType<Page['getByRole']>): Promise<void> {
   await dialog.getByRole('button', { name: 'Save' }).click();
   await dialog.waitFor({ state: 'detached' });
@@ -97,12 +108,7 @@ test('add a PostgreSQL target: the form is the pg template, the password goes to
   await dialog.getByRole('button', { name: 'Save' }).click();
   await dialog.locator('#f-cred-host-error, #f-cred-username-error').first().waitFor();
   assert.equal(await dialog.getByLabel('User', { exact: true }).getAttribute('aria-invalid'), 'true');
-  await dialog.getByLabel('Local port', { exact: true }).fill(String(ports['shop-pg']));
-  await dialog.getByLabel('Host', { exact: true }).fill('127.0.0.1');
-  await dialog.getByLabel('Port', { exact: true }).fill(String(pg.port));
-  await dialog.getByLabel('User', { exact: true }).fill(pg.users.scram.name);
-  await dialog.getByLabel('TLS (sslmode)', { exact: true }).selectOption('disable');
-  await dialog.getByLabel('Default database', { exact: true }).fill('app');
+  await fillDatabase(dialog, { name: 'shop-pg', port: pg.port, user: pg.users.scram.name });
   await dialog.getByLabel('Password to store in the keychain', { exact: true }).fill(pg.users.scram.password);
   await save(dialog);
   await health('shop-pg').filter({ hasText: 'Listening' }).waitFor();
@@ -115,12 +121,7 @@ test("a second target does not take over the first one's keychain item unless th
   const dialog = await openAdd();
   await dialog.getByLabel('Name', { exact: true }).fill('reports');
   assert.equal(await dialog.getByLabel('Password keychain item', { exact: true }).inputValue(), 'secretless-desktop/reports#password', 'its own item by default');
-  await dialog.getByLabel('Local port', { exact: true }).fill(String(ports['reports']));
-  await dialog.getByLabel('Host', { exact: true }).fill('127.0.0.1');
-  await dialog.getByLabel('Port', { exact: true }).fill(String(pg.port));
-  await dialog.getByLabel('User', { exact: true }).fill(pg.users.md5.name);
-  await dialog.getByLabel('TLS (sslmode)', { exact: true }).selectOption('disable');
-  await dialog.getByLabel('Default database', { exact: true }).fill('app');
+  await fillDatabase(dialog, { name: 'reports', port: pg.port, user: pg.users.md5.name });
   // The user points it at shop-pg's item and types a password: the broker asks first.
   await dialog.getByLabel('Password keychain item', { exact: true }).fill('secretless-desktop/shop-pg#password');
   await dialog.getByLabel('Password to store in the keychain', { exact: true }).fill(pg.users.md5.password);
@@ -142,12 +143,7 @@ test('add a MariaDB target: picking MySQL brings its defaults', async () => {
   await dialog.getByLabel('Protocol', { exact: true }).selectOption('mysql');
   assert.equal(await dialog.getByLabel('Port', { exact: true }).inputValue(), '3306');
   assert.equal(await dialog.getByLabel('Password keychain item', { exact: true }).inputValue(), 'secretless-desktop/shop-maria#password');
-  await dialog.getByLabel('Local port', { exact: true }).fill(String(ports['shop-maria']));
-  await dialog.getByLabel('Host', { exact: true }).fill('127.0.0.1');
-  await dialog.getByLabel('Port', { exact: true }).fill(String(maria.port));
-  await dialog.getByLabel('User', { exact: true }).fill(maria.users.native.name);
-  await dialog.getByLabel('TLS (sslmode)', { exact: true }).selectOption('disable');
-  await dialog.getByLabel('Default database', { exact: true }).fill('app');
+  await fillDatabase(dialog, { name: 'shop-maria', port: maria.port, user: maria.users.native.name });
   await dialog.getByLabel('Password to store in the keychain', { exact: true }).fill(maria.users.native.password);
   await save(dialog);
   await health('shop-maria').filter({ hasText: 'Listening' }).waitFor();
