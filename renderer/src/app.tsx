@@ -99,6 +99,8 @@ function Connected({ api, streamListener }: { api: BrokerApi; streamListener: Re
       dispatch({ type: 'config', reason: info.configRejected?.reason });
       const restarted = instance.current !== undefined && instance.current !== info.instanceId;
       instance.current = info.instanceId;
+      // Test results were about the previous broker process.
+      if (restarted) setTesting(new Map());
       return restarted;
     } catch (err) {
       report(err);

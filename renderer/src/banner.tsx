@@ -1,4 +1,5 @@
 import type { BannerState } from './broker-banner.js';
+import { clock } from './time.js';
 
 /** The broker's own state above everything else: what happened and what to do. */
 export function BrokerBanner({ state, onDismiss }: { state: BannerState; onDismiss(): void }) {
@@ -32,7 +33,7 @@ export function BrokerBanner({ state, onDismiss }: { state: BannerState; onDismi
       )}
       {link.type === 'restarted' && (
         <div className="banner info" role="status" data-banner="restarted">
-          <strong>Broker restarted</strong> at {new Date(link.at).toLocaleTimeString()}; targets and the audit feed were refreshed.{' '}
+          <strong>Broker restarted</strong> at {clock(link.at)}; targets and the audit feed were refreshed.{' '}
           <button type="button" className="link" onClick={onDismiss}>
             Dismiss
           </button>

@@ -2,6 +2,7 @@
 // in the words the client was told. The broker derives it from what happened
 // (TargetInfo.health); this only words it.
 import type { TargetHealth, TargetInfo } from '../../broker/api.js';
+import { clock } from './time.js';
 
 export type HealthColour = 'green' | 'grey' | 'amber' | 'red';
 
@@ -55,7 +56,7 @@ export function healthLabel(h: TargetHealth, connections = 0): string {
     case 'listening':
       return `Listening${open}`;
     case 'ok':
-      return `Last login ok ${new Date(h.at).toLocaleTimeString()}${h.latencyMs !== undefined ? ` (${Math.round(h.latencyMs)} ms)` : ''}${open}`;
+      return `Last login ok ${clock(h.at)}${h.latencyMs !== undefined ? ` (${Math.round(h.latencyMs)} ms)` : ''}${open}`;
     default:
       return `${PROBLEM[h.type]}: ${h.reason}${open}`;
   }

@@ -187,14 +187,14 @@ test('add a target from the form, by keyboard: fixed port, password into the OS 
   await dialog.getByLabel('Name', { exact: true }).fill('form-db');
   // The form is the pg template: its port and the keychain item named after the target.
   assert.equal(await dialog.getByLabel('Port', { exact: true }).inputValue(), '5432');
-  assert.equal(await dialog.getByLabel('Password keychain item').inputValue(), 'secretless-desktop/form-db#password');
-  await dialog.getByLabel('Local port').fill(String(port));
+  assert.equal(await dialog.getByLabel('Password keychain item', { exact: true }).inputValue(), 'secretless-desktop/form-db#password');
+  await dialog.getByLabel('Local port', { exact: true }).fill(String(port));
   await dialog.getByLabel('Host', { exact: true }).fill('127.0.0.1');
   await dialog.getByLabel('Port', { exact: true }).fill(String(cluster.port));
   await dialog.getByLabel('User', { exact: true }).fill(cluster.users.md5.name);
-  await dialog.getByLabel('TLS (sslmode)').selectOption('disable');
-  await dialog.getByLabel('Password to store in the keychain').fill(cluster.users.md5.password);
-  await dialog.getByLabel('Password to store in the keychain').press('Enter');
+  await dialog.getByLabel('TLS (sslmode)', { exact: true }).selectOption('disable');
+  await dialog.getByLabel('Password to store in the keychain', { exact: true }).fill(cluster.users.md5.password);
+  await dialog.getByLabel('Password to store in the keychain', { exact: true }).press('Enter');
   await dialog.waitFor({ state: 'detached' });
 
   await row('form-db').getByTestId('state').filter({ hasText: 'Listening' }).waitFor();

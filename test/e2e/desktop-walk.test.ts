@@ -358,7 +358,7 @@ test('delete a target after confirming, with its keychain item; the audit feed r
   assert.equal(lookup.stdout, '', 'the keychain item is gone');
 
   const feed = page.getByRole('log', { name: 'Audit feed, newest first' });
-  await feed.locator('li[data-kind="connection"][data-target="jump"][data-outcome="ok"]').first().waitFor();
+  await feed.locator('li[data-kind="event"][data-type="service.stopped"][data-target="reports"]').first().waitFor();
   await page.screenshot({ path: join(OUT, 'walk-main-light.png'), fullPage: true });
   await page.emulateMedia({ colorScheme: 'dark' });
   await page.screenshot({ path: join(OUT, 'walk-main-dark.png'), fullPage: true });
