@@ -1,4 +1,16 @@
-import { remaining, useNow } from './time.js';
+import { useEffect, useState } from 'react';
+import { remaining } from './time.js';
+
+/** The current time, re-rendering every second while mounted. */
+export function useNow(intervalMs = 1000): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const t = setInterval(() => setNow(Date.now()), intervalMs);
+    return () => clearInterval(t);
+  }, [intervalMs]);
+  return now;
+}
+
 
 /**
  * Live time until `expiresAt`, or an expired state with an optional renew action. Nothing

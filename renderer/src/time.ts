@@ -1,15 +1,4 @@
-import { useEffect, useState } from 'react';
-
-/** The current time, re-rendering every second while mounted. */
-export function useNow(intervalMs = 1000): number {
-  const [now, setNow] = useState(() => Date.now());
-  useEffect(() => {
-    const t = setInterval(() => setNow(Date.now()), intervalMs);
-    return () => clearInterval(t);
-  }, [intervalMs]);
-  return now;
-}
-
+// Times as the UI words them. Pure: the renderer's pure modules and their unit tests use it.
 /** "4m 05s", "2h 10m", "3d 4h"; undefined once expired. */
 export function remaining(iso: string, now: number): string | undefined {
   const ms = Date.parse(iso) - now;
