@@ -11,7 +11,6 @@ export function useNow(intervalMs = 1000): number {
   return now;
 }
 
-
 /**
  * Live time until `expiresAt`, or an expired state with an optional renew action. Nothing
  * when there is no expiry (a static secret): "no expiry" on every row is noise.
