@@ -10,7 +10,7 @@ import { apiErrorOf } from './api-error.js';
 import { groupAudit, recentConnections } from './audit-groups.js';
 import { AuditFeed } from './audit-feed.js';
 import { BrokerBanner } from './banner.js';
-import { bannerReducer, INITIAL_BANNER, type BannerInput } from './broker-banner.js';
+import { bannerReducer, INITIAL_BANNER } from './broker-banner.js';
 import { LoginNotice, Sessions } from './sessions.js';
 import { DeleteDialog } from './delete-dialog.js';
 import { TargetForm, type FormMode } from './target-form.js';
@@ -132,14 +132,15 @@ function Connected({ api, streamListener }: { api: BrokerApi; streamListener: Re
       }
       // Electron main's own events (the preload relays them): the broker process's state,
       // and "show this target" when a notification was clicked.
-      const shell = event as unknown as { type: string; status?: { state: Extract<BannerInput, { type: 'shell' }>['state']; reason?: string }; target?: string };
-      if (shell.type === 'broker.state' && shell.status) {
-        dispatch({ type: 'shell', state: shell.status.state, reason: shell.status.reason });
-        if (shell.status.state === 'running') void Promise.all([readInfo(), refresh(), reloadAudit()]);
+      if (event.type === 'broker.state') {
+        const st = event.status;
+        const where = st.state === 'config-error' ? ` (${st.file}${st.line ? `, line ${st.line}` : ''})` : '';
+        dispatch({ type: 'shell', state: st.state, ...('reason' in st ? { reason: `${st.reason}${where}` } : {}) });
+        if (st.state === 'running') void Promise.all([readInfo(), refresh(), reloadAudit()]);
         return;
       }
-      if (shell.type === 'ui.focus') {
-        if (shell.target) document.querySelector<HTMLElement>(`li.target[data-target="${CSS.escape(shell.target)}"]`)?.focus();
+      if (event.type === 'ui.focus') {
+        if (event.target) document.querySelector<HTMLElement>(`li.target[data-target="${CSS.escape(event.target)}"]`)?.focus();
         return;
       }
       if (event.type === 'audit') {

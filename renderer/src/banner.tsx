@@ -8,7 +8,7 @@ export function BrokerBanner({ state, onDismiss }: { state: BannerState; onDismi
     <>
       {state.config !== undefined && (
         <div className="banner error" role="alert" data-banner="config-error">
-          <strong>Config change rejected.</strong> {state.config} The broker keeps running with the last good config; this stays until the file is fixed.
+          <strong>The config file was not loaded.</strong> {state.config} Targets keep the last config that loaded; this goes once the file is fixed.
         </div>
       )}
       {link.type === 'reconnecting' && (
