@@ -180,6 +180,7 @@ test('Test connection: each target logs in for real and shows it', async () => {
     await health(name).filter({ hasText: 'Last login ok' }).waitFor();
     assert.equal(await row(name).locator('.dot').getAttribute('class'), 'dot green');
   }
+  await page.screenshot({ path: join(OUT, 'walk-tested-light.png'), fullPage: true });
 });
 
 /** Every item of a target's copy menu, as the clipboard holds it after a click. */
@@ -292,6 +293,7 @@ test('database down: "unreachable" in the list; back up, it recovers on the next
   await page.getByRole('button', { name: 'Test connection to shop-maria' }).click();
   await health('shop-maria').filter({ hasText: /Target unreachable/ }).waitFor();
   assert.equal(await row('shop-maria').locator('.dot').getAttribute('class'), 'dot red');
+  await page.screenshot({ path: join(OUT, 'walk-unreachable-light.png'), fullPage: true });
 });
 
 test('narrow (tray) layout: one line per target, keyboard only', async () => {
