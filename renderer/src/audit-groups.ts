@@ -137,6 +137,8 @@ export function describe(r: AuditRecord): string {
       return `signed with ${r.key} for ${clientLabel(r.client)}`;
     case 'ssh-agent.refused':
       return `refused agent request: ${r.request}`;
+    case 'command.intercepted':
+      return `client ${r.command}${r.requestedUser !== undefined ? ` as ${r.requestedUser}` : ''} ${r.action === 'answered' ? "answered by the broker (the session keeps the service's login)" : r.action === 'refused' ? "refused: the session keeps the service's login" : 'with a wrong number of arguments'}`;
     case 'cancel.forwarded':
       return 'query cancel forwarded';
     case 'service.started':
