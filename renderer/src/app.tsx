@@ -15,7 +15,7 @@ import { LoginNotice, Sessions } from './sessions.js';
 import { DeleteDialog } from './delete-dialog.js';
 import { TargetForm, type FormMode } from './target-form.js';
 import { lastUse, loadPrefs, orderTargets, savePrefs, type SortKey } from './target-order.js';
-import { Targets } from './targets.js';
+import { Targets, type TestNote } from './targets.js';
 import { useMedia } from './use-media.js';
 
 const FEED_LIMIT = 500;
@@ -53,7 +53,7 @@ function Connected({ api, streamListener }: { api: BrokerApi; streamListener: Re
   const [editing, setEditing] = useState<FormMode>();
   const [deleting, setDeleting] = useState<string>();
   const [templates, setTemplates] = useState<ConnectorTemplate[]>([]);
-  const [testing, setTesting] = useState<ReadonlyMap<string, string>>(new Map());
+  const [testing, setTesting] = useState<ReadonlyMap<string, TestNote>>(new Map());
   const [notice, setNotice] = useState<string>();
   const instance = useRef<string | undefined>(undefined);
   const [pendingLogin, setPendingLogin] = useState<{ identity: string; start: LoginStart; expiresBefore?: string }>();
@@ -249,15 +249,16 @@ function Connected({ api, streamListener }: { api: BrokerApi; streamListener: Re
         onDelete={(t) => setDeleting(t.name)}
         testing={testing}
         onTest={async (name) => {
-          setTesting((m) => new Map(m).set(name, 'Testing…'));
-          let text: string;
+          setTesting((m) => new Map(m).set(name, { text: 'Testing…', at: new Date().toISOString() }));
+          let note: TestNote;
           try {
             const r = await api.testTarget(name);
-            text = r.type === 'ok' ? `Test ok: logged in to ${r.target} in ${Math.round(r.latencyMs)} ms` : `Test failed: ${r.reason}`;
+            // Stamped on arrival (after the broker recorded it), so only a later health change hides it.
+            note = { at: new Date().toISOString(), text: r.type === 'ok' ? `Test ok: logged in to ${r.target} in ${Math.round(r.latencyMs)} ms` : `Test failed: ${r.reason}` };
           } catch (err) {
-            text = `Test failed: ${apiErrorOf(err).message}`;
+            note = { at: new Date().toISOString(), text: `Test failed: ${apiErrorOf(err).message}` };
           }
-          setTesting((m) => new Map(m).set(name, text));
+          setTesting((m) => new Map(m).set(name, note));
           await refresh();
         }}
         onLogin={(i) => void login(i)}

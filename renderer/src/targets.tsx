@@ -12,6 +12,12 @@ import { healthColour, healthLabel, healthOf } from './health.js';
 import { clock } from './time.js';
 import { SORT_LABELS, type SortKey } from './target-order.js';
 
+/** What the last Test button press said, and when. */
+export interface TestNote {
+  text: string;
+  at: string;
+}
+
 export interface TargetActions {
   onStart(name: string): void;
   onStop(name: string): void;
@@ -34,7 +40,7 @@ interface Props extends TargetActions {
   /** Recent connections per target, newest first. */
   recent(name: string): Extract<FeedRow, { type: 'connection' }>[];
   /** Test results in progress or just finished, per target. */
-  testing?: ReadonlyMap<string, string>;
+  testing?: ReadonlyMap<string, TestNote>;
 }
 
 function isTyping(el: Element | null): boolean {
@@ -151,7 +157,9 @@ function TargetRow({ t, sessions, compact, pinned, onPin, recent, testing, tabIn
   const label = healthLabel(health, t.connections);
   const address = t.status.state === 'listening' ? t.status.address : t.listenOn;
   const isPinned = pinned.has(t.name);
-  const test = testing?.get(t.name);
+  // A test result is shown until something newer happened to the target's health.
+  const note = testing?.get(t.name);
+  const test = note && !('at' in health && health.at > note.at) ? note.text : undefined;
 
   const pin = (
     <button type="button" className={`pin${isPinned ? ' on' : ''}`} aria-pressed={isPinned} aria-label={`Pin ${t.name}`} title={isPinned ? 'Unpin' : 'Pin to the top'} onClick={() => onPin(t.name, !isPinned)}>
