@@ -28,7 +28,7 @@ export type FeedRow =
 const FAILED = /\.(failed|refused|rejected)$/;
 
 export function isFailedRecord(r: AuditRecord): boolean {
-  return FAILED.test(r.type);
+  return FAILED.test(r.type) || r.type === 'audit.dropped';
 }
 
 /** Records newest first in, rows newest first out (a connection sorts by when it opened). */
@@ -78,6 +78,7 @@ export function subjectOf(r: AuditRecord): string {
   if ('service' in r) return r.service;
   if ('identity' in r) return r.identity;
   if (r.type === 'config.loaded' || r.type === 'config.rejected') return 'config';
+  if (r.type === 'audit.dropped') return 'audit log';
   return '';
 }
 
@@ -151,6 +152,8 @@ export function describe(r: AuditRecord): string {
       return `config loaded: ${r.services} target${r.services === 1 ? '' : 's'} from ${r.source}`;
     case 'config.rejected':
       return `config change rejected (the last good config stays in use): ${r.reason}`;
+    case 'audit.dropped':
+      return `${r.count} record${r.count === 1 ? '' : 's'} could not be written to the audit file: ${r.reason}`;
     default:
       // A record type newer than this renderer: its name still says what happened.
       return (r as { type: string }).type;
