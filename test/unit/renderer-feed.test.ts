@@ -15,7 +15,7 @@ const client = { transport: 'tcp' as const, address: '127.0.0.1', port: 50000, p
 const records: AuditRecord[] = [
   { type: 'connection.closed', service: 'app-db', connectionId: 'c1', bytesFromClient: 100, bytesToClient: 2048, durationMs: 1500, time: t(9) },
   { type: 'connection.closed', service: 'app-db', connectionId: 'c2', bytesFromClient: 10, bytesToClient: 0, durationMs: 20, time: t(8) },
-  { type: 'connection.failed', service: 'app-db', connectionId: 'c2', code: 'credentials_rejected', reason: 'password authentication failed for user "app" (28P01)', time: t(7) },
+  { type: 'connection.failed', service: 'app-db', connectionId: 'c2', code: 'target_rejected_credentials', reason: 'password authentication failed for user "app" (28P01)', time: t(7) },
   { type: 'identity.login', identity: 'corp', flow: 'device_code', time: t(6) },
   { type: 'connection.opened', service: 'app-db', connectionId: 'c2', client: { ...client, port: 50001 }, time: t(5) },
   { type: 'connection.authenticated', service: 'app-db', connectionId: 'c1', target: '127.0.0.1:5432', tls: false, authMethod: 'SCRAM-SHA-256', time: t(4) },
@@ -38,7 +38,7 @@ test('one row per connection, newest first, with client, duration, bytes and out
   assert.deepEqual(c1.records.map((r) => r.type), ['connection.opened', 'credential.fetched', 'connection.authenticated', 'connection.closed']);
   const c2 = rows[1]!;
   assert.ok(c2.type === 'connection');
-  assert.equal(c2.code, 'credentials_rejected');
+  assert.equal(c2.code, 'target_rejected_credentials');
   assert.match(c2.reason!, /28P01/);
   assert.deepEqual(recentConnections(rows, 'app-db', 1).map((r) => r.key), ['c-c2']);
 });
@@ -50,7 +50,7 @@ test('identity and config events read as sentences', () => {
 });
 
 const target = (name: string, health: TargetInfo['health']): TargetInfo => ({ name, connector: 'pg', listenOn: 'tcp://127.0.0.1:0', status: { state: 'listening', address: 'tcp://127.0.0.1:1' }, connections: 0, health });
-const rejected = { type: 'credentials-rejected' as const, at: t(0), code: 'target_rejected_credentials', reason: 'password authentication failed for user "app"' };
+const rejected = { type: 'credentials-rejected' as const, at: t(0), code: 'target_rejected_credentials' as const, reason: 'password authentication failed for user "app"' };
 
 test('order: pinned first, then by name, recent use or health (worst first)', () => {
   const targets = [target('b', { type: 'ok', at: t(1) }), target('a', { type: 'stopped' }), target('c', rejected), target('d', { type: 'listening' })];
