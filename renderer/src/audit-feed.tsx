@@ -58,7 +58,7 @@ function ConnectionRow({ row }: { row: Extract<FeedRow, { type: 'connection' }> 
         <summary>
           <time dateTime={row.time}>{clock(row.time)}</time>
           <span className="subject">{row.service}</span>
-          <span className="client">{clientLabel(row.client)}</span>
+          <span className="client">{row.test ? 'Test connection' : clientLabel(row.client)}</span>
           <span className="duration">{formatDuration(row.durationMs)}</span>
           <span className="bytes">{bytes}</span>
           <OutcomeBadge outcome={row.outcome} />

@@ -13,6 +13,8 @@ export type FeedRow =
       /** Time of the first record (the client connecting). */
       time: string;
       client?: ClientInfo;
+      /** A Test connection login (the Test button or `secretless-desktop test`), not a client. */
+      test?: boolean;
       durationMs?: number;
       bytesFromClient?: number;
       bytesToClient?: number;
@@ -62,6 +64,18 @@ export function groupAudit(records: readonly AuditRecord[]): FeedRow[] {
       case 'credential.failed':
         row.outcome = 'failed';
         row.reason ??= `${r.provider} ${r.id}: ${r.reason}`;
+        break;
+      case 'target.tested':
+        // A Test connection login: no client, its latency is its duration.
+        row.test = true;
+        row.durationMs = r.latencyMs;
+        row.outcome = 'ok';
+        break;
+      case 'target.test.failed':
+        row.test = true;
+        row.outcome = 'failed';
+        row.code = r.code;
+        row.reason = r.reason;
         break;
       case 'connection.closed':
         row.durationMs = r.durationMs;
@@ -140,6 +154,10 @@ export function describe(r: AuditRecord): string {
       return `refused agent request: ${r.request}`;
     case 'command.intercepted':
       return `client ${r.command}${r.requestedUser !== undefined ? ` as ${r.requestedUser}` : ''} ${r.action === 'answered' ? "answered by the broker (the session keeps the service's login)" : r.action === 'refused' ? "refused: the session keeps the service's login" : 'with a wrong number of arguments'}`;
+    case 'target.tested':
+      return `test login to ${r.target} with ${r.authMethod} ok in ${formatDuration(r.latencyMs)}`;
+    case 'target.test.failed':
+      return `test login failed (${r.code}): ${r.reason}`;
     case 'cancel.forwarded':
       return 'query cancel forwarded';
     case 'service.started':

@@ -265,7 +265,7 @@ function TargetRow({ t, sessions, compact, pinned, onPin, recent, testing, tabIn
         <ul className="recent" aria-label={`Recent connections to ${t.name}`}>
           {recentRows.map((r) => (
             <li key={r.key} className={r.outcome}>
-              <time dateTime={r.time}>{clock(r.time)}</time> {clientLabel(r.client)} ·{' '}
+              <time dateTime={r.time}>{clock(r.time)}</time> {r.test ? 'test' : clientLabel(r.client)} ·{' '}
               {r.outcome === 'open' ? 'open' : r.outcome === 'failed' ? `failed${r.code ? ` (${r.code})` : ''}` : formatDuration(r.durationMs)}
             </li>
           ))}

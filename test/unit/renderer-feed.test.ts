@@ -43,6 +43,21 @@ test('one row per connection, newest first, with client, duration, bytes and out
   assert.deepEqual(recentConnections(rows, 'app-db', 1).map((r) => r.key), ['c-c2']);
 });
 
+test('a Test connection login is its own row: no client, its latency, its outcome', () => {
+  const rows = groupAudit([
+    { type: 'target.test.failed', service: 'app-db', connectionId: 't2', code: 'target_unreachable', reason: 'connection refused', time: t(3) },
+    { type: 'credential.fetched', service: 'app-db', connectionId: 't2', provider: 'keychain', id: 'x', cached: true, time: t(2) },
+    { type: 'target.tested', service: 'app-db', connectionId: 't1', target: '127.0.0.1:5432', authMethod: 'SCRAM-SHA-256', latencyMs: 12, time: t(1) },
+  ]);
+  assert.deepEqual(
+    rows.map((r) => r.type === 'connection' && [r.test, r.outcome, r.durationMs ?? null, r.code ?? null]),
+    [
+      [true, 'failed', null, 'target_unreachable'],
+      [true, 'ok', 12, null],
+    ],
+  );
+});
+
 test('identity and config events read as sentences', () => {
   assert.equal(describe(records[3]!), 'logged in (device code)');
   assert.match(describe(records.at(-1)!), /^config change rejected \(the last good config stays in use\): services\.app-db\.connector/);
