@@ -108,6 +108,6 @@ export function sshTargetHints(hostLabel: string): Record<string, FieldHint> {
     privateKey: { label: 'Private key', secret: true, kind: 'multiline' },
     passphrase: { label: 'Key passphrase', secret: true },
     password: { label: 'Password', secret: true, help: 'when the server takes no key' },
-    hostKey: { label: 'Host key', placeholder: 'ssh-ed25519 AAAA…', help: "the server's public key, as in known_hosts" },
+    hostKey: { label: 'Host key', secret: false, placeholder: 'ssh-ed25519 AAAA…', help: "the server's public key, as in known_hosts" },
   };
 }
