@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+# A clean build: tests run every compiled *.test.js, so a test renamed or removed in the
+# source would otherwise keep running from its stale copy in dist/.
+rm -rf dist
 npx tsc -p tsconfig.json
 # The desktop app: Electron main/preload against the real electron types (emitted to
 # dist/electron: the harness in test/electron-harness runs them), the renderer's own
