@@ -73,7 +73,7 @@ const EXAMPLE_CONFIG = `# Secretless Desktop configuration (Secretless Broker se
 #       username: app
 #       password:
 #         from: keychain                 # literal, env, file or keychain
-#         get: secretless#my-postgres    # keychain id: service#account
+#         get: secretless-desktop/my-postgres#password   # keychain id: service#account
 #       sslmode: verify-full
 #       sslrootcert: /path/to/ca.pem
 version: "2"
