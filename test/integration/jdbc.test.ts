@@ -7,6 +7,8 @@ import { startTestBroker, type TestBroker } from '../fixtures/broker.js';
 import { closedPort } from '../fixtures/free-port.js';
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
 import { clientEnv, run } from '../fixtures/run.js';
+import type { TargetInfo } from '../../broker/api.js';
+import { connectionStrings } from '../../broker/connection-strings.js';
 
 const JAR = '/usr/share/java/postgresql.jar';
 const PROBE = join(process.cwd(), 'test', 'fixtures', 'JdbcProbe.java');
@@ -36,10 +38,21 @@ after(async () => {
   await cluster?.stop();
 });
 
-function probe(service: string) {
+function probe(service: string, url?: string) {
   const { port } = tb.tcp(service);
-  return run('java', ['-cp', JAR, PROBE, `jdbc:postgresql://127.0.0.1:${port}/app?user=dbeaver&password=ignored`], { env: clientEnv(), timeoutMs: 120_000 });
+  return run('java', ['-cp', JAR, PROBE, url ?? `jdbc:postgresql://127.0.0.1:${port}/app?user=dbeaver&password=ignored`], { env: clientEnv(), timeoutMs: 120_000 });
 }
+
+test('the JDBC URL the app copies (no user, no password) works unchanged in pgjdbc', async () => {
+  const { port } = tb.tcp('app');
+  // The fields connectionStrings reads for a pg target, as listTargets reports them.
+  const target = { name: 'app', connector: 'pg', status: { state: 'listening', address: `tcp://127.0.0.1:${port}` }, database: 'app' } as unknown as TargetInfo;
+  const url = connectionStrings(target).find((s) => s.id === 'jdbc')?.value;
+  assert.equal(url, `jdbc:postgresql://127.0.0.1:${port}/app`);
+  const r = await probe('app', url);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /^user=scram_user app=PostgreSQL JDBC Driver$/m);
+});
 
 test('pgjdbc with default settings queries, prepares and reads metadata as the configured user', async () => {
   const r = await probe('app');
