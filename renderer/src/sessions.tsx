@@ -1,22 +1,6 @@
 import type { BrokerApi, IdentitySessionInfo, LoginStart } from '../../broker/api.js';
 import { Countdown } from './countdown.js';
-
-/** A session's state in words ("login-needed" is an internal name). */
-export function sessionText(s: IdentitySessionInfo): string {
-  const why = s.reason ? `: ${s.reason}` : '';
-  switch (s.state) {
-    case 'active':
-      return 'Logged in';
-    case 'refreshing':
-      return 'Refreshing the session…';
-    case 'refresh-failed':
-      return `Could not refresh${why}`;
-    case 'login-needed':
-      return `Not logged in${why}`;
-    case 'logged-out':
-      return 'Logged out';
-  }
-}
+import { sessionText } from './session-text.js';
 
 interface Props {
   sessions: IdentitySessionInfo[];
