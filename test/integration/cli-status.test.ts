@@ -208,6 +208,16 @@ test('a restarted broker keeps the UI URL: an open page re-authenticates by itse
   const renewed = createHttpBrokerApi({ baseUrl: origin, token: fresh });
   assert.equal((await renewed.brokerInfo()).instanceId, afterRestart.instanceId);
   assert.equal((await cli('status')).code, 0, 'the CLI follows the new token');
+
+  // delete NAME removes the target from the config and the running broker.
+  const deleted = await cli('delete', 'app-db');
+  assert.equal(deleted.code, 0, deleted.stderr);
+  assert.equal(deleted.stdout, 'app-db: deleted from the config\n');
+  assert.doesNotMatch(readFileSync(configPath, 'utf8'), /app-db/);
+  await waitFor('app-db gone from status', async () => !/app-db/.test((await cli('status')).stdout));
+  const gone = await cli('delete', 'app-db');
+  assert.notEqual(gone.code, 0);
+  assert.match(gone.stderr, /app-db/);
   off();
   assert.equal(await broker.stop(), 0);
   outputs.push(rotated.stdout);
