@@ -22,7 +22,7 @@ export interface BrokerHostOptions {
 
 export interface BrokerHost {
   start(): Promise<void>;
-  /** Stop accepting, drain for at most drainMs, exit; killed if it has not exited within drainMs + 3 s. */
+  /** Stop accepting, drain for at most drainMs, exit; SIGTERM after drainMs + 3 s, SIGKILL 2 s later. */
   stop(drainMs: number): Promise<void>;
   resume(): void;
   /** The broker running in a terminal we attached to, if any. */
@@ -106,12 +106,28 @@ export function createBrokerHost(options: BrokerHostOptions): BrokerHost {
       if (!c) return;
       const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
       send({ type: 'stop', drainMs });
-      const timer = setTimeout(() => c.kill(), drainMs + 3_000);
+      // SIGTERM after the drain bound, then SIGKILL: a wedged broker (or one stopped by a
+      // debugger) ignores both the message and SIGTERM, and must not hold the app's quit.
+      let hardKill: NodeJS.Timeout | undefined;
+      const timer = setTimeout(() => {
+        c.kill();
+        hardKill = setTimeout(() => killHard(c.pid), 2_000);
+      }, drainMs + 3_000);
       await exited;
       clearTimeout(timer);
+      clearTimeout(hardKill);
     },
     resume: () => send({ type: 'resume' }),
     attached: () => attachedTo,
     running: () => !!child || !!attachedTo,
   };
+}
+
+function killHard(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
 }

@@ -241,3 +241,18 @@ test('a broker already running in a terminal: the app attaches to it instead of 
     await exited;
   }
 });
+
+test('quit is bounded: a broker that answers neither the stop message nor SIGTERM is killed, and the app exits', async () => {
+  const { home } = homeWith(good('db'));
+  await withApp({ home }, async (app) => {
+    await app.until('db running', () => app.tray.labels().includes('db: running'));
+    const broker = app.brokers()[0]!;
+    // Stopped: it cannot drain, answer the stop message or act on SIGTERM.
+    process.kill(broker.child.pid!, 'SIGSTOP');
+    const quit = app.quit();
+    const bound = new Promise<'stuck'>((r) => setTimeout(() => r('stuck'), 60_000).unref());
+    assert.equal(await Promise.race([quit.then(() => 'quit' as const), bound]), 'quit', 'the app quit');
+    assert.notEqual(await broker.exited, 0, 'the broker was killed');
+    assert.equal(broker.child.signalCode, 'SIGKILL');
+  });
+});
