@@ -212,19 +212,27 @@ test('hardening: permissions, navigation, window.open, IPC from elsewhere, packa
   });
 });
 
-test('a broker already running in a terminal: the app attaches to it instead of starting a second one', async () => {
-  const { home, configFile } = homeWith(good('db'));
+/** `serve --ui` started in a terminal with the user's config, up once its control file exists. */
+async function terminalBroker(home: string, configFile: string) {
   const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config'), XDG_STATE_HOME: join(home, '.local', 'state') };
   const bin = join(process.cwd(), 'bin', 'secretless-desktop.js');
   const terminal = spawn(process.execPath, [bin, 'serve', '--ui', '-f', configFile], { env, stdio: 'ignore' });
   const exited = new Promise((r) => terminal.once('exit', r));
-  try {
-    const control = join(home, '.local', 'state', 'secretless-desktop', 'control.json');
-    // The terminal's broker is up once it has written its control file.
-    for (let i = 0; !existsSync(control); i++) {
-      if (i > 1200 || terminal.exitCode !== null) throw new Error('serve --ui did not start');
-      await new Promise((r) => setTimeout(r, 50));
+  const control = join(home, '.local', 'state', 'secretless-desktop', 'control.json');
+  for (let i = 0; !existsSync(control); i++) {
+    if (i > 1200 || terminal.exitCode !== null) {
+      terminal.kill('SIGKILL');
+      throw new Error('serve --ui did not start');
     }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { terminal, exited };
+}
+
+test('a broker already running in a terminal: the app attaches to it instead of starting a second one', async () => {
+  const { home, configFile } = homeWith(good('db'));
+  const { terminal, exited } = await terminalBroker(home, configFile);
+  try {
     await withApp({ home }, async (app) => {
       await app.until('db in the tray', () => app.tray.labels().includes('db: running'));
       assert.equal(app.brokers().length, 0, 'no second broker');
@@ -255,4 +263,24 @@ test('quit is bounded: a broker that answers neither the stop message nor SIGTER
     assert.notEqual(await broker.exited, 0, 'the broker was killed');
     assert.equal(broker.child.signalCode, 'SIGKILL');
   });
+});
+
+test('the terminal broker the app attached to exits: the app starts its own and the target comes back', async () => {
+  const { home, configFile } = homeWith(good('db'));
+  const { terminal, exited } = await terminalBroker(home, configFile);
+  try {
+    await withApp({ home }, async (app) => {
+      await app.until('db in the tray', () => app.tray.labels().includes('db: running'));
+      assert.equal(app.brokers().length, 0, 'attached, no broker of its own');
+      terminal.kill('SIGTERM');
+      await exited;
+      await app.until('a broker of its own', () => app.brokers().length === 1);
+      await app.until('db running again', () => app.tray.labels().includes('db: running'));
+      const page = await app.page();
+      const names = await page.evaluate(() => (window as unknown as { secretless: { listTargets(): Promise<{ name: string }[]> } }).secretless.listTargets().then((t) => t.map((x) => x.name)));
+      assert.deepEqual(names, ['db']);
+    });
+  } finally {
+    terminal.kill('SIGKILL');
+  }
 });
