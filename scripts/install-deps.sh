@@ -14,6 +14,8 @@ ensure_debian_packages strict \
   mariadb-install-db=mariadb-server /usr/sbin/mariadbd=mariadb-server mariadb=mariadb-client \
   mariadb-slap=mariadb-client /usr/sbin/sshd=openssh-server ssh=openssh-client \
   /usr/lib/openssh/sftp-server=openssh-sftp-server git=git chromium=chromium \
+  ssh-keygen=openssh-client ssh-add=openssh-client ssh-agent=openssh-client scp=openssh-client \
+  prlimit=util-linux getconf=libc-bin dpkg=dpkg dpkg-query=dpkg \
   secret-tool=libsecret-tools tmux=tmux redis-server=redis-server redis-cli=redis-tools redis-benchmark=redis-tools \
   mount=mount umount=mount mkfifo=coreutils curl=curl \
   /usr/sbin/nginx=nginx /usr/bin/aws=awscli \
