@@ -10,29 +10,32 @@ import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { startTestBroker, type TestBroker } from '../fixtures/broker.js';
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
+import { configYaml, type ServiceYaml } from '../fixtures/yaml.js';
 
 let cluster: PgCluster;
 let tb: TestBroker;
 
 /** Each service tags its backend sessions with application_name = its name. */
-function service(name: string, extra = ''): string {
-  return `  ${name}:
-    connector: pg
-    listenOn: tcp://127.0.0.1:0
-    credentials:
-      host: 127.0.0.1
-      port: ${cluster.port}
-      username: ${cluster.users.scram.name}
-      password: { from: env, get: PW }
-      sslmode: disable
-      application_name: ${name}
-${extra}`;
+function service(name: string, config?: ServiceYaml['config']): ServiceYaml {
+  return {
+    connector: 'pg',
+    credentials: {
+      host: '127.0.0.1',
+      port: cluster.port,
+      username: cluster.users.scram.name,
+      password: { from: 'env', get: 'PW' },
+      sslmode: 'disable',
+      application_name: name,
+    },
+    ...(config ? { config } : {}),
+  };
 }
 
 before(async () => {
   cluster = await startPgCluster();
   const names = ['raw', 'node-pg', 'ended', 'cancel', 'plain'];
-  const yaml = `version: "2"\nservices:\n${names.map((n) => service(n)).join('')}${service('tls', '    config:\n      clientTls: true\n')}${service('refused', '    config:\n      clientTls: true\n')}`;
+  const services = Object.fromEntries(names.map((n) => [n, service(n)]));
+  const yaml = configYaml({ ...services, tls: service('tls', { clientTls: true }), refused: service('refused', { clientTls: true }) });
   tb = await startTestBroker(yaml, { env: { PW: cluster.users.scram.password } });
 });
 
