@@ -3,6 +3,8 @@
 // changed ones restart (their open connections finish on the old instance), removed
 // ones stop. stop() stops accepting, drains, then force-closes.
 import type { Socket } from 'node:net';
+import { accessChecks, type AccessCheck } from './access/gate.js';
+import { sameUserCheck } from './access/same-user.js';
 import type { AuditSink, ClientInfo } from './audit/types.js';
 import { diffServices } from './config/diff.js';
 import type { BrokerConfig, ServiceConfig } from './config/types.js';
@@ -31,6 +33,12 @@ export interface BrokerOptions {
   resolver: CredentialResolver;
   connectors: Map<string, Connector>;
   lookupPeer?: (socket: Socket) => Promise<{ pid?: number; uid?: number }>;
+  /**
+   * Who may use a service, checked per connection before any provider or target is
+   * touched (broker/access/). Default: same user only (with each service's allowUsers
+   * and allowAnyUser).
+   */
+  access?: readonly AccessCheck[];
   /** How long stop() waits for connections to finish before closing them. */
   drainMs?: number;
   /** The broker's own certificate, for services with client-facing TLS. */
@@ -112,6 +120,7 @@ export function createBroker(options: BrokerOptions): Broker {
   const userStopped = new Set<string>(options.stopped ?? []);
   const bastions = options.bastions ?? createBastionPool();
   const deps: ConnectorDeps = { logger, audit, localCertificate: options.localCertificate, bastions, stateDir: options.stateDir };
+  const access = accessChecks(options.access ?? [sameUserCheck()]);
 
   /** Starts a service; `inherit` is the listener (and its route) of the instance it replaces. */
   const limit = createConnectionLimit(options.maxConnections ?? defaultConnectionLimit(descriptorLimit()), {
@@ -160,6 +169,7 @@ export function createBroker(options: BrokerOptions): Broker {
         resolve: (connectionId, signal) => options.resolver.resolve(config.name, config.credentials, { signal, connectionId }),
         invalidateCredentials: () => options.resolver.invalidate(config.name),
         lookupPeer: options.lookupPeer,
+        access,
       });
       svc.connections.add(handle);
       void handle.done.finally(() => {

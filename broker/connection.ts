@@ -1,6 +1,8 @@
 // One client connection, start to finish: audit it, let the connector authenticate
 // it, splice, and turn any failure into a protocol error for the client.
 import type { Socket } from 'node:net';
+import type { AccessCheck } from './access/gate.js';
+import { PeerNotAllowed } from './access/same-user.js';
 import type { AuditSink, ClientInfo } from './audit/types.js';
 import type { ServiceConfig } from './config/types.js';
 import type { ConnectionContext, ConnectorConnection, Handshake, ServiceConnector, Upstream } from './connectors/types.js';
@@ -19,6 +21,8 @@ export interface ConnectionDeps {
   invalidateCredentials(): void;
   /** Peer process lookup for audit; bounded and never throws. */
   lookupPeer?(socket: Socket): Promise<{ pid?: number; uid?: number }>;
+  /** Who may use the service (access/gate.ts): runs before any provider or target is touched. */
+  access?: AccessCheck;
 }
 
 export interface ConnectionHandle {
@@ -73,7 +77,14 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
     // Looked up before the handshake: the client is still there, waiting for our answer
     // (a short-lived client could otherwise be gone before a slow lookup finds it).
     const peer = deps.lookupPeer ? await deps.lookupPeer(socket) : {};
-    audit.record({ type: 'connection.opened', service: service.name, connectionId: id, client: { ...client, ...peer } });
+    let known: ClientInfo = { ...client, ...peer };
+    try {
+      if (deps.access) known = await deps.access({ socket, client: known, service, connectionId: id, signal: controller.signal });
+    } catch (err) {
+      await refuse(err, err instanceof PeerNotAllowed ? { ...known, ...err.client } : known);
+      return;
+    }
+    audit.record({ type: 'connection.opened', service: service.name, connectionId: id, client: known });
     try {
       connection = startHandshake(deps.connector, socket, ctx);
       let upstream: Handshake = await connection.handshake;
@@ -109,6 +120,11 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
       if (!socket.destroyed) connection?.writeError?.(clientErrorFor(clientError, service, id));
       endSoon();
     }
+    await closed();
+  })();
+
+  /** Waits for the client to go, then records the close. */
+  async function closed(): Promise<void> {
     if (!socket.destroyed) await new Promise((r) => socket.once('close', r));
     audit.record({
       type: 'connection.closed',
@@ -118,7 +134,24 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
       bytesToClient: socket.bytesWritten,
       durationMs: Math.round(performance.now() - started),
     });
-  })();
+  }
+
+  /** An access check said no: the client hears why in its protocol, nothing else happens. */
+  async function refuse(err: unknown, known: ClientInfo): Promise<void> {
+    const clientError = toClientError(err);
+    const reason = err instanceof PeerNotAllowed ? err.detail : clientError.message;
+    audit.record({ type: 'connection.opened', service: service.name, connectionId: id, client: known });
+    if (clientError.code === 'internal') log.error('access check failed', { reason: (err as Error)?.message ?? String(err) });
+    else log.info('connection refused', { code: clientError.code, reason });
+    audit.record({ type: 'connection.failed', service: service.name, connectionId: id, code: clientError.code, reason });
+    if (!socket.destroyed && deps.connector.refuse) {
+      await Promise.resolve(deps.connector.refuse(socket, clientError, ctx)).catch((e: Error) => log.debug('refusal not delivered', { reason: e.message }));
+    }
+    socket.off('close', onClientGone);
+    socket.resume(); // what the client sent is dropped, so closing does not reset the connection before it reads the answer
+    endSoon();
+    await closed();
+  }
 
   return { id, done, abort: () => controller.abort() };
 }

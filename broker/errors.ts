@@ -20,6 +20,7 @@ export type BrokerErrorCode =
   | 'command_refused'
   | 'timeout'
   | 'too_many_connections'
+  | 'peer_not_allowed'
   | 'config_invalid'
   | 'invalid_input'
   | 'internal';
@@ -185,6 +186,16 @@ export const errorCatalog: Readonly<Record<BrokerErrorCode, CatalogEntry>> = {
     httpStatus: 503,
     redis: 'ERR',
     sshDisconnect: SSH_DISCONNECT.TOO_MANY_CONNECTIONS,
+  },
+  peer_not_allowed: {
+    summary: "the connecting OS user may not use this service (same-user only, or the service's allowUsers)",
+    // As pg_hba.conf's "no entry for host": an authorization failure before any login.
+    pgSqlState: '28000',
+    // ER_HOST_NOT_PRIVILEGED, what MariaDB sends in place of its greeting to a host it refuses.
+    mysql: { errno: 1130, sqlState: 'HY000' },
+    httpStatus: 403,
+    redis: 'ERR',
+    sshDisconnect: SSH_DISCONNECT.HOST_NOT_ALLOWED_TO_CONNECT,
   },
   internal: {
     summary: 'internal broker error',

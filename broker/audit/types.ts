@@ -6,9 +6,11 @@ export interface ClientInfo {
   transport: 'tcp' | 'unix';
   address?: string;
   port?: number;
-  /** Peer process id and user id where the OS exposes them. */
+  /** Peer process id and user id (a SID on Windows) where the OS exposes them. */
   pid?: number;
-  uid?: number;
+  uid?: number | string;
+  /** The login name of uid. */
+  user?: string;
 }
 
 export type AuditEvent =

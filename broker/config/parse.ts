@@ -20,7 +20,7 @@ export interface ParseOptions {
 }
 
 const TOP_KEYS = ['version', 'services', 'identities'];
-const SERVICE_KEYS = ['connector', 'protocol', 'listenOn', 'credentials', 'config', 'allowRemote', 'verboseClientErrors'];
+const SERVICE_KEYS = ['connector', 'protocol', 'listenOn', 'credentials', 'config', 'allowRemote', 'allowUsers', 'allowAnyUser', 'verboseClientErrors'];
 const CREDENTIAL_KEYS = ['from', 'get'];
 const LITERAL = 'literal';
 /** Path used for problems that belong to no key. */
@@ -340,6 +340,7 @@ function parseService(ctx: Ctx, svc: Entry): ServiceResult {
   const listen = parseListen(ctx, fields.get('listenOn'), here);
   const allowRemote = parseFlag(ctx, fields.get('allowRemote'), here) ?? false;
   const verboseClientErrors = parseFlag(ctx, fields.get('verboseClientErrors'), here);
+  const access = parseAccess(ctx, fields, here, listen?.address, allowRemote);
   const credentials = parseCredentials(ctx, fields.get('credentials'), here, spec);
   const config = parseConnectorConfig(ctx, fields.get('config'), here, spec);
   if (listen && listen.address.type === 'tcp' && !isLoopbackHost(listen.address.host) && !allowRemote) {
@@ -363,6 +364,7 @@ function parseService(ctx: Ctx, svc: Entry): ServiceResult {
     connector,
     listenOn: listen.address,
     allowRemote,
+    ...access,
     ...(verboseClientErrors === undefined ? {} : { verboseClientErrors }),
     credentials,
     config,
@@ -416,6 +418,48 @@ function parseListen(ctx: Ctx, entry: Entry | undefined, here: At): { address: L
     add(ctx, at, `invalid listenOn: ${(err as Error).message}`);
     return undefined;
   }
+}
+
+/**
+ * Who besides the broker's user may connect: `allowUsers` (uids or login names) and
+ * `allowAnyUser`. Only TCP listeners check owners (a Unix socket is 0600), and a remote
+ * listener must say who may use it, since other machines' users are unknown here.
+ */
+function parseAccess(ctx: Ctx, fields: Map<string, Entry>, here: At, listen: ListenAddress | undefined, allowRemote: boolean): Pick<ServiceConfig, 'allowUsers' | 'allowAnyUser'> {
+  const anyEntry = fields.get('allowAnyUser');
+  const usersEntry = fields.get('allowUsers');
+  const allowAnyUser = parseFlag(ctx, anyEntry, here);
+  const allowUsers = usersEntry ? parseUserList(ctx, usersEntry, here) : undefined;
+  if (listen?.type === 'unix') {
+    for (const entry of [usersEntry, anyEntry]) {
+      if (entry) add(ctx, { ...here, node: entry.keyNode, path: `${here.path}.${entry.key}` }, `applies to tcp listeners only: a unix socket is 0600, so only the broker's user can connect to it`);
+    }
+  } else if (allowRemote && allowAnyUser === undefined && !usersEntry) {
+    const entry = fields.get('allowRemote')!;
+    add(
+      ctx,
+      { ...here, node: entry.keyNode, path: `${here.path}.allowRemote` },
+      'a remote listener must say who may use it: add `allowAnyUser: true` (anyone who can reach the port, including other machines, whose users the broker cannot tell) or `allowUsers: [...]` (local users only)',
+    );
+  }
+  return { ...(allowUsers ? { allowUsers } : {}), ...(allowAnyUser === undefined ? {} : { allowAnyUser }) };
+}
+
+function parseUserList(ctx: Ctx, entry: Entry, here: At): (number | string)[] | undefined {
+  const at: At = { ...here, node: entry.value ?? entry.keyNode, path: `${here.path}.allowUsers` };
+  const items = isSeq(entry.value) ? entry.value.items.map((i) => deref(ctx, i as YamlNode | null)) : undefined;
+  if (!items) {
+    add(ctx, at, 'must be a list of user names or uids, e.g. [bob, 1001]');
+    return undefined;
+  }
+  const users: (number | string)[] = [];
+  for (const [i, item] of items.entries()) {
+    const v = isScalar(item) ? item.value : undefined;
+    if (typeof v === 'number' && Number.isInteger(v) && v >= 0) users.push(v);
+    else if (typeof v === 'string' && v.trim() !== '' && !/\s/.test(v)) users.push(/^\d+$/.test(v) ? Number(v) : v);
+    else add(ctx, { ...at, node: item ?? at.node, path: `${at.path}.${i}` }, 'must be a user name or a uid (a whole number)');
+  }
+  return users;
 }
 
 /** A true/false service setting; undefined when absent (or wrong, which is reported). */

@@ -16,6 +16,10 @@ export interface ServiceConfig {
   listenOn: ListenAddress;
   /** Our extension: allow a non-loopback TCP listener. Default false. */
   allowRemote: boolean;
+  /** OS users besides the broker's own who may connect (uids or login names); TCP listeners only. */
+  allowUsers?: (number | string)[];
+  /** Anyone who can reach the listener may connect: no same-user check. */
+  allowAnyUser?: boolean;
   /**
    * Whether error messages to clients carry the details (provider ids, target address,
    * the target's own message). Absent: on for Unix sockets only (errors.ts).

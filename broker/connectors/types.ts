@@ -84,11 +84,13 @@ export interface ServiceConnector {
   /** Releases what the connector holds for its service; called once its connections are over. */
   close(): Promise<void>;
   /**
-   * Answers a client the broker will not serve (over its connection limit) in the
-   * protocol's own words, before any handshake, as the server itself would. Absent where
+   * Answers a client the broker will not serve (over its connection limit, or a user the
+   * service does not serve) in the protocol's own words, before any login, as the server
+   * itself would. With ctx it may read the client's opening messages first (pg's SSL
+   * request and startup message), never touching a provider or the target. Absent where
    * the protocol has no way to say it (the socket is just closed).
    */
-  refuse?(client: Socket, err: BrokerError): void;
+  refuse?(client: Socket, err: BrokerError, ctx?: ConnectionContext): void | Promise<void>;
   /**
    * `secretless-desktop test NAME`: resolves the credentials and logs in to the target
    * with the same target-side code a client connection uses, then closes. Rejects with

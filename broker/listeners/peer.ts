@@ -1,8 +1,8 @@
 // Who is on the other end of an accepted connection: best effort, for the audit log.
 //
 // TCP (Linux): the client's own socket is a row in /proc/net/tcp{,6} whose local end is
-// the client's ephemeral port and whose remote end is our listening port; that row gives
-// the owner's uid and the socket inode, and the pid is the process holding an fd that
+// the client's ephemeral port and whose remote end is our listening port (found by
+// access/socket-owner-linux.ts); that row gives the owner's uid and the socket inode, and the pid is the process holding an fd that
 // reads `socket:[inode]`. Only clients in our network namespace are found, which is
 // exactly the set of local processes; remote clients yield {}.
 //
@@ -12,10 +12,11 @@
 // costs a process spawn, which is why peer lookup is opt-in.
 
 import { execFile } from 'node:child_process';
-import net from 'node:net';
+import type net from 'node:net';
 import { promisify } from 'node:util';
-import os from 'node:os';
-import { readFile, readdir, readlink, stat } from 'node:fs/promises';
+import { findClientRow } from '../access/socket-owner-linux.js';
+import { tcpEnds, type TcpEnds } from '../access/socket-owner.js';
+import { readdir, readlink, stat } from 'node:fs/promises';
 
 export interface PeerInfo {
   pid?: number;
@@ -32,12 +33,10 @@ export interface LookupPeerOptions {
 
 /** Never throws; resolves within about `timeoutMs`. */
 export async function lookupPeer(socket: net.Socket, options: LookupPeerOptions = {}): Promise<PeerInfo> {
-  const remoteAddress = socket.remoteAddress;
-  const remotePort = socket.remotePort;
-  const localPort = socket.localPort;
   if (process.platform !== 'linux') return {};
-  const unix = !remotePort;
-  if (!unix && (!remoteAddress || !localPort)) return {};
+  const unix = !socket.remotePort;
+  const ends = tcpEnds(socket);
+  if (!unix && !ends) return {};
 
   const deadline = Date.now() + (options.timeoutMs ?? (unix ? 2_000 : 250));
   const result: PeerInfo = {};
@@ -46,7 +45,7 @@ export async function lookupPeer(socket: net.Socket, options: LookupPeerOptions 
     timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
     timer.unref();
   });
-  const work = (unix ? findUnixPeer(socket, deadline, result) : findTcpPeer({ remoteAddress: remoteAddress!, remotePort: remotePort!, localPort: localPort! }, deadline, result)).catch(() => {});
+  const work = (unix ? findUnixPeer(socket, deadline, result) : findTcpPeer(ends!, deadline, result)).catch(() => {});
   await Promise.race([work, timeout]);
   clearTimeout(timer);
   // A copy, so a scan still winding down after the timeout cannot change what we returned.
@@ -87,73 +86,13 @@ async function findUnixPeer(socket: net.Socket, deadline: number, result: PeerIn
   result.uid = (await stat(`/proc/${pid}`)).uid;
 }
 
-interface Endpoints {
-  remoteAddress: string;
-  remotePort: number;
-  localPort: number;
-}
-
-async function findTcpPeer(ends: Endpoints, deadline: number, result: PeerInfo): Promise<void> {
-  const row = await findTcpRow(ends);
+async function findTcpPeer(ends: TcpEnds, deadline: number, result: PeerInfo): Promise<void> {
+  const row = await findClientRow(ends);
   if (!row) return;
   result.uid = row.uid;
   if (row.inode === '0') return; // already closed (TIME_WAIT): no fd holds it any more
   const pid = await findSocketOwner(row.inode, row.uid, deadline);
   if (pid !== undefined) result.pid = pid;
-}
-
-interface TcpRow {
-  uid: number;
-  inode: string;
-}
-
-async function findTcpRow(ends: Endpoints): Promise<TcpRow | undefined> {
-  const address = unmapIPv4(ends.remoteAddress);
-  const localHex = hexPort(ends.remotePort);
-  const remoteHex = hexPort(ends.localPort);
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    const text = await readFile(file, 'latin1').catch(() => '');
-    for (const line of text.split('\n')) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 10) continue;
-      const [localAddr, localPort] = f[1].split(':');
-      const [, remotePort] = f[2].split(':');
-      if (localPort !== localHex || remotePort !== remoteHex) continue;
-      if (!sameAddress(decodeProcAddress(localAddr), address)) continue;
-      return { uid: Number(f[7]), inode: f[9] };
-    }
-  }
-  return undefined;
-}
-
-function hexPort(port: number): string {
-  return port.toString(16).toUpperCase().padStart(4, '0');
-}
-
-/** `::ffff:127.0.0.1` (an IPv4 client on a dual-stack listener) is an IPv4 socket on its side. */
-function unmapIPv4(address: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return m ? m[1] : address;
-}
-
-/** /proc/net/tcp prints addresses as 32-bit words in host byte order. */
-function decodeProcAddress(hex: string): string {
-  const bytes = Buffer.from(hex, 'hex');
-  if (os.endianness() === 'LE') for (let i = 0; i < bytes.length; i += 4) bytes.subarray(i, i + 4).reverse();
-  if (bytes.length === 4) return bytes.join('.');
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
-  return groups.join(':');
-}
-
-function sameAddress(a: string, b: string): boolean {
-  const familyA = net.isIP(a);
-  const familyB = net.isIP(b);
-  if (!familyA || !familyB) return false;
-  if (familyA === 4 && familyB === 4) return a === b;
-  const list = new net.BlockList();
-  list.addAddress(a, familyA === 4 ? 'ipv4' : 'ipv6');
-  return list.check(b, familyB === 4 ? 'ipv4' : 'ipv6');
 }
 
 /** The pid of a process (owned by `uid`) holding the socket inode, scanning /proc. */

@@ -77,6 +77,7 @@ test('a valid Secretless-style file parses with every kind of credential and lis
       '    connector: ssh',
       '    listenOn: tcp://0.0.0.0:2222',
       '    allowRemote: true',
+      '    allowAnyUser: true',
       '    credentials:',
       '      address: 10.0.0.5:22',
       '      user: 1234',
@@ -114,8 +115,8 @@ test('a valid Secretless-style file parses with every kind of credential and lis
   assert.deepEqual(mysql.config, {});
   assert.equal(ssh.allowRemote, true);
   assert.deepEqual(ssh.listenOn, { type: 'tcp', host: '0.0.0.0', port: 2222 });
-  assert.deepEqual(ssh.credentials.user, { provider: 'literal', id: '1234', line: 30 });
-  assert.deepEqual(ssh.credentials.privateKey, { provider: 'literal', id: 'not-a-real-key', line: 31 });
+  assert.deepEqual(ssh.credentials.user, { provider: 'literal', id: '1234', line: 31 });
+  assert.deepEqual(ssh.credentials.privateKey, { provider: 'literal', id: 'not-a-real-key', line: 32 });
 });
 
 test('version 2 as a number, an empty services mapping, and services with no entries are valid', () => {

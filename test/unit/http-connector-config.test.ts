@@ -43,6 +43,7 @@ services:
     connector: generic_http
     listenOn: tcp://0.0.0.0:8081
     allowRemote: true
+    allowAnyUser: true
     credentials:
       token:
         from: env

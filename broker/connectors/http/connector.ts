@@ -108,6 +108,10 @@ function createHttpService(service: ServiceConfig, settings: HttpConfig, deps: C
       // No writeError: errors are answered per request (proxy-request.ts); the handshake cannot fail.
       return { handshake: Promise.resolve(served) };
     },
+    // Answered before the request is read: curl and SDKs read a response that comes early.
+    refuse(client, err) {
+      writeRawError(client, errorBody(err));
+    },
     async close() {
       server.close();
       await pool.close();

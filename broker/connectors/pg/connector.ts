@@ -77,9 +77,19 @@ export const pgConnector: Connector<DatabaseSettings> = {
       // Cancel keys die with their sessions; nothing else is held per service.
       close: async () => {},
       // PostgreSQL answers "too many clients" with a FATAL ErrorResponse; libpq reads it
-      // after sending its startup packet (or as the answer to its SSLRequest).
-      refuse(client, err) {
-        client.write(encodeErrorResponse({ severity: 'FATAL', code: err.entry.pgSqlState, message: err.message }));
+      // after sending its startup packet (or as the answer to its SSLRequest). Given the
+      // connection's ctx, the SSL request is answered first and the error follows the
+      // startup message, as pg_hba.conf rejections do: libpq (since 15.10, 16.6, 17.2)
+      // does not show an error sent in answer to the SSL request.
+      async refuse(client, err, ctx) {
+        const fatal = (socket: Socket) => socket.write(encodeErrorResponse({ severity: 'FATAL', code: err.entry.pgSqlState, message: err.message }));
+        if (!ctx) return void fatal(client);
+        const side: ClientSide = { socket: client, reader: clientReader(client, ctx) };
+        // No cancel keys: a refused client cannot cancel anyone's query.
+        const startup = await withDeadline(readClientStartup(side, createCancelRegistry(), clientTls, ctx), STARTUP_TIMEOUT_MS, () => new BrokerError('timeout', 'no startup message'));
+        side.reader.detach();
+        if (startup) fatal(side.socket);
+        if (side.socket !== client) side.socket.end();
       },
       async probe(ctx) {
         const resolved = await ctx.resolveCredentials();

@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { AuthContext, Client, Connection } from 'ssh2';
 import { BrokerError, clientErrorFor, toClientError } from '../../errors.js';
-import { sendDisconnect } from '../../ssh/disconnect.js';
+import { plainDisconnect, sendDisconnect } from '../../ssh/disconnect.js';
 import { ensureSshHostKey, type SshHostKey } from '../../ssh/host-key.js';
 import { readSshTarget, SSH_CREDENTIALS, sshTargetHints } from '../../ssh/target.js';
 import { transportSocket } from '../../ssh/ssh2-internals.js';
@@ -125,6 +125,10 @@ export const sshConnector: Connector<SshSettings> = {
       connect: (socket, ctx) => ({ handshake: handshake(socket, ctx) }),
       // The host key server only parses injected sockets (it never listens); connections end on their own.
       close: async () => waiting.clear(),
+      // Before any key exchange: OpenSSH shows the message as "Received disconnect from ...".
+      refuse(client, err) {
+        client.write(plainDisconnect(err.entry.sshDisconnect, err.message));
+      },
       async probe(ctx) {
         const creds = await ctx.resolveCredentials();
         const t = readSshTarget(creds, SSH_CREDENTIALS, { service: service.name, insecureIgnoreHostKey });

@@ -1,0 +1,102 @@
+// Linux: the client's socket is the row of /proc/net/tcp (or tcp6) whose local end is the
+// client's address:port and whose remote end is ours; its uid column is the socket's
+// owner. One read of that table and a substring search: no scan of processes or fds.
+// Only sockets in our network namespace are listed, which is exactly the set of local
+// processes; a peer on another machine (or in a container's namespace) has no row.
+import { readFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import type { SocketOwner, TcpEnds } from './socket-owner.js';
+
+export interface ProcTcpRow {
+  uid: number;
+  inode: string;
+}
+
+export async function linuxSocketOwner(ends: TcpEnds): Promise<SocketOwner> {
+  const row = await findClientRow(ends);
+  if (!row) return { type: 'unknown', reason: 'no local socket is the client end (a peer on another machine or in another network namespace)' };
+  // A closed socket lingering in TIME_WAIT/FIN_WAIT2 shows uid 0 and inode 0: its owner is gone.
+  if (row.inode === '0') return { type: 'unknown', reason: 'the client closed its socket before its owner could be checked' };
+  return { type: 'user', uid: row.uid };
+}
+
+/** The client's row in /proc/net/tcp{,6}, or undefined. */
+export async function findClientRow(ends: TcpEnds, read: (file: string) => Promise<string> = readProc): Promise<ProcTcpRow | undefined> {
+  for (const { file, key } of candidates(ends)) {
+    const row = findRow(await read(file), key);
+    if (row) return row;
+  }
+  return undefined;
+}
+
+function readProc(file: string): Promise<string> {
+  return readFile(file, 'latin1').catch(() => '');
+}
+
+/**
+ * Where the client's row can be: an IPv4 client is in tcp, except one that used an
+ * IPv6 socket to reach a v4-mapped address (tcp6, mapped on both ends).
+ */
+function candidates(ends: TcpEnds): { file: string; key: string }[] {
+  const client = unmapIPv4(ends.clientAddress);
+  const local = unmapIPv4(ends.localAddress);
+  const key = (a: Buffer, b: Buffer) => `${procHex(a)}:${hexPort(ends.clientPort)} ${procHex(b)}:${hexPort(ends.localPort)} `;
+  if (net.isIPv4(client) && net.isIPv4(local)) {
+    return [
+      { file: '/proc/net/tcp', key: key(ipv4Bytes(client), ipv4Bytes(local)) },
+      { file: '/proc/net/tcp6', key: key(ipv6Bytes(`::ffff:${client}`), ipv6Bytes(`::ffff:${local}`)) },
+    ];
+  }
+  if (net.isIPv6(client) && net.isIPv6(local)) return [{ file: '/proc/net/tcp6', key: key(ipv6Bytes(client), ipv6Bytes(local)) }];
+  return [];
+}
+
+/** The row that starts with `key` (local and remote end): its uid and inode columns. */
+export function findRow(table: string, key: string): ProcTcpRow | undefined {
+  const at = table.indexOf(key);
+  if (at < 0) return undefined;
+  const end = table.indexOf('\n', at);
+  // After the two ends: st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+  const f = table.slice(at + key.length, end < 0 ? undefined : end).trim().split(/\s+/);
+  if (f.length < 7) return undefined;
+  return { uid: Number(f[4]), inode: f[6]! };
+}
+
+function hexPort(port: number): string {
+  return port.toString(16).toUpperCase().padStart(4, '0');
+}
+
+/** `::ffff:127.0.0.1` (an IPv4 client on a dual-stack listener) is an IPv4 address. */
+export function unmapIPv4(address: string): string {
+  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  return m ? m[1]! : address;
+}
+
+/** /proc/net/tcp prints addresses as 32-bit words in host byte order, in upper-case hex. */
+export function procHex(bytes: Buffer): string {
+  const copy = Buffer.from(bytes);
+  if (os.endianness() === 'LE') for (let i = 0; i < copy.length; i += 4) copy.subarray(i, i + 4).reverse();
+  return copy.toString('hex').toUpperCase();
+}
+
+function ipv4Bytes(address: string): Buffer {
+  return Buffer.from(address.split('.').map(Number));
+}
+
+/** 16 bytes of an IPv6 address (`::` shorthand and a dotted IPv4 tail allowed, a %zone dropped). */
+export function ipv6Bytes(address: string): Buffer {
+  let text = address.replace(/%.*$/, '');
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    const b = ipv4Bytes(v4[1]!);
+    text = `${text.slice(0, v4.index)}${b.readUInt16BE(0).toString(16)}:${b.readUInt16BE(2).toString(16)}`;
+  }
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
+  const headGroups = head ? head.split(':') : [];
+  const tailGroups = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? headGroups : [...headGroups, ...Array(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups];
+  const out = Buffer.alloc(16);
+  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16) || 0, i * 2));
+  return out;
+}
