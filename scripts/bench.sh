@@ -2,7 +2,8 @@
 # `npm run bench`: PostgreSQL benchmark (direct vs broker vs haproxy vs pgbouncer), then
 # the MySQL one (direct vs broker vs haproxy on MariaDB), the Redis one (direct vs
 # broker vs haproxy, redis-benchmark) and the HTTP one (direct vs broker vs nginx as a
-# reverse proxy, wrk); those three take --quick only.
+# reverse proxy, wrk) and the same-user check (its lookup, and churn with it on and
+# off); those four take --quick only.
 # test/bench/instructions.ts (instruction counts under callgrind) is run by hand:
 #   node dist/test/bench/instructions.js --broker OLD_CHECKOUT --broker .
 # Installs missing Debian packages when root (otherwise prints the command and runs the
@@ -24,4 +25,5 @@ quick_args=()
 for arg in "$@"; do if [[ "$arg" == --quick ]]; then quick_args+=("$arg"); fi; done
 node dist/test/bench/mysql-bench.js "${quick_args[@]}"
 node dist/test/bench/redis-bench.js "${quick_args[@]}"
-exec node dist/test/bench/http-bench.js "${quick_args[@]}"
+node dist/test/bench/http-bench.js "${quick_args[@]}"
+exec node dist/test/bench/same-user-bench.js "${quick_args[@]}"

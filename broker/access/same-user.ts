@@ -11,7 +11,8 @@ import type { ClientInfo } from '../audit/types.js';
 import type { ServiceConfig } from '../config/types.js';
 import { BrokerError } from '../errors.js';
 import type { AccessCheck } from './gate.js';
-import { platformSocketOwner, tcpEnds, type SocketOwner, type SocketOwnerLookup } from './socket-owner.js';
+import { platformSocketOwner } from './platform.js';
+import { tcpEnds, type SocketOwner, type SocketOwnerLookup } from './socket-owner.js';
 
 /** A user as the platform names it: a uid (POSIX) or SID (Windows), and the login name. */
 export interface OsUser {

@@ -1,10 +1,8 @@
 // Which OS user owns the client end of an accepted TCP connection: the one question
 // same-user enforcement asks of the platform. Each platform answers it its own way
-// (socket-owner-linux.ts, -macos.ts, -windows.ts); all are behind this one interface.
+// (socket-owner-linux.ts, -macos.ts, -windows.ts, chosen by platform.ts); all are
+// behind this one interface.
 import type { Socket } from 'node:net';
-import { linuxSocketOwner } from './socket-owner-linux.js';
-import { macosSocketOwner } from './socket-owner-macos.js';
-import { windowsSocketOwner } from './socket-owner-windows.js';
 
 /** The two ends of a TCP connection as the broker's accepted socket sees them. */
 export interface TcpEnds {
@@ -29,18 +27,4 @@ export function tcpEnds(socket: Socket): TcpEnds | undefined {
   const { remoteAddress, remotePort, localAddress, localPort } = socket;
   if (!remoteAddress || !remotePort || !localAddress || !localPort) return undefined;
   return { clientAddress: remoteAddress, clientPort: remotePort, localAddress, localPort };
-}
-
-/** The lookup for this platform; undefined where there is none (the check then refuses what it cannot attribute). */
-export function platformSocketOwner(platform: NodeJS.Platform = process.platform): SocketOwnerLookup | undefined {
-  switch (platform) {
-    case 'linux':
-      return linuxSocketOwner;
-    case 'darwin':
-      return macosSocketOwner;
-    case 'win32':
-      return windowsSocketOwner;
-    default:
-      return undefined;
-  }
 }

@@ -262,6 +262,28 @@ test('a non-loopback TCP listener needs allowRemote: true', () => {
   }
 });
 
+test('allowRemote must say who may connect: allowAnyUser or allowUsers; both apply to tcp listeners only', () => {
+  let issue = only(service('    connector: pg', '    listenOn: tcp://0.0.0.0:5432', '    allowRemote: true', ...pgCreds));
+  assert.deepEqual([issue.path, issue.line], ['services.pg.allowRemote', 6]);
+  assert.match(issue.message, /allowAnyUser: true.*allowUsers/);
+
+  const remote = (extra: string) => parseConfig(service('    connector: pg', '    listenOn: tcp://0.0.0.0:5432', '    allowRemote: true', extra, ...pgCreds), options).services[0]!;
+  assert.equal(remote('    allowAnyUser: true').allowAnyUser, true);
+  assert.deepEqual(remote('    allowUsers: [bob, 1001, "1002"]').allowUsers, ['bob', 1001, 1002]);
+  assert.deepEqual(parseConfig(service(...validPg, ...pgCreds), options).services[0]!.allowUsers, undefined);
+
+  issue = only(service(...validPg, '    allowUsers: bob', ...pgCreds));
+  assert.deepEqual([issue.path, issue.line], ['services.pg.allowUsers', 6]);
+  assert.match(issue.message, /list of user names or uids/);
+
+  issue = only(service(...validPg, '    allowUsers: [bob, -1]', ...pgCreds));
+  assert.deepEqual([issue.path, issue.line], ['services.pg.allowUsers.1', 6]);
+
+  issue = only(service('    connector: pg', '    listenOn: unix:///tmp/pg.sock', '    allowUsers: [bob]', ...pgCreds));
+  assert.deepEqual([issue.path, issue.line], ['services.pg.allowUsers', 6]);
+  assert.match(issue.message, /tcp listeners only: a unix socket is 0600/);
+});
+
 test('credentials: shapes of {from, get}', () => {
   let issue = only(service(...validPg, '    credentials:', '      host: h', '      password:', '        from: env'));
   assert.deepEqual([issue.path, issue.line, issue.column], ['services.pg.credentials.password.get', 8, 7]);
