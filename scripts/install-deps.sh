@@ -17,7 +17,7 @@ ensure_debian_packages strict \
   ssh-keygen=openssh-client ssh-add=openssh-client ssh-agent=openssh-client scp=openssh-client \
   prlimit=util-linux getconf=libc-bin dpkg=dpkg dpkg-query=dpkg \
   secret-tool=libsecret-tools tmux=tmux redis-server=redis-server redis-cli=redis-tools redis-benchmark=redis-tools \
-  mount=mount umount=mount mkfifo=coreutils curl=curl useradd=passwd id=coreutils getent=libc-bin \
+  mount=mount umount=mount mkfifo=coreutils curl=curl useradd=passwd id=coreutils getent=libc-bin python3=python3-minimal \
   /usr/sbin/nginx=nginx /usr/bin/aws=awscli \
   /usr/lib/rabbitmq/bin/rabbitmq-server=rabbitmq-server epmd=erlang-base
 

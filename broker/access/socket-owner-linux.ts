@@ -1,6 +1,7 @@
-// Linux: the client's socket is the row of /proc/net/tcp (or tcp6) whose local end is the
-// client's address:port and whose remote end is ours; its uid column is the socket's
-// owner. A read of that table (stopped at the row) and a substring search: no scan of
+// Linux: the owner of the client's socket, by an exact netlink lookup of its 4-tuple
+// (socket-owner-netlink.ts), or, where that is unavailable, from the row of
+// /proc/net/tcp (or tcp6) whose local end is the client's address:port and whose remote
+// end is ours: its uid column is the socket's owner. A read of that table (stopped at the row) and a substring search: no scan of
 // processes or fds. Its cost is the kernel's walk of its connection hash table, which
 // grows with the machine's TCP sockets (see the same-user benchmark).
 // Only sockets in our network namespace are listed, which is exactly the set of local
@@ -8,15 +9,25 @@
 import { open } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
-import type { SocketOwner, TcpEnds } from './socket-owner.js';
+import type { ProcTcpRow, SocketOwner, TcpEnds } from './socket-owner.js';
+import { createNetlinkLookup, type NetlinkLookup } from './socket-owner-netlink.js';
 
-export interface ProcTcpRow {
-  uid: number;
-  inode: string;
+let netlink: NetlinkLookup | undefined;
+
+/** The netlink lookup when it is available (socket-owner-netlink.ts), else a scan of /proc/net/tcp. */
+export async function linuxSocketOwner(ends: TcpEnds): Promise<SocketOwner> {
+  const fast = await exactLookup(ends);
+  return ownerOfRow(fast === 'unavailable' ? await findClientRow(ends) : fast);
 }
 
-export async function linuxSocketOwner(ends: TcpEnds): Promise<SocketOwner> {
-  return ownerOfRow(await findClientRow(ends));
+function exactLookup(ends: TcpEnds): Promise<ProcTcpRow | undefined | 'unavailable'> {
+  const client = unmapIPv4(ends.clientAddress);
+  const local = unmapIPv4(ends.localAddress);
+  netlink ??= createNetlinkLookup();
+  // An IPv4 query also finds an IPv6 socket connected to a v4-mapped address (same hash table).
+  if (net.isIPv4(client) && net.isIPv4(local)) return netlink.find('ipv4', ipv4Bytes(client), ends.clientPort, ipv4Bytes(local), ends.localPort);
+  if (net.isIPv6(client) && net.isIPv6(local)) return netlink.find('ipv6', ipv6Bytes(client), ends.clientPort, ipv6Bytes(local), ends.localPort);
+  return Promise.resolve(undefined);
 }
 
 export function ownerOfRow(row: ProcTcpRow | undefined): SocketOwner {

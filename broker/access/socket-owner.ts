@@ -21,6 +21,12 @@ export interface TcpEnds {
  */
 export type SocketOwner = { type: 'user'; uid: number | string; name?: string } | { type: 'unknown'; reason: string };
 
+/** A kernel socket-table entry of the client's socket: its owner and inode (0 once closed). */
+export interface ProcTcpRow {
+  uid: number;
+  inode: string;
+}
+
 export type SocketOwnerLookup = (ends: TcpEnds, signal?: AbortSignal) => Promise<SocketOwner>;
 
 export function tcpEnds(socket: Socket): TcpEnds | undefined {

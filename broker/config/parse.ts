@@ -434,7 +434,7 @@ function parseAccess(ctx: Ctx, fields: Map<string, Entry>, here: At, listen: Lis
     for (const entry of [usersEntry, anyEntry]) {
       if (entry) add(ctx, { ...here, node: entry.keyNode, path: `${here.path}.${entry.key}` }, `applies to tcp listeners only: a unix socket is 0600, so only the broker's user can connect to it`);
     }
-  } else if (allowRemote && allowAnyUser === undefined && !usersEntry) {
+  } else if (allowRemote && listen && !isLoopbackHost(listen.host) && allowAnyUser === undefined && !usersEntry) {
     const entry = fields.get('allowRemote')!;
     add(
       ctx,

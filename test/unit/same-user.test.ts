@@ -7,6 +7,7 @@ import os from 'node:os';
 import { test } from 'node:test';
 import { decideSameUser, refusalMessage } from '../../broker/access/same-user.js';
 import { findClientRow, findRow, ipv6Bytes, linuxSocketOwner, ownerOfRow, procHex } from '../../broker/access/socket-owner-linux.js';
+import { createNetlinkLookup } from '../../broker/access/socket-owner-netlink.js';
 import { clientPidFromNetstat } from '../../broker/access/socket-owner-macos.js';
 import { ownerScript, parseOwnerOutput } from '../../broker/access/socket-owner-windows.js';
 import { tcpEnds, type SocketOwner, type TcpEnds } from '../../broker/access/socket-owner.js';
@@ -77,6 +78,22 @@ test('Linux: the owner of a real loopback client socket is this process user, ov
     } finally {
       p.close();
     }
+  }
+  // The /proc/net/tcp scan (the fallback without python3) finds the same owner as netlink.
+  const p = await pair('127.0.0.1');
+  try {
+    assert.equal((await findClientRow(p.ends))?.uid, process.getuid!());
+    const netlink = createNetlinkLookup();
+    assert.equal(await netlink.ready(), true);
+    const row = await netlink.find('ipv4', Buffer.from([127, 0, 0, 1]), p.ends.clientPort, Buffer.from([127, 0, 0, 1]), p.ends.localPort);
+    assert.ok(row !== 'unavailable' && row?.uid === process.getuid!() && row.inode !== '0', JSON.stringify(row));
+    netlink.close();
+    // Without the helper the lookup says so, and linuxSocketOwner falls back to /proc.
+    const missing = createNetlinkLookup('/nonexistent/python3');
+    assert.equal(await missing.ready(), false);
+    assert.equal(await missing.find('ipv4', Buffer.from([127, 0, 0, 1]), p.ends.clientPort, Buffer.from([127, 0, 0, 1]), p.ends.localPort), 'unavailable');
+  } finally {
+    p.close();
   }
   // Ends that match no socket: a peer elsewhere.
   const nowhere = await linuxSocketOwner({ clientAddress: '10.1.2.3', clientPort: 40000, localAddress: '127.0.0.1', localPort: 1 });
