@@ -4,7 +4,7 @@
 // bastion login re-established after it drops, `connector: ssh-tunnel` as a raw
 // forward, and clear errors for a wrong bastion host key and an unreachable database.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -26,7 +26,7 @@ let dir: string;
 let bastionKey: KeyFiles;
 const clientOutput: string[] = [];
 
-const logins = () => (readFileSync(sshd.logFile, 'utf8').match(/Accepted publickey for /g) ?? []).length;
+const logins = () => sshd.logins();
 
 async function query(service: string, sql: string) {
   const { host, port } = tb.tcp(service);
@@ -120,13 +120,8 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** The bastion's sshd session processes (children of our own sshd): one per open bastion connection. */
-function bastionSessions(): number[] {
-  const pid = Number(readFileSync(join(sshd.dir, 'sshd.pid'), 'utf8'));
-  return readdirSync(`/proc/${pid}/task`).flatMap((task) =>
-    readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number),
-  );
-}
+/** The bastion's sshd session processes: one per open bastion connection. */
+const bastionSessions = () => sshd.sessions();
 
 /** Ends the bastion's sshd session processes by pid. */
 function dropBastionConnections(): void {
