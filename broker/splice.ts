@@ -1,6 +1,13 @@
 // The data phase: a plain two-way byte pipe, no parsing. Backpressure is honoured in
 // both directions; either side closing or failing closes the other.
+//
+// Between two plain sockets (TCP or Unix, the usual case) each direction reads into a
+// buffer of its own (Node's onread mode, net/direct-read.ts) and writes from it: no
+// allocation or stream event per chunk. A write the kernel did not take whole still
+// points into that buffer, so the direction stops reading until it is flushed. TLS
+// sockets and SSH channels use the stream pipe.
 import type { Socket } from 'node:net';
+import { directRead, isPlainSocket } from './net/direct-read.js';
 
 export interface SpliceResult {
   bytesFromClient: number;
@@ -10,9 +17,28 @@ export interface SpliceResult {
 /** How long a side may take to flush after its peer closed before it is destroyed. */
 const LINGER_MS = 5_000;
 
+/**
+ * Read buffer per direction, held for the connection's life (2 x this per connection).
+ * Protocol messages are far smaller; bulk transfers (COPY) fill it and read again.
+ */
+export const READ_BUFFER_BYTES = 16 * 1024;
+
+const EMPTY = Buffer.alloc(0);
+
 export type ChunkFilter = (chunk: Buffer) => Buffer[];
 
-function pump(from: Socket, to: Socket, filter?: ChunkFilter): void {
+function writeParts(to: Socket, parts: Buffer[]): void {
+  if (parts.length === 1) {
+    to.write(parts[0]!);
+    return;
+  }
+  // Several pieces of one read (a filter's output) leave in one writev.
+  to.cork();
+  for (const part of parts) to.write(part);
+  to.uncork();
+}
+
+function pumpStream(from: Socket, to: Socket, filter?: ChunkFilter): void {
   if (filter) {
     from.on('data', (chunk: Buffer) => {
       let ok = true;
@@ -25,6 +51,35 @@ function pump(from: Socket, to: Socket, filter?: ChunkFilter): void {
     });
   }
   to.on('drain', () => from.resume());
+}
+
+/** The direct pump between plain sockets; false when `from` cannot read directly (the caller pumps streams). */
+function pumpDirect(from: Socket, to: Socket, filter?: ChunkFilter): boolean {
+  const resume = () => from.resume();
+  /** Whether to keep reading: not while a write still holds bytes of the read buffer. */
+  const flushedNow = (): boolean => {
+    if (to.writableLength === 0) return true;
+    to.write(EMPTY, resume); // called once everything before it is written
+    return false;
+  };
+  const onRead = filter
+    ? (n: number, buf: Buffer) => {
+        writeParts(to, filter(buf.subarray(0, n)));
+        return flushedNow();
+      }
+    : (n: number, buf: Buffer) => {
+        to.write(buf.subarray(0, n));
+        return flushedNow();
+      };
+  const buffered = directRead(from, Buffer.allocUnsafeSlow(READ_BUFFER_BYTES), onRead);
+  if (!buffered) return false;
+  // Read as a stream before the switch: own buffers, written first.
+  for (const chunk of buffered) writeParts(to, filter ? filter(chunk) : [chunk]);
+  return true;
+}
+
+function pump(from: Socket, to: Socket, filter?: ChunkFilter): void {
+  if (!(isPlainSocket(from) && isPlainSocket(to) && pumpDirect(from, to, filter))) pumpStream(from, to, filter);
 }
 
 function closeAfterFlush(socket: Socket): void {
@@ -69,7 +124,7 @@ export function splice(
     };
     watch(client, upstream);
     watch(upstream, client);
-    if (pending.toUpstream.length) for (const part of clientToTarget ? clientToTarget(pending.toUpstream) : [pending.toUpstream]) upstream.write(part);
+    if (pending.toUpstream.length) writeParts(upstream, clientToTarget ? clientToTarget(pending.toUpstream) : [pending.toUpstream]);
     if (pending.toClient.length) client.write(pending.toClient);
     pump(client, upstream, clientToTarget);
     pump(upstream, client);

@@ -8,7 +8,10 @@ import net, { type AddressInfo, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createSocketReader, type Parsed, type SocketReaderOptions } from '../../broker/net/socket-reader.js';
 import { encodeErrorResponse, parseMessage, type PgMessage } from '../../broker/connectors/pg/codec.js';
+import tls from 'node:tls';
+import { checkDirectRead, isPlainSocket } from '../../broker/net/direct-read.js';
 import { splice } from '../../broker/splice.js';
+import { waitFor } from '../fixtures/wait-for.js';
 
 /** A connected pair of real TCP sockets on 127.0.0.1: [connecting side, accepted side]. */
 async function socketPair(): Promise<[Socket, Socket]> {
@@ -439,5 +442,53 @@ test('splice with a client->target filter: pending bytes and 5 MB pass through i
     await done;
   } finally {
     for (const sock of [s.app, s.brokerClient, s.brokerUpstream, s.server]) sock.destroy();
+  }
+});
+
+test('splice between plain sockets reads into its own buffers (no stream data events), TLS would not qualify', async () => {
+  checkDirectRead();
+  const s = await handshaken();
+  try {
+    assert.ok(isPlainSocket(s.brokerClient) && isPlainSocket(s.brokerUpstream));
+    assert.equal(isPlainSocket(new tls.TLSSocket(new net.Socket())), false);
+    const done = splice(s.brokerClient, s.brokerUpstream, s.pending);
+    assert.equal(s.brokerClient.listenerCount('data') + s.brokerUpstream.listenerCount('data'), 0, 'the data phase has no data listener: reads go to the direct callback');
+    const atServer = collect(s.server, s.pending.toUpstream.length + 5);
+    s.app.write('after');
+    assert.deepEqual(await atServer, Buffer.concat([s.pending.toUpstream, Buffer.from('after')]));
+    s.app.end();
+    await done;
+  } finally {
+    destroyAll(s.app, s.brokerClient, s.brokerUpstream, s.server);
+  }
+});
+
+test('splice: a reader that stops reading holds the broker\'s writes, and not a byte of what it gets is overwritten by later reads', async () => {
+  const s = await handshaken();
+  try {
+    // The app reads nothing for a while: the broker's writes to it cannot complete, so
+    // their bytes sit in the read buffer they came from while the server keeps sending.
+    s.app.pause();
+    const blocks = Array.from({ length: 400 }, (_, i) => Buffer.alloc(16 * 1024 + (i % 7) * 1000, i % 251));
+    const fromServer = Buffer.concat(blocks);
+    const done = splice(s.brokerClient, s.brokerUpstream, s.pending);
+    // Meanwhile the other direction runs, through the same splice.
+    const upload = randomBytes(2 * 1024 * 1024);
+    const atServer = collect(s.server, s.pending.toUpstream.length + upload.length);
+    s.app.write(upload);
+    for (const b of blocks) s.server.write(b);
+    // The broker has a write waiting for the app (its bytes still in the read buffer) and
+    // has not read all the server sent: the rest is read only after that write is done.
+    await waitFor('the broker to hold a write for the app', () => s.brokerClient.writableLength > 0);
+    assert.ok(s.brokerUpstream.bytesRead < s.handshakeBytes + s.pending.toClient.length + fromServer.length, 'part of the server\'s bytes are still unread');
+    const atApp = collect(s.app, s.pending.toClient.length + fromServer.length);
+    s.app.resume();
+    const got = await atApp;
+    assert.ok(got.equals(Buffer.concat([s.pending.toClient, fromServer])), 'the app got every byte, in order, unaltered');
+    assert.ok((await atServer).equals(Buffer.concat([s.pending.toUpstream, upload])));
+    s.app.end();
+    await done;
+  } finally {
+    destroyAll(s.app, s.brokerClient, s.brokerUpstream, s.server);
   }
 });
