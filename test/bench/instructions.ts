@@ -1,29 +1,169 @@
 // Instruction counts of the broker's hot paths, for before/after comparisons on a
 // machine too loaded for wall-clock figures: `serve` runs under valgrind's callgrind,
-// instrumentation starts once it is ready and warmed up, then each workload runs through it and the
-// counters are dumped: logins (pgbench opening one connection per transaction: SCRAM
-// login, a `select 1`, close) and the splice (psql copying rows out). Prints
-// instructions per login and per spliced MiB. A script, never a test.
+// instrumentation starts once it is ready and warmed up, then each workload runs through
+// it and the counters are dumped. Counts are user-space instructions of the broker
+// process (the kernel's share of a socket write is not in them). A script, never a test.
 //
-//   node dist/test/bench/instructions.js [--broker DIR]... [--logins N] [--copy-mib M]
+//   pg     login  pgbench -C: SCRAM login, `select 1`, close        (per login)
+//          tx     pgbench running `select 1`, one connection        (per transaction)
+//          copy   psql COPY of 1 KiB rows to stdout                 (per MiB)
+//   mysql  login  mariadb CLI: native-password login, SELECT 1, quit (per login)
+//          query  mariadb-slap SELECT 1, one connection             (per query)
+//   redis  get    redis-benchmark GET -c 1                          (per request)
+//          get16  redis-benchmark GET -c 1 -P 16                    (per request)
+//   http   ka     curl, sequential GETs on one keep-alive connection (per request)
+//          close  curl, a new connection per GET                     (per request)
+//
+//   node dist/test/bench/instructions.js [--broker DIR]... [--protocol pg,mysql,redis] [--scale X]
 //
 // Each --broker is a built checkout (its bin/secretless-desktop.js is run); default: this one.
 import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePort } from '../fixtures/free-port.js';
+import { startMariaDb } from '../fixtures/mariadb-cluster.js';
 import { pgBinDir, startPgCluster } from '../fixtures/pg-cluster.js';
+import { startRedis } from '../fixtures/redis-server.js';
 import { clientEnv } from '../fixtures/run.js';
 import { waitFor } from '../fixtures/wait-for.js';
 
 const { values } = parseArgs({
-  options: { broker: { type: 'string', multiple: true }, logins: { type: 'string', default: '200' }, 'copy-mib': { type: 'string', default: '64' } },
+  options: { broker: { type: 'string', multiple: true }, protocol: { type: 'string', default: 'pg,mysql,redis,http' }, scale: { type: 'string', default: '1' } },
 });
 const brokers = (values.broker ?? [process.cwd()]).map((d) => resolve(d));
-const logins = Number(values.logins);
-const copyMib = Number(values['copy-mib']);
+const scale = Number(values.scale);
+const n = (base: number) => Math.max(1, Math.round(base * scale));
+
+interface Workload {
+  name: string;
+  unit: string;
+  count: number;
+  /** Runs the client against the broker's port (synchronously: the broker is another process). */
+  run(port: number): void;
+}
+
+interface Target {
+  protocol: string;
+  /** The service's `credentials:` block, indented by six spaces. */
+  credentials: string;
+  env: Record<string, string>;
+  /** More service keys (after credentials). */
+  extra?: string;
+  warm(port: number): void;
+  workloads: Workload[];
+  stop(): Promise<void>;
+}
+
+function check(what: string, r: ReturnType<typeof spawnSync>): void {
+  if (r.status !== 0) throw new Error(`${what} failed: ${r.stderr?.toString() ?? ''}${r.error?.message ?? ''}`);
+}
+
+async function pgTarget(dir: string): Promise<Target> {
+  const cluster = await startPgCluster();
+  const bin = await pgBinDir();
+  writeFileSync(join(dir, 'select1.sql'), 'select 1;\n');
+  const env = { ...clientEnv(), PGPASSWORD: 'ignored', PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '300' };
+  const pgbench = (port: number, args: string[]) => check('pgbench', spawnSync(join(bin, 'pgbench'), ['-n', ...args, '-h', '127.0.0.1', '-p', String(port), '-U', 'x', 'app'], { env }));
+  const logins = n(200);
+  const tx = n(5000);
+  const copyMib = n(32);
+  return {
+    protocol: 'pg',
+    credentials: `      host: 127.0.0.1\n      port: ${cluster.port}\n      username: ${cluster.users.scram.name}\n      password: { from: env, get: PW }\n      sslmode: disable\n`,
+    env: { PW: cluster.users.scram.password },
+    warm: (port) => {
+      pgbench(port, ['-C', '-t', '20', '-f', join(dir, 'select1.sql')]);
+      pgbench(port, ['-t', '500', '-f', join(dir, 'select1.sql')]);
+    },
+    workloads: [
+      { name: 'login', unit: 'login', count: logins, run: (port) => pgbench(port, ['-C', '-t', String(logins), '-f', join(dir, 'select1.sql')]) },
+      { name: 'tx', unit: 'transaction', count: tx, run: (port) => pgbench(port, ['-t', String(tx), '-f', join(dir, 'select1.sql')]) },
+      {
+        name: 'copy',
+        unit: 'MiB',
+        count: copyMib,
+        run: (port) =>
+          check('psql', spawnSync(join(bin, 'psql'), ['-X', '-h', '127.0.0.1', '-p', String(port), '-U', 'x', '-d', 'app', '-c', `copy (select repeat('x', 1023) from generate_series(1, ${copyMib * 1024})) to stdout`], { env, maxBuffer: 1 << 30 })),
+      },
+    ],
+    stop: () => cluster.stop(),
+  };
+}
+
+async function mysqlTarget(): Promise<Target> {
+  const db = await startMariaDb();
+  const cli = (port: number, args: string[]) => check('mariadb', spawnSync('mariadb', ['--no-defaults', '-h', '127.0.0.1', '-P', String(port), '-u', 'x', 'app', ...args]));
+  const slap = (port: number, queries: number) =>
+    check('mariadb-slap', spawnSync('mariadb-slap', ['--no-defaults', '-h', '127.0.0.1', '-P', String(port), '-u', 'x', '--create-schema=app', '--no-drop', '--query=SELECT 1', '--concurrency=1', `--number-of-queries=${queries}`, '--iterations=1']));
+  const logins = n(50);
+  const queries = n(5000);
+  return {
+    protocol: 'mysql',
+    credentials: `      host: 127.0.0.1\n      port: ${db.port}\n      username: ${db.users.native.name}\n      password: { from: env, get: PW }\n      sslmode: disable\n`,
+    env: { PW: db.users.native.password },
+    warm: (port) => {
+      for (let i = 0; i < 10; i++) cli(port, ['-e', 'SELECT 1']);
+      slap(port, 500);
+    },
+    workloads: [
+      { name: 'login', unit: 'login', count: logins, run: (port) => { for (let i = 0; i < logins; i++) cli(port, ['-e', 'SELECT 1']); } },
+      { name: 'query', unit: 'query', count: queries, run: (port) => slap(port, queries) },
+    ],
+    stop: () => db.stop(),
+  };
+}
+
+async function redisTarget(): Promise<Target> {
+  const server = await startRedis({ auth: 'requirepass' });
+  const bench = (port: number, requests: number, pipeline: number) =>
+    check('redis-benchmark', spawnSync('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-t', 'get', '-c', '1', '-P', String(pipeline), '-n', String(requests), '-q']));
+  const single = n(10_000);
+  const piped = n(100_000);
+  return {
+    protocol: 'redis',
+    credentials: `      host: 127.0.0.1\n      port: ${server.port}\n      password: { from: env, get: PW }\n      sslmode: disable\n`,
+    env: { PW: server.defaultPassword },
+    warm: (port) => {
+      bench(port, 2000, 1);
+      bench(port, 20_000, 16);
+    },
+    workloads: [
+      { name: 'get', unit: 'request', count: single, run: (port) => bench(port, single, 1) },
+      { name: 'get16', unit: 'request', count: piped, run: (port) => bench(port, piped, 16) },
+    ],
+    stop: () => server.stop(),
+  };
+}
+
+async function httpTarget(): Promise<Target> {
+  // The upstream's own cost is not counted (another process): a minimal Node server will do.
+  const upstream = createServer((_req, res) => res.end('ok\n'));
+  const upstreamPort = await freePort();
+  await new Promise<void>((r) => upstream.listen(upstreamPort, '127.0.0.1', r));
+  // curl reuses its connection for the URLs of one glob; `Connection: close` makes it reconnect each time.
+  const curl = (port: number, count: number, close: boolean) =>
+    check('curl', spawnSync('curl', ['-sf', '-o', '/dev/null', ...(close ? ['-H', 'Connection: close'] : []), `http://127.0.0.1:${port}/ok?[1-${count}]`]));
+  const ka = n(2000);
+  const closing = n(500);
+  return {
+    protocol: 'http',
+    credentials: '      token: { from: env, get: PW }\n',
+    env: { PW: 'bench-token' },
+    extra: `    config: { upstream: "http://127.0.0.1:${upstreamPort}" }\n`,
+    warm: (port) => {
+      curl(port, 500, false);
+      curl(port, 100, true);
+    },
+    workloads: [
+      { name: 'ka', unit: 'request', count: ka, run: (port) => curl(port, ka, false) },
+      { name: 'close', unit: 'request', count: closing, run: (port) => curl(port, closing, true) },
+    ],
+    stop: () => new Promise<void>((r) => upstream.close(() => r())),
+  };
+}
 
 /** Total instructions (Ir) in a callgrind dump. */
 function totalIr(file: string): number {
@@ -32,56 +172,60 @@ function totalIr(file: string): number {
   return Number(m[1]);
 }
 
-const cluster = await startPgCluster();
-const bin = await pgBinDir();
-const dir = mkdtempSync(join(tmpdir(), 'sd-instr-'));
-writeFileSync(join(dir, 'select1.sql'), 'select 1;\n');
-const results: { broker: string; perLogin: number; perMib: number }[] = [];
-try {
-  for (const broker of brokers) {
-    const port = await freePort();
-    const cfg = join(dir, 'secretless.yml');
-    writeFileSync(
-      cfg,
-      `version: "2"\nservices:\n  db:\n    connector: pg\n    listenOn: tcp://127.0.0.1:${port}\n    credentials:\n      host: 127.0.0.1\n      port: ${cluster.port}\n      username: ${cluster.users.scram.name}\n      password: { from: env, get: PW }\n      sslmode: disable\n`,
-    );
-    const out = join(dir, `callgrind.${results.length}`);
-    // Not instrumented until the workload starts: startup under full instrumentation takes minutes.
-    const child = spawn('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`, process.execPath, join(broker, 'bin', 'secretless-desktop.js'), 'serve', '-f', cfg, '--audit-log', join(dir, 'audit.jsonl')], {
-      env: { ...clientEnv(), PW: cluster.users.scram.password, XDG_STATE_HOME: join(dir, 'state'), XDG_CONFIG_HOME: join(dir, 'config') },
-    });
-    let log = '';
-    child.stdout.on('data', (d) => (log += d));
-    child.stderr.on('data', (d) => (log += d));
+/** Instructions per unit of each workload, through one broker build. */
+async function measure(broker: string, target: Target, dir: string, tag: string): Promise<Map<string, number>> {
+  const port = await freePort();
+  const cfg = join(dir, `secretless-${tag}.yml`);
+  writeFileSync(cfg, `version: "2"\nservices:\n  db:\n    connector: ${target.protocol}\n    listenOn: tcp://127.0.0.1:${port}\n    credentials:\n${target.credentials}${target.extra ?? ''}`);
+  const out = join(dir, `callgrind.${tag}`);
+  // Not instrumented until the workload starts: startup under full instrumentation takes minutes.
+  const child = spawn('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`, process.execPath, '--max-semi-space-size=2', join(broker, 'bin', 'secretless-desktop.js'), 'serve', '-f', cfg, '--audit-log', join(dir, `audit-${tag}.jsonl`)], {
+    env: { ...clientEnv(), ...target.env, XDG_STATE_HOME: join(dir, 'state'), XDG_CONFIG_HOME: join(dir, 'config') },
+  });
+  let log = '';
+  child.stdout.on('data', (d) => (log += d));
+  child.stderr.on('data', (d) => (log += d));
+  const result = new Map<string, number>();
+  try {
     await waitFor(() => `serve under valgrind to be ready:\n${log}`, () => /ready/.test(log), 600_000);
     const control = (...args: string[]) => spawnSync('callgrind_control', [...args, String(child.pid)], { encoding: 'utf8' });
-    const env = { ...clientEnv(), PGPASSWORD: 'ignored', PGSSLMODE: 'disable' };
-    // Warm-up (the JIT compiles the paths), then zero the counters.
-    spawnSync(join(bin, 'pgbench'), ['-n', '-C', '-t', '20', '-f', join(dir, 'select1.sql'), '-h', '127.0.0.1', '-p', String(port), '-U', 'x', 'app'], { env });
+    target.warm(port); // the JIT compiles the paths
     control('-i', 'on');
-    control('-z');
-    const pgb = spawnSync(join(bin, 'pgbench'), ['-n', '-C', '-t', String(logins), '-f', join(dir, 'select1.sql'), '-h', '127.0.0.1', '-p', String(port), '-U', 'x', 'app'], { env, encoding: 'utf8' });
-    if (pgb.status !== 0) throw new Error(`pgbench failed: ${pgb.stderr}`);
-    control('-d');
-    control('-z');
-    // Rows of 1 KiB: copyMib MiB through the splice.
-    const copy = spawnSync(join(bin, 'psql'), ['-X', '-h', '127.0.0.1', '-p', String(port), '-U', 'x', '-d', 'app', '-c', `copy (select repeat('x', 1023) from generate_series(1, ${copyMib * 1024})) to stdout`], { env, maxBuffer: 1 << 30 });
-    if (copy.status !== 0) throw new Error(`psql failed: ${copy.stderr}`);
-    control('-d');
+    for (const w of target.workloads) {
+      control('-z');
+      w.run(port);
+      control('-d');
+    }
+  } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
-    const dumps = readdirSync(dir)
-      .filter((f) => f.startsWith(`callgrind.${results.length}.`))
-      .sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()));
-    const [loginDump, copyDump] = dumps.map((f) => totalIr(join(dir, f)));
-    results.push({ broker, perLogin: Math.round(loginDump! / logins), perMib: Math.round(copyDump! / copyMib) });
   }
-} finally {
-  await cluster.stop();
+  const dumps = readdirSync(dir)
+    .filter((f) => f.startsWith(`callgrind.${tag}.`))
+    .sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()));
+  target.workloads.forEach((w, i) => result.set(w.name, Math.round(totalIr(join(dir, dumps[i]!)) / w.count)));
+  return result;
 }
-process.stdout.write(`instructions (callgrind Ir), ${logins} logins and ${copyMib} MiB copied per build\n`);
-for (const r of results) process.stdout.write(`${r.broker}\n  per login: ${r.perLogin.toLocaleString('en')}\n  per MiB spliced: ${r.perMib.toLocaleString('en')}\n`);
-if (results.length === 2) {
-  const [a, b] = results as [(typeof results)[0], (typeof results)[0]];
-  process.stdout.write(`ratio (second / first): login ${(b.perLogin / a.perLogin).toFixed(3)}, splice ${(b.perMib / a.perMib).toFixed(3)}\n`);
+
+const makers: Record<string, (dir: string) => Promise<Target>> = { pg: pgTarget, mysql: mysqlTarget, redis: redisTarget, http: httpTarget };
+const dir = mkdtempSync(join(tmpdir(), 'sd-instr-'));
+const lines: string[] = [`instructions (callgrind Ir, user space) per unit; builds: ${brokers.join(', ')}`];
+for (const protocol of values.protocol!.split(',')) {
+  const make = makers[protocol];
+  if (!make) throw new Error(`unknown protocol '${protocol}'`);
+  const target = await make(dir);
+  try {
+    const perBroker: Map<string, number>[] = [];
+    for (const [i, broker] of brokers.entries()) perBroker.push(await measure(broker, target, dir, `${protocol}${i}`));
+    for (const w of target.workloads) {
+      const counts = perBroker.map((m) => m.get(w.name)!);
+      const ratio = counts.length === 2 ? `  (second / first ${(counts[1]! / counts[0]!).toFixed(3)})` : '';
+      const line = `${protocol} ${w.name} (${w.count} x): ${counts.map((c) => c.toLocaleString('en')).join(' | ')} per ${w.unit}${ratio}`;
+      process.stderr.write(`${line}\n`);
+      lines.push(line);
+    }
+  } finally {
+    await target.stop();
+  }
 }
+process.stdout.write(`${lines.join('\n')}\n`);
