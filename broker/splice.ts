@@ -18,10 +18,13 @@ export interface SpliceResult {
 const LINGER_MS = 5_000;
 
 /**
- * Read buffer per direction, held for the connection's life (2 x this per connection).
- * Protocol messages are far smaller; bulk transfers (COPY) fill it and read again.
+ * Read buffer per direction, held for the connection's life (2 x this per connection):
+ * protocol messages are far smaller. A read that fills it means a bulk transfer (COPY,
+ * a large result): reads then go to a BULK_READ_BYTES buffer until one comes back
+ * short, so bulk costs a quarter of the reads, and an idle connection holds only this.
  */
 export const READ_BUFFER_BYTES = 16 * 1024;
+const BULK_READ_BYTES = 64 * 1024;
 
 const EMPTY = Buffer.alloc(0);
 
@@ -62,16 +65,32 @@ function pumpDirect(from: Socket, to: Socket, filter?: ChunkFilter): boolean {
     to.write(EMPTY, resume); // called once everything before it is written
     return false;
   };
+  const small = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+  let next: Buffer | undefined;
+  // No write still holds bytes of any buffer when a read happens (see flushedNow), so
+  // switching between the two never overwrites pending bytes.
+  const resize = (n: number, buf: Buffer) => {
+    if (buf === small) {
+      if (n === buf.length) next = Buffer.allocUnsafeSlow(BULK_READ_BYTES);
+    } else if (n < READ_BUFFER_BYTES) next = small;
+  };
   const onRead = filter
     ? (n: number, buf: Buffer) => {
         writeParts(to, filter(buf.subarray(0, n)));
+        resize(n, buf);
         return flushedNow();
       }
     : (n: number, buf: Buffer) => {
         to.write(buf.subarray(0, n));
+        resize(n, buf);
         return flushedNow();
       };
-  const buffered = directRead(from, Buffer.allocUnsafeSlow(READ_BUFFER_BYTES), onRead);
+  const nextBuffer = () => {
+    const b = next;
+    next = undefined;
+    return b;
+  };
+  const buffered = directRead(from, small, onRead, nextBuffer);
   if (!buffered) return false;
   // Read as a stream before the switch: own buffers, written first.
   for (const chunk of buffered) writeParts(to, filter ? filter(chunk) : [chunk]);

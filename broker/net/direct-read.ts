@@ -43,17 +43,23 @@ export function isPlainSocket(s: unknown): s is net.Socket {
 /**
  * Reads of `socket` go to `onRead(n, buffer)` from now on, into `buffer` (overwritten by
  * the next read: copy what must outlive the call). Returning false stops reading until
- * socket.resume(). Bytes the stream had already buffered are returned, to be handled
- * first. End, close and error events work as before.
+ * socket.resume(). After each call `nextBuffer` may return the buffer for the next
+ * reads (undefined: keep the current one). Bytes the stream had already buffered are
+ * returned, to be handled first. End, close and error events work as before.
  */
-export function directRead(socket: net.Socket, buffer: Buffer, onRead: (n: number, buf: Buffer) => boolean | void): Buffer[] | null {
+export function directRead(
+  socket: net.Socket,
+  buffer: Buffer,
+  onRead: (n: number, buf: Buffer) => boolean | void,
+  nextBuffer?: () => Buffer | undefined,
+): Buffer[] | null {
   const sym = findSymbols();
   const handle = handleOf(socket);
   if (!sym || !handle?.useUserBuffer) return null;
   const fields = socket as unknown as Record<symbol, unknown>;
   fields[sym.buffer] = buffer;
   fields[sym.callback] = onRead;
-  fields[sym.generator] = null;
+  fields[sym.generator] = nextBuffer ?? null;
   handle.useUserBuffer(buffer);
   // What the stream read before the switch (a paused socket keeps reading up to its high-water mark).
   const buffered: Buffer[] = [];
