@@ -22,6 +22,9 @@ export interface Sample {
   value: number;
   /** Proxy CPU seconds per unit of work. */
   cpuPerUnit?: number;
+  /** Round-trip latency percentiles of the run, µs (one client). */
+  p50us?: number;
+  p99us?: number;
 }
 
 /** Processes the bench started; killed at the end. */
@@ -122,4 +125,24 @@ export function benchArgs(sectionNames: string[]): { quick: boolean; rounds: num
   const rounds = roundsIdx >= 0 ? Number(argv[roundsIdx + 1]) : quick ? 1 : 3;
   const sections = argv.filter((a) => sectionNames.includes(a));
   return { quick, rounds, want: (s) => sections.length === 0 || sections.includes(s) };
+}
+
+/** p50 and p99 of round-trip times in µs. */
+export function percentiles(us: number[]): { p50us: number; p99us: number } {
+  const s = [...us].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+  return { p50us: at(0.5), p99us: at(0.99) };
+}
+
+/**
+ * A table row: the latency each proxy adds per round trip (its p50 / p99 minus direct's,
+ * medians of rounds), and the broker's added p50 over haproxy's (lower is better).
+ */
+export function addedLatencyRow(label: string, slot: Map<PathName, Sample[]>, ratioColumn = true): string {
+  const med = (p: PathName, k: 'p50us' | 'p99us') => median(slot.get(p)!.map((s) => s[k]!));
+  const [d50, d99] = [med('direct', 'p50us'), med('direct', 'p99us')];
+  const added = (p: PathName) => `+${fmt(med(p, 'p50us') - d50)} / +${fmt(med(p, 'p99us') - d99)} µs`;
+  const [b, h] = [med('broker', 'p50us') - d50, med('haproxy', 'p50us') - d50];
+  const ratio = h > 0 ? `${(b / h).toFixed(2)}x haproxy's added p50` : '-';
+  return `| ${label}: added latency p50 / p99 | (${fmt(d50)} / ${fmt(d99)} µs) | ${added('broker')}${ratioColumn ? '' : ` (${ratio})`} | ${added('haproxy')} |${ratioColumn ? ` ${ratio} |` : ''}`;
 }

@@ -1,6 +1,7 @@
 // MySQL benchmark: the broker against direct and haproxy (mode tcp) on a throwaway
 // MariaDB. Figures, in interleaved rounds (medians printed):
 //   select  mariadb-slap, SELECT 1, 8 clients and 1 client: queries per second
+//           mysql2 SELECT 1 one after another on one connection: the latency each proxy adds (p50 / p99)
 //   churn   mysql2 connect + SELECT 1 + quit, 4 at a time: connections per second
 // plus the proxy's CPU per query / per connection from /proc, the broker's RSS per held
 // connection, and a microbenchmark of the COM_CHANGE_USER filter (the one per-packet step
@@ -15,7 +16,7 @@ import { encodePacket } from '../../broker/connectors/mysql/codec.js';
 import { createCommandFilter } from '../../broker/connectors/mysql/command-filter.js';
 import { freePort } from '../fixtures/free-port.js';
 import { startMariaDb, type MariaDb } from '../fixtures/mariadb-cluster.js';
-import { benchArgs, children, cpuSeconds, fmt, interleavedRounds, median, run, startBrokerProcess, startHaproxy, type Endpoint, type Figure, type PathName, type Sample } from './bench-kit.js';
+import { addedLatencyRow, benchArgs, children, cpuSeconds, fmt, interleavedRounds, median, run, startBrokerProcess, startHaproxy, type Endpoint, type Figure, type PathName, percentiles, type Sample } from './bench-kit.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -47,6 +48,26 @@ async function slap(ep: Endpoint, db: MariaDb, clients: number, queries: number)
   if (r.code !== 0) throw new Error(`mariadb-slap via ${ep.name} failed: ${r.stderr}`);
   const done = (await comSelect(db)) - before - 1;
   return { value: done / seconds, cpuPerUnit: ep.pid ? (cpuSeconds(ep.pid) - cpu0) / done : undefined };
+}
+
+/** mysql2, one connection: `count` SELECT 1 one after another; queries per second and each round trip's time. */
+async function roundTrips(ep: Endpoint, db: MariaDb, count: number): Promise<Sample> {
+  const conn = await mysql.createConnection({ host: '127.0.0.1', port: ep.port, user: db.users.native.name, password: ep.password ? db.users.native.password : '', database: 'app' });
+  try {
+    for (let i = 0; i < 200; i++) await conn.query('SELECT 1'); // warm-up
+    const times: number[] = [];
+    const cpu0 = ep.pid ? cpuSeconds(ep.pid) : 0;
+    const t0 = performance.now();
+    for (let i = 0; i < count; i++) {
+      const t = performance.now();
+      await conn.query('SELECT 1');
+      times.push((performance.now() - t) * 1000);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    return { value: count / seconds, cpuPerUnit: ep.pid ? (cpuSeconds(ep.pid) - cpu0) / count : undefined, ...percentiles(times) };
+  } finally {
+    await conn.end();
+  }
 }
 
 /** mysql2: connect, SELECT 1, quit, `parallel` at a time for `seconds`; connections per second. */
@@ -123,6 +144,7 @@ async function main(): Promise<void> {
     if (want('select')) {
       figures.push({ name: 'mariadb-slap SELECT 1, 8 clients', unit: 'q/s', cpuUnit: 'µs/q', measure: (ep) => slap(ep, db, 8, q) });
       figures.push({ name: 'mariadb-slap SELECT 1, 1 client', unit: 'q/s', cpuUnit: 'µs/q', measure: (ep) => slap(ep, db, 1, q / 4) });
+      figures.push({ name: 'SELECT 1 round trips, 1 client (mysql2)', unit: 'q/s', cpuUnit: 'µs/q', measure: (ep) => roundTrips(ep, db, q / 4) });
     }
     if (want('churn'))
       figures.push({ name: 'connection churn (mysql2 connect+SELECT 1+quit, 4 parallel)', unit: 'conn/s', cpuUnit: 'µs/conn', measure: (ep) => churn(ep, db, 4, quick ? 3 : 6) });
@@ -146,6 +168,7 @@ async function main(): Promise<void> {
       const range = (p: PathName) => slot.get(p)!.map((s) => fmt(s.value)).join('/');
       lines.push(`| ${fig.name} | ${fmt(direct)} ${fig.unit} | ${cell('broker')} | ${cell('haproxy')} |`);
       lines.push(`|   rounds | ${range('direct')} | ${range('broker')} | ${range('haproxy')} |`);
+      if (slot.get('direct')![0]!.p50us !== undefined) lines.push(addedLatencyRow(fig.name, slot, false));
     }
     if (want('memory')) {
       const n = quick ? 100 : 300;

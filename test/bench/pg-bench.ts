@@ -4,9 +4,12 @@
 // A script that prints figures, never a test with timed assertions.
 //
 //   node dist/test/bench/pg-bench.js [--quick] [--rounds N] [--duration S]
-//        [--paths direct,broker,haproxy,pgbouncer] [tps|churn|copy|pipe|memory ...]
+//        [--paths direct,broker,haproxy,pgbouncer] [tps|latency|churn|copy|pipe|memory ...]
+//
+// latency: pgbench -S -c 1 with each transaction timed (-l); the table shows the p50 and
+// p99 round trip and what each proxy adds to direct's.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -18,7 +21,7 @@ import { pgBinDir, startPgCluster, type PgCluster } from '../fixtures/pg-cluster
 
 // ---------- options ----------
 
-const SECTIONS = ['tps', 'churn', 'copy', 'pipe', 'memory'] as const;
+const SECTIONS = ['tps', 'latency', 'churn', 'copy', 'pipe', 'memory'] as const;
 type Section = (typeof SECTIONS)[number];
 const PATHS = ['direct', 'broker', 'haproxy', 'pgbouncer'] as const;
 type PathName = (typeof PATHS)[number];
@@ -30,6 +33,8 @@ interface Options {
   sections: Set<Section>;
   paths: PathName[];
   copyRows: number;
+  /** Transactions per latency run (pgbench -c 1 -t N, each one timed). */
+  latencyTx: number;
   pipeBytes: number;
   memConns: number;
   brokerArgs: string[];
@@ -65,6 +70,7 @@ function parseOptions(argv: string[]): Options {
     sections: new Set((positionals.length ? positionals : SECTIONS) as Section[]),
     paths: paths as PathName[],
     copyRows: quick ? 100_000 : 500_000,
+    latencyTx: quick ? 5_000 : 20_000,
     pipeBytes: (quick ? 256 : 1024) * 2 ** 20,
     memConns: quick ? 200 : 500,
     brokerArgs: values['broker-args']?.split(/\s+/).filter(Boolean) ?? [],
@@ -516,6 +522,8 @@ interface Figure {
   /** Formats proxy CPU seconds per unit of work. */
   cpu: { unit: string; scale: number };
   digits: number;
+  /** A latency: the 'vs direct' column shows what the path adds (value - direct's) instead of a ratio. */
+  added?: boolean;
   paths?: PathName[];
   measure(ep: Endpoint, setup: Setup, opts: Options): Promise<Measurement>;
 }
@@ -544,6 +552,20 @@ async function pgbench(ep: Endpoint, setup: Setup, args: string[], duration: num
   return { value: Number(tps[1]), work: Number(done[1]) };
 }
 
+/** pgbench -S at one client with every transaction's time logged (-l): the `pct` percentile, µs. */
+async function roundTrip(ep: Endpoint, setup: Setup, opts: Options, pct: number): Promise<Measurement> {
+  const dir = mkdtempSync(join(setup.dir, 'latency-'));
+  try {
+    await run('pgbench', ['-n', '-S', '-c', '1', '-t', String(opts.latencyTx), '-l', `--log-prefix=${join(dir, 'tx')}`], { env: clientEnv(ep, setup) });
+    // Log lines: client_id transaction_no time_us script_no epoch epoch_us.
+    const times = readdirSync(dir).flatMap((f) => readFileSync(join(dir, f), 'utf8').trim().split('\n').map((l) => Number(l.split(' ')[2])));
+    times.sort((a, b) => a - b);
+    return { value: times[Math.min(times.length - 1, Math.floor(pct * times.length))]!, work: times.length };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const FIGURES: Figure[] = [
   {
     section: 'tps', label: 'select-only TPS, -c 8 -j 2', unit: 'tps', digits: 0, cpu: { unit: 'µs/tx', scale: 1e6 },
@@ -552,6 +574,14 @@ const FIGURES: Figure[] = [
   {
     section: 'tps', label: 'select-only TPS, -c 1', unit: 'tps', digits: 0, cpu: { unit: 'µs/tx', scale: 1e6 },
     measure: (ep, s, o) => pgbench(ep, s, ['-c', '1'], o.duration),
+  },
+  {
+    section: 'latency', label: 'select-only round trip p50, -c 1', unit: 'µs', digits: 0, added: true, cpu: { unit: 'µs/tx', scale: 1e6 },
+    measure: (ep, s, o) => roundTrip(ep, s, o, 0.5),
+  },
+  {
+    section: 'latency', label: 'select-only round trip p99, -c 1', unit: 'µs', digits: 0, added: true, cpu: { unit: 'µs/tx', scale: 1e6 },
+    measure: (ep, s, o) => roundTrip(ep, s, o, 0.99),
   },
   {
     section: 'churn', label: 'connection churn TPS, -C -c 4', unit: 'tps', digits: 1, cpu: { unit: 'µs/conn', scale: 1e6 },
@@ -712,7 +742,7 @@ function figureRows(fig: Figure, slot: Map<PathName, Entry>): string[][] {
       name,
       `${med.toFixed(fig.digits)} ${fig.unit}`,
       `${Math.min(...values).toFixed(fig.digits)}–${Math.max(...values).toFixed(fig.digits)}`,
-      Number.isFinite(base) ? `${(med / base).toFixed(2)}x` : '',
+      !Number.isFinite(base) ? '' : fig.added ? (name === 'direct' ? '' : `+${(med - base).toFixed(fig.digits)} ${fig.unit}`) : `${(med / base).toFixed(2)}x`,
       cpus.length ? `${(median(cpus) * fig.cpu.scale).toFixed(fig.cpu.scale === 1e9 ? 2 : 1)} ${fig.cpu.unit}` : '-',
       entry.failures ? `${entry.failures} run(s) failed: ${entry.error?.slice(0, 60)}` : '',
     ]);
@@ -776,7 +806,7 @@ async function main(): Promise<void> {
   const setup = await setupPaths(opts);
   Object.assign(state, { cluster: setup.cluster, dir: setup.dir });
   for (const [name, why] of setup.skipped) log(`skipping ${name}: ${why}`);
-  if (opts.sections.has('tps') || opts.sections.has('churn')) {
+  if (opts.sections.has('tps') || opts.sections.has('latency') || opts.sections.has('churn')) {
     await run('pgbench', ['-i', '-s', '1', '-q'], { env: clientEnv(setup.endpoints.get('direct')!, setup) });
   }
 

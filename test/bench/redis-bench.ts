@@ -1,7 +1,8 @@
 // Redis benchmark: the broker against direct and haproxy (mode tcp) on a throwaway
 // redis-server. Figures, in interleaved rounds (medians printed): redis-benchmark GET and
 // SET at -c 1 and -c 50, each without pipelining and with -P 16, in requests per second,
-// plus the proxy's CPU per request from /proc, and a microbenchmark of the command
+// plus the proxy's CPU per request from /proc, the latency each proxy adds at -c 1 (p50 /
+// p99 as redis-benchmark measures them), and a microbenchmark of the command
 // scanner (the one step in the broker's Redis data phase: it looks at command names to
 // find AUTH and HELLO).
 // Usage: node dist/test/bench/redis-bench.js [--quick] [--rounds N] [load|scanner ...]
@@ -13,7 +14,7 @@ import { createCommandScanner } from '../../broker/connectors/redis/command-scan
 import { encodeCommand } from '../../broker/connectors/redis/resp.js';
 import { freePort } from '../fixtures/free-port.js';
 import { startRedis, type RedisServer } from '../fixtures/redis-server.js';
-import { benchArgs, children, cpuSeconds, fmt, interleavedRounds, median, run, startBrokerProcess, startHaproxy, type Endpoint, type Figure, type PathName, type Sample } from './bench-kit.js';
+import { addedLatencyRow, benchArgs, children, cpuSeconds, fmt, interleavedRounds, median, run, startBrokerProcess, startHaproxy, type Endpoint, type Figure, type PathName, type Sample } from './bench-kit.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -35,10 +36,19 @@ async function bench(ep: Endpoint, server: RedisServer, test: 'get' | 'set', cli
   const cpu0 = ep.pid ? cpuSeconds(ep.pid) : 0;
   const r = await run('redis-benchmark', args);
   if (r.code !== 0) throw new Error(`redis-benchmark via ${ep.name} failed: ${r.stderr}`);
-  const row = r.stdout.split('\n').find((l) => l.startsWith(`"${test.toUpperCase()}"`));
+  const lines = r.stdout.split('\n');
+  const row = lines.find((l) => l.startsWith(`"${test.toUpperCase()}"`));
   if (!row) throw new Error(`redis-benchmark via ${ep.name}: no ${test} row in ${r.stdout}`);
-  const rps = Number(JSON.parse(`[${row}]`)[1]);
-  return { value: rps, cpuPerUnit: ep.pid ? (cpuSeconds(ep.pid) - cpu0) / requests : undefined };
+  // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+  const header = JSON.parse(`[${lines.find((l) => l.startsWith('"test"'))}]`) as string[];
+  const cells = JSON.parse(`[${row}]`) as string[];
+  const col = (name: string) => Number(cells[header.indexOf(name)]);
+  return {
+    value: col('rps'),
+    cpuPerUnit: ep.pid ? (cpuSeconds(ep.pid) - cpu0) / requests : undefined,
+    p50us: col('p50_latency_ms') * 1000,
+    p99us: col('p99_latency_ms') * 1000,
+  };
 }
 
 /** ns per command the scanner spends on redis-benchmark-like SET/GET commands in 64 KiB reads, and per MiB of large values. */
@@ -103,6 +113,8 @@ async function main(): Promise<void> {
         const cell = (p: PathName) => `${fmt(med(p))} **${(med(p) / direct).toFixed(2)}x**${cpu(p)}`;
         lines.push(`| ${fig.name} (req/s) | ${fmt(direct)} | ${cell('broker')} | ${cell('haproxy')} | ${(med('broker') / med('haproxy')).toFixed(2)} |`);
         lines.push(`|   rounds | ${slot.get('direct')!.map((s) => fmt(s.value)).join('/')} | ${slot.get('broker')!.map((s) => fmt(s.value)).join('/')} | ${slot.get('haproxy')!.map((s) => fmt(s.value)).join('/')} | |`);
+        // One client, no pipelining: each request is one round trip.
+        if (/-c 1$/.test(fig.name)) lines.push(addedLatencyRow(fig.name, slot));
       }
     }
     if (want('scanner')) {
