@@ -141,7 +141,8 @@ export function percentiles(us: number[]): { p50us: number; p99us: number } {
 export function addedLatencyRow(label: string, slot: Map<PathName, Sample[]>, ratioColumn = true): string {
   const med = (p: PathName, k: 'p50us' | 'p99us') => median(slot.get(p)!.map((s) => s[k]!));
   const [d50, d99] = [med('direct', 'p50us'), med('direct', 'p99us')];
-  const added = (p: PathName) => `+${fmt(med(p, 'p50us') - d50)} / +${fmt(med(p, 'p99us') - d99)} µs`;
+  const signed = (n: number) => (n < 0 ? `-${fmt(-n)}` : `+${fmt(n)}`);
+  const added = (p: PathName) => `${signed(med(p, 'p50us') - d50)} / ${signed(med(p, 'p99us') - d99)} µs`;
   const [b, h] = [med('broker', 'p50us') - d50, med('haproxy', 'p50us') - d50];
   const ratio = h > 0 ? `${(b / h).toFixed(2)}x haproxy's added p50` : '-';
   return `| ${label}: added latency p50 / p99 | (${fmt(d50)} / ${fmt(d99)} µs) | ${added('broker')}${ratioColumn ? '' : ` (${ratio})`} | ${added('haproxy')} |${ratioColumn ? ` ${ratio} |` : ''}`;
