@@ -1,6 +1,7 @@
 // HTTP benchmark: requests/s and latency through the broker's http connector (a reverse
 // proxy adding a bearer token) against the same requests sent directly and through nginx
-// as a plain reverse proxy that also sets an Authorization header. The upstream is nginx
+// as a plain reverse proxy that also sets an Authorization header (its own nginx process,
+// so each proxy's CPU per request is measured from /proc). The upstream is nginx
 // answering a small static body. wrk drives every path; rounds are interleaved in
 // rotating order so drift spreads over every path alike. A script that prints figures,
 // never a test with timed assertions.
@@ -14,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePort, portOpen } from '../fixtures/free-port.js';
 import { waitFor } from '../fixtures/wait-for.js';
+import { cpuSeconds } from './bench-kit.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const PATHS = ['direct', 'broker', 'nginx'] as const;
@@ -23,6 +25,8 @@ interface Run {
   rps: number;
   p50us: number;
   p99us: number;
+  /** CPU seconds of the proxy process (broker, or the proxying nginx) per request. */
+  cpuPerReq?: number;
 }
 
 const MODES = [
@@ -43,8 +47,9 @@ async function main(): Promise<void> {
   if (spawnSync('wrk', ['--version']).error) throw new Error('wrk is missing: apt-get install wrk');
   const dir = mkdtempSync(join(tmpdir(), 'sd-http-bench-'));
   try {
-    const { staticPort, proxyPort } = await startNginx(dir);
-    const brokerPort = await startBroker(dir, staticPort);
+    const { staticPort, proxyPort, proxyPid } = await startNginx(dir);
+    const { port: brokerPort, pid: brokerPid } = await startBroker(dir, staticPort);
+    const pids: Partial<Record<PathName, number>> = { broker: brokerPid, nginx: proxyPid };
     const urls: Record<PathName, string> = {
       direct: `http://127.0.0.1:${staticPort}/ok`,
       broker: `http://127.0.0.1:${brokerPort}/ok`,
@@ -57,7 +62,7 @@ async function main(): Promise<void> {
       for (const mode of MODES) {
         const order = PATHS.map((_, i) => PATHS[(i + round) % PATHS.length]!);
         for (const p of order) {
-          const r = wrk(urls[p], [...mode.args], duration);
+          const r = wrk(urls[p], [...mode.args], duration, pids[p]);
           const key = `${mode.key}/${p}`;
           results.set(key, [...(results.get(key) ?? []), r]);
           process.stderr.write(`round ${round + 1} ${mode.key} ${p}: ${Math.round(r.rps)} req/s p50 ${r.p50us} µs p99 ${r.p99us} µs\n`);
@@ -67,7 +72,7 @@ async function main(): Promise<void> {
     report(results, rounds, duration);
   } finally {
     for (const c of children) c.kill('SIGTERM');
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   }
 }
 
@@ -77,7 +82,7 @@ function median(xs: number[]): number {
 }
 
 function report(results: Map<string, Run[]>, rounds: number, duration: number): void {
-  const m = (key: string, f: keyof Run) => median(results.get(key)!.map((r) => r[f]));
+  const m = (key: string, f: 'rps' | 'p50us' | 'p99us') => median(results.get(key)!.map((r) => r[f]));
   const load = loadavg().map((l) => l.toFixed(2)).join(' ');
   console.log(`\nHTTP benchmark: ${rounds} round(s) of ${duration} s per path and mode, medians; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load average ${load}\n`);
   console.log('| figure | direct | broker | nginx (reverse proxy) |');
@@ -86,7 +91,8 @@ function report(results: Map<string, Run[]>, rounds: number, duration: number): 
     const d = m(`${mode.key}/direct`, 'rps');
     const b = m(`${mode.key}/broker`, 'rps');
     const n = m(`${mode.key}/nginx`, 'rps');
-    console.log(`| ${mode.label}: requests/s | ${fmt(d)} | ${fmt(b)} **${(b / d).toFixed(2)}x** (${(b / n).toFixed(2)}x of nginx) | ${fmt(n)} ${(n / d).toFixed(2)}x |`);
+    const cpu = (p: PathName) => ` (${fmt(median(results.get(`${mode.key}/${p}`)!.map((r) => r.cpuPerReq ?? NaN)) * 1e6)} µs CPU/req)`;
+    console.log(`| ${mode.label}: requests/s | ${fmt(d)} | ${fmt(b)} **${(b / d).toFixed(2)}x** (${(b / n).toFixed(2)}x of nginx)${cpu('broker')} | ${fmt(n)} ${(n / d).toFixed(2)}x${cpu('nginx')} |`);
   }
   for (const mode of MODES) {
     const d50 = m(`${mode.key}/direct`, 'p50us');
@@ -101,43 +107,62 @@ function report(results: Map<string, Run[]>, rounds: number, duration: number): 
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US').replace(/,/g, ' ');
 
-function wrk(url: string, args: string[], seconds: number): Run {
+function wrk(url: string, args: string[], seconds: number, pid?: number): Run {
+  const cpu0 = pid ? cpuSeconds(pid) : 0;
   const out = spawnSync('wrk', [...args, '-d', `${seconds}s`, '--latency', url], { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
   if (out.status !== 0) throw new Error(`wrk failed: ${out.stderr || out.stdout}`);
   const text = out.stdout;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1]);
   const errors = /Non-2xx or 3xx responses: (\d+)/.exec(text);
   if (errors) throw new Error(`wrk saw ${errors[1]} error responses from ${url}:\n${text}`);
-  return { rps, p50us: micros(text, '50%'), p99us: micros(text, '99%') };
+  const requests = Number(/(\d+) requests in/.exec(text)?.[1]);
+  return { rps, p50us: micros(text, '50%'), p99us: micros(text, '99%'), ...(pid ? { cpuPerReq: (cpuSeconds(pid) - cpu0) / requests } : {}) };
 }
 
 function micros(text: string, pct: string): number {
-  const m = new RegExp(`^\\s+${pct}\\s+([\\d.]+)(us|ms|s)$`, 'm').exec(text);
+  const m = new RegExp(`^\\s+${pct}\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(text);
   if (!m) throw new Error(`no ${pct} latency in wrk output:\n${text}`);
   const v = Number(m[1]);
   return Math.round(m[2] === 'us' ? v : m[2] === 'ms' ? v * 1000 : v * 1e6);
 }
 
-async function startNginx(dir: string): Promise<{ staticPort: number; proxyPort: number }> {
-  const [staticPort, proxyPort] = [await freePort(), await freePort()];
-  for (const t of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) spawnSync('mkdir', ['-p', join(dir, `tmp-${t}`)]);
+/** nginx with one server block, in its own process (so its CPU time is its own), under dir/name. */
+async function nginxProcess(dir: string, name: string, http: string): Promise<number> {
+  const home = join(dir, name);
+  for (const t of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) spawnSync('mkdir', ['-p', join(home, `tmp-${t}`)]);
   const conf = `
 daemon off;
 master_process off;
 worker_processes 1;
-error_log ${join(dir, 'nginx-error.log')} warn;
-pid ${join(dir, 'nginx.pid')};
+error_log ${join(home, 'error.log')} warn;
+pid ${join(home, 'nginx.pid')};
 events { worker_connections 4096; }
 http {
   access_log off;
-  client_body_temp_path ${join(dir, 'tmp-body')};
-  proxy_temp_path ${join(dir, 'tmp-proxy')};
-  fastcgi_temp_path ${join(dir, 'tmp-fastcgi')};
-  uwsgi_temp_path ${join(dir, 'tmp-uwsgi')};
-  scgi_temp_path ${join(dir, 'tmp-scgi')};
+  client_body_temp_path ${join(home, 'tmp-body')};
+  proxy_temp_path ${join(home, 'tmp-proxy')};
+  fastcgi_temp_path ${join(home, 'tmp-fastcgi')};
+  uwsgi_temp_path ${join(home, 'tmp-uwsgi')};
+  scgi_temp_path ${join(home, 'tmp-scgi')};
   keepalive_requests 1000000;
-  upstream app { server 127.0.0.1:${staticPort}; keepalive 64; }
-  server { listen 127.0.0.1:${staticPort}; location / { default_type text/plain; return 200 "ok\\n"; } }
+  ${http}
+}
+`;
+  const confPath = join(home, 'nginx.conf');
+  writeFileSync(confPath, conf);
+  const child = spawn('/usr/sbin/nginx', ['-p', home, '-c', confPath, '-e', join(home, 'error.log')], { stdio: 'ignore' });
+  children.add(child);
+  return child.pid!;
+}
+
+/** The upstream (a static answer) and nginx as a reverse proxy in front of it, as two processes. */
+async function startNginx(dir: string): Promise<{ staticPort: number; proxyPort: number; proxyPid: number }> {
+  const [staticPort, proxyPort] = [await freePort(), await freePort()];
+  await nginxProcess(dir, 'upstream', `server { listen 127.0.0.1:${staticPort}; location / { default_type text/plain; return 200 "ok\\n"; } }`);
+  const proxyPid = await nginxProcess(
+    dir,
+    'proxy',
+    `upstream app { server 127.0.0.1:${staticPort}; keepalive 64; }
   server {
     listen 127.0.0.1:${proxyPort};
     location / {
@@ -146,18 +171,13 @@ http {
       proxy_set_header Connection "";
       proxy_set_header Authorization "Bearer bench-token";
     }
-  }
-}
-`;
-  const confPath = join(dir, 'nginx.conf');
-  writeFileSync(confPath, conf);
-  const child = spawn('/usr/sbin/nginx', ['-p', dir, '-c', confPath, '-e', join(dir, 'nginx-error.log')], { stdio: 'ignore' });
-  children.add(child);
+  }`,
+  );
   await Promise.all([listening(staticPort), listening(proxyPort)]);
-  return { staticPort, proxyPort };
+  return { staticPort, proxyPort, proxyPid };
 }
 
-async function startBroker(dir: string, upstreamPort: number): Promise<number> {
+async function startBroker(dir: string, upstreamPort: number): Promise<{ port: number; pid: number }> {
   const port = await freePort();
   const cfg = join(dir, 'secretless.yml');
   writeFileSync(
@@ -172,7 +192,7 @@ async function startBroker(dir: string, upstreamPort: number): Promise<number> {
   });
   children.add(child);
   await listening(port);
-  return port;
+  return { port, pid: child.pid! };
 }
 
 const listening = (port: number) => waitFor(`a listener on port ${port}`, () => portOpen(port));
