@@ -154,8 +154,8 @@ async function httpTarget(): Promise<Target> {
     env: { PW: 'bench-token' },
     extra: `    config: { upstream: "http://127.0.0.1:${upstreamPort}" }\n`,
     warm: (port) => {
-      curl(port, 500, false);
-      curl(port, 100, true);
+      curl(port, n(500), false);
+      curl(port, n(100), true);
     },
     workloads: [
       { name: 'ka', unit: 'request', count: ka, run: (port) => curl(port, ka, false) },

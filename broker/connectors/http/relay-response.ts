@@ -2,8 +2,7 @@
 // client as the callbacks come: head when undici has parsed it, each body chunk as it is
 // read (a full client socket pauses undici's socket until 'drain'), end on completion.
 // undici's request() would wrap the answer in a Readable per response and the broker
-// would pipe it to the client; this is the same flow without those two streams (about
-// a third of the broker's instructions per small request).
+// would pipe it to the client; this is the same flow without those two streams.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 
