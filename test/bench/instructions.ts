@@ -57,6 +57,10 @@ interface Target {
   stop(): Promise<void>;
 }
 
+/** A database service's credentials block: the password from the broker's environment (PW). */
+const dbCredentials = (port: number, username: string) =>
+  `      host: 127.0.0.1\n      port: ${port}\n      username: ${username}\n      password: { from: env, get: PW }\n      sslmode: disable\n`;
+
 function check(what: string, r: ReturnType<typeof spawnSync>): void {
   if (r.status !== 0) throw new Error(`${what} failed: ${r.stderr?.toString() ?? ''}${r.error?.message ?? ''}`);
 }
@@ -72,7 +76,7 @@ async function pgTarget(dir: string): Promise<Target> {
   const copyMib = n(32);
   return {
     protocol: 'pg',
-    credentials: `      host: 127.0.0.1\n      port: ${cluster.port}\n      username: ${cluster.users.scram.name}\n      password: { from: env, get: PW }\n      sslmode: disable\n`,
+    credentials: dbCredentials(cluster.port, cluster.users.scram.name),
     env: { PW: cluster.users.scram.password },
     warm: (port) => {
       pgbench(port, ['-C', '-t', '20', '-f', join(dir, 'select1.sql')]);
@@ -102,7 +106,7 @@ async function mysqlTarget(): Promise<Target> {
   const queries = n(5000);
   return {
     protocol: 'mysql',
-    credentials: `      host: 127.0.0.1\n      port: ${db.port}\n      username: ${db.users.native.name}\n      password: { from: env, get: PW }\n      sslmode: disable\n`,
+    credentials: dbCredentials(db.port, db.users.native.name),
     env: { PW: db.users.native.password },
     warm: (port) => {
       for (let i = 0; i < 10; i++) cli(port, ['-e', 'SELECT 1']);
