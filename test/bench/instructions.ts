@@ -18,12 +18,11 @@
 //
 // Each --broker is a built checkout (its bin/secretless-desktop.js is run); default: this one.
 import { spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:http';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { freePort } from '../fixtures/free-port.js';
+import { freePort, portOpen } from '../fixtures/free-port.js';
 import { startMariaDb } from '../fixtures/mariadb-cluster.js';
 import { pgBinDir, startPgCluster } from '../fixtures/pg-cluster.js';
 import { startRedis } from '../fixtures/redis-server.js';
@@ -143,10 +142,11 @@ async function redisTarget(): Promise<Target> {
 }
 
 async function httpTarget(): Promise<Target> {
-  // The upstream's own cost is not counted (another process): a minimal Node server will do.
-  const upstream = createServer((_req, res) => res.end('ok\n'));
+  // The upstream's own cost is not counted: a minimal Node server will do, in its own
+  // process (the clients run with spawnSync, which blocks this one's event loop).
   const upstreamPort = await freePort();
-  await new Promise<void>((r) => upstream.listen(upstreamPort, '127.0.0.1', r));
+  const upstream = spawn(process.execPath, ['-e', `require('node:http').createServer((q, s) => s.end('ok\\n')).listen(${upstreamPort}, '127.0.0.1')`]);
+  await waitFor('the upstream to listen', () => portOpen(upstreamPort));
   // curl reuses its connection for the URLs of one glob; `Connection: close` makes it reconnect each time.
   const curl = (port: number, count: number, close: boolean) =>
     check('curl', spawnSync('curl', ['-sf', '-o', '/dev/null', ...(close ? ['-H', 'Connection: close'] : []), `http://127.0.0.1:${port}/ok?[1-${count}]`]));
@@ -165,7 +165,7 @@ async function httpTarget(): Promise<Target> {
       { name: 'ka', unit: 'request', count: ka, run: (port) => curl(port, ka, false) },
       { name: 'close', unit: 'request', count: closing, run: (port) => curl(port, closing, true) },
     ],
-    stop: () => new Promise<void>((r) => upstream.close(() => r())),
+    stop: async () => void upstream.kill(),
   };
 }
 
