@@ -25,6 +25,7 @@ import { loadConfig, userStateDir } from './config/load.js';
 import { sshConnector, sshHostKeyDir } from './connectors/ssh/connector.js';
 import { ensureSshHostKey } from './ssh/host-key.js';
 import { createEmitter } from './net/emitter.js';
+import type { Approvals } from './access/approvals.js';
 
 /** The slice of the audit log the API reads. */
 export interface AuditFeedSource {
@@ -47,6 +48,8 @@ export interface BrokerApiOptions {
   keychain?: KeychainWriter;
   /** Where ssh services keep the broker's host key unless they set `hostKeyDir`. */
   stateDir?: string;
+  /** Approval prompts and the lock (broker/access/approvals.ts). */
+  approvals?: Approvals;
 }
 
 export interface BrokerApiService extends BrokerApi {
@@ -138,6 +141,7 @@ export function createBrokerApi(options: BrokerApiOptions): BrokerApiService {
     emit({ type: 'audit', record });
     emitHealth(changed);
   });
+  const offApprovals = options.approvals?.subscribe(emit);
   const offIdentities = options.identities?.subscribe((event) => {
     emit(event);
     if (event.type === 'session.changed') emitHealth(broker.status().map((s) => s.name));
@@ -239,6 +243,11 @@ export function createBrokerApi(options: BrokerApiOptions): BrokerApiService {
     return options.identities;
   };
 
+  const approvals = (): Approvals => {
+    if (!options.approvals) throw new ApiError(500, 'this broker has no approvals (an embedded API without them)');
+    return options.approvals;
+  };
+
   return {
     async listTargets() {
       await loadFingerprints();
@@ -316,8 +325,24 @@ export function createBrokerApi(options: BrokerApiOptions): BrokerApiService {
       }
       return out;
     },
+    async listApprovals() {
+      return options.approvals?.list() ?? [];
+    },
+    async answerApproval(id, answer, by = 'ui') {
+      if (!options.approvals?.answer(id, answer, by)) throw new ApiError(404, `no approval prompt '${id}': it was answered, timed out, or its program went away`);
+    },
+    async lock(opts = {}) {
+      return approvals().lock(opts.by ?? 'ui', { closeSessions: opts.closeSessions === true });
+    },
+    async unlock(opts = {}) {
+      return approvals().unlock(opts.by ?? 'ui');
+    },
+    async lockState() {
+      return options.approvals?.state() ?? { locked: false };
+    },
     subscribe: events.subscribe,
     close() {
+      offApprovals?.();
       offAudit();
       offIdentities?.();
       events.clear();

@@ -227,6 +227,62 @@ export type BrokerRunState =
   | { state: 'config-error'; reason: string; file: string; line?: number }
   | { state: 'stopped' };
 
+/** A client process as an approval prompt names it (broker/access/process-info.ts). */
+export interface ApprovalProcess {
+  pid?: number;
+  /** The executable's path, e.g. /usr/bin/psql. */
+  exe?: string;
+  /** The short process name (comm). */
+  name?: string;
+  cmdline?: string[];
+  /** The app it runs in (a terminal, an IDE) or its session leader. */
+  parentApp?: { pid: number; exe?: string; name?: string };
+  /** Where the connection came from when the process is not known (a remote client). */
+  address?: string;
+}
+
+/** A pending "may this program use this target?" question (approval: ask, or the broker is locked). */
+export interface ApprovalPrompt {
+  id: string;
+  /** The target (service) name, its connector and listener. */
+  service: string;
+  connector: string;
+  listenOn: string;
+  /** ssh-agent: the key the program wants a signature from. */
+  key?: { name: string; fingerprint: string };
+  process: ApprovalProcess;
+  /** Whether allow-process / allow-executable are possible (the process and its executable are known). */
+  processKnown: boolean;
+  /** ISO 8601. */
+  requestedAt: string;
+  /** When the prompt counts as denied, ISO 8601. */
+  expiresAt: string;
+  /** Client connections waiting for the answer. */
+  waiting: number;
+  /** The prompt exists because the broker is locked (the service itself may not ask). */
+  locked: boolean;
+}
+
+export type ApprovalAnswer =
+  /** The connections waiting now, nothing more. */
+  | { type: 'allow-once' }
+  /** This process (pid and start time) until it exits. */
+  | { type: 'allow-process' }
+  /** Any process of this executable for forMs milliseconds. */
+  | { type: 'allow-executable'; forMs: number }
+  | { type: 'deny' };
+
+/** Who answered: the UI (browser or desktop window), a desktop notification, the CLI; timeout and client-gone are the broker's. */
+export type ApprovalAnsweredBy = 'ui' | 'notification' | 'cli' | 'timeout' | 'client-gone';
+
+export interface LockState {
+  locked: boolean;
+  /** ISO 8601, when locked. */
+  since?: string;
+  /** Why: ui, cli, tray, screen-lock, sleep, idle. */
+  reason?: string;
+}
+
 export type BrokerEvent =
   | { type: 'target.started'; name: string; address: string }
   | { type: 'target.stopped'; name: string }
@@ -245,6 +301,11 @@ export type BrokerEvent =
   | { type: 'config.rejected'; reason: string; fields: ApiFieldError[]; at: string }
   | { type: 'config.applied'; at: string }
   | { type: 'audit'; record: AuditRecord }
+  /** A program waits for the user's approval. */
+  | { type: 'approval.requested'; approval: ApprovalPrompt }
+  /** A prompt is over: answered, timed out, or its program went away. */
+  | { type: 'approval.resolved'; id: string; service: string; outcome: 'allowed' | 'denied' | 'withdrawn'; by: ApprovalAnsweredBy }
+  | { type: 'lock.changed'; lock: LockState }
   /** Electron only (main → window): the broker process's state, see BrokerRunState. */
   | { type: 'broker.state'; status: BrokerRunState }
   /** Electron only (main → window): show this target or identity session (a notification was clicked). */
@@ -267,6 +328,14 @@ export interface BrokerApi {
   login(identity: string): Promise<LoginStart>;
   logout(identity: string): Promise<void>;
   recentAudit(query?: AuditQuery): Promise<AuditRecord[]>;
+  /** Programs waiting for the user's approval, oldest first. */
+  listApprovals(): Promise<ApprovalPrompt[]>;
+  /** Answers a prompt; `by` is recorded in the audit (default ui). */
+  answerApproval(id: string, answer: ApprovalAnswer, by?: 'ui' | 'notification' | 'cli'): Promise<void>;
+  /** Revokes every approval; until unlock() every new connection asks. closeSessions also closes open client connections. */
+  lock(options?: { closeSessions?: boolean; by?: string }): Promise<LockState>;
+  unlock(options?: { by?: string }): Promise<LockState>;
+  lockState(): Promise<LockState>;
   /** Live events; returns the unsubscribe function. */
   subscribe(listener: (event: BrokerEvent) => void): () => void;
 }
@@ -286,6 +355,11 @@ export const BROKER_API_METHODS = [
   'login',
   'logout',
   'recentAudit',
+  'listApprovals',
+  'answerApproval',
+  'lock',
+  'unlock',
+  'lockState',
   'subscribe',
 ] as const satisfies readonly (keyof BrokerApi)[];
 

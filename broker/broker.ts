@@ -9,7 +9,7 @@ import type { AuditSink, ClientInfo } from './audit/types.js';
 import { diffServices } from './config/diff.js';
 import type { BrokerConfig, ServiceConfig } from './config/types.js';
 import { createConnectionLimit, defaultConnectionLimit, descriptorLimit } from './connection-limit.js';
-import { handleConnection, nextConnectionId, type ConnectionHandle } from './connection.js';
+import { handleConnection, nextConnectionId, type ConnectionDeps, type ConnectionHandle } from './connection.js';
 import { BrokerError, toClientError, type BrokerErrorCode } from './errors.js';
 import type { Connector, ConnectorDeps, ServiceConnector } from './connectors/types.js';
 import type { ResolvedCredentials } from './credentials/types.js';
@@ -51,6 +51,8 @@ export interface BrokerOptions {
   bastions?: BastionPool;
   /** Open client connections across all services; above it clients are refused in their protocol (default: from the open-file limit). */
   maxConnections?: number;
+  /** The user's consent per program (approval: ask, lock); absent: every connection goes on. */
+  approve?: ConnectionDeps['approve'];
 }
 
 export type ServiceState =
@@ -101,6 +103,8 @@ export interface Broker {
    * stopped service too.
    */
   testService(name: string, options?: { signal?: AbortSignal }): Promise<ServiceTestResult>;
+  /** Closes every open client connection of every service (lock --close-sessions); returns how many. */
+  closeConnections(): number;
 }
 
 /** Until a service instance is ready for them (never in practice: it is set before listening). */
@@ -170,6 +174,7 @@ export function createBroker(options: BrokerOptions): Broker {
         invalidateCredentials: () => options.resolver.invalidate(config.name),
         lookupPeer: options.lookupPeer,
         access,
+        approve: options.approve,
       });
       svc.connections.add(handle);
       void handle.done.finally(() => {
@@ -292,6 +297,16 @@ export function createBroker(options: BrokerOptions): Broker {
       await stopService(name, stopOptions?.drainMs ?? 0);
     },
     stopped: () => [...userStopped],
+    closeConnections() {
+      let n = 0;
+      for (const svc of running.values()) {
+        for (const c of svc.connections) {
+          c.abort();
+          n++;
+        }
+      }
+      return n;
+    },
     maxConnections: limit.limit,
     config: () => current,
     async testService(name, testOptions) {

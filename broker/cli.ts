@@ -13,6 +13,7 @@ import { builtinConnectors, connectorSpecs } from './connectors/registry.js';
 import { createProviderRegistry, defaultProviders } from './credentials/registry.js';
 import { createResolver } from './credentials/resolver.js';
 import { lookupPeer } from './listeners/peer.js';
+import { createApprovals } from './access/approvals.js';
 import { watchIdentityChanges } from './identity/change-signal.js';
 import { checkSsh2Internals } from './ssh/ssh2-internals.js';
 import { createLogger, parseLogLevel, type Logger } from './log.js';
@@ -204,7 +205,9 @@ async function serve(args: string[]): Promise<void> {
   const report = (status: BrokerRunState): void => port?.postMessage({ type: 'broker-state', status });
   const stopSignal = stopSignals(port);
   port?.on('message', (e) => {
-    if (parseFromMain(e.data)?.type !== 'resume') return;
+    const m = parseFromMain(e.data);
+    if (m?.type === 'auto-lock') approvals.autoLock(m.event);
+    if (m?.type !== 'resume') return;
     // Timers slept through the night: sessions past their refresh time refresh now, and
     // bastion connections (dead after a sleep, though not yet noticed) are dropped; the
     // next connection re-establishes them.
@@ -238,7 +241,16 @@ async function serve(args: string[]): Promise<void> {
   const resolver = createResolver({ registry, audit, logger });
   // Ours, not the broker's: a wake-up from sleep drops its (dead) connections.
   const bastions = createBastionPool();
+  // Consent prompts and the lock. They read the config in force through the broker (created next).
+  const approvals = createApprovals({
+    audit,
+    logger,
+    config: () => broker.config(),
+    lookupPeer: (s) => lookupPeer(s),
+    closeSessions: () => broker.closeConnections(),
+  });
   const broker = createBroker({
+    approve: (request) => approvals.check(request),
     bastions,
     logger,
     audit,
@@ -312,6 +324,7 @@ async function serve(args: string[]): Promise<void> {
         identity.apply(next.identities);
         resumeSessions();
         await broker.apply(next);
+        approvals.configChanged();
         report({ state: 'running' });
       } catch (err) {
         const reason = err instanceof ConfigError ? err.message : `cannot reload: ${(err as Error).message}`;
@@ -342,7 +355,7 @@ async function serve(args: string[]): Promise<void> {
       const uiPort = parseUiPort(values['ui-port']);
       // Under the desktop app the URL and its token go to main through the port, never to stdout.
       const print = port ? () => {} : undefined;
-      ui = await startUi({ broker, audit, configPath, parse, reload: () => reload('saved from the UI'), stateDir: userStateDir(), port: uiPort, logger, identities: identity.sessions, ...(print ? { print } : {}) });
+      ui = await startUi({ broker, audit, configPath, parse, reload: () => reload('saved from the UI'), stateDir: userStateDir(), port: uiPort, logger, identities: identity.sessions, approvals, ...(print ? { print } : {}) });
     } catch (err) {
       return failStart((err as Error).message, async () => {
         stopIdentityWatch();
@@ -353,6 +366,7 @@ async function serve(args: string[]): Promise<void> {
     }
   }
 
+  approvals.configChanged();
   // With no services nothing else holds the event loop, yet serve must stay up for a reload.
   const keepAlive = setInterval(() => {}, 1 << 30);
   logger.info('ready', { services: config.services.length });
@@ -364,6 +378,7 @@ async function serve(args: string[]): Promise<void> {
   stopIdentityWatch();
   watcher?.close();
   await ui?.close();
+  approvals.close();
   await broker.stop({ drainMs });
   bastions.closeAll();
   await audit.close();

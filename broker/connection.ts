@@ -10,6 +10,7 @@ import type { ResolvedCredentials } from './credentials/types.js';
 import { BrokerError, clientErrorFor, toClientError } from './errors.js';
 import type { Logger } from './log.js';
 import { splice } from './splice.js';
+import type { ApprovalRequest } from './access/approvals.js';
 
 export interface ConnectionDeps {
   service: ServiceConfig;
@@ -23,6 +24,12 @@ export interface ConnectionDeps {
   lookupPeer?(socket: Socket): Promise<{ pid?: number; uid?: number }>;
   /** Who may use the service (access/gate.ts): runs before any provider or target is touched. */
   access?: AccessCheck;
+  /**
+   * The user's consent (broker/access/approvals.ts): resolves when the client may go on,
+   * rejects with not_approved. Runs after accept and before credentials or the target are
+   * touched; connectors that ask per request (ssh-agent, per key) call it through ctx.approve.
+   */
+  approve?(request: ApprovalRequest): Promise<void>;
 }
 
 export interface ConnectionHandle {
@@ -64,6 +71,9 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
     audit,
     resolveCredentials: () => deps.resolve(id, controller.signal),
   };
+  let clientInfo: ClientInfo = client;
+  const approve = deps.approve;
+  if (approve) ctx.approve = (key) => approve({ socket, client: clientInfo, service, connectionId: id, signal: controller.signal, ...(key ? { key } : {}) });
 
   /** Lets the client read what was written, then closes. */
   const endSoon = () => {
@@ -80,6 +90,9 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
     let known: ClientInfo = { ...client, ...peer };
     try {
       if (deps.access) known = await deps.access({ socket, client: known, service, connectionId: id, signal: controller.signal });
+      clientInfo = known;
+      // Then the user's consent: nothing is sent while the user is asked, the client waits as for a slow server.
+      if (ctx.approve && !deps.connector.approvesPerRequest) await ctx.approve();
     } catch (err) {
       await refuse(err, err instanceof PeerNotAllowed ? { ...known, ...err.client } : known);
       return;

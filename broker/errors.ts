@@ -21,6 +21,7 @@ export type BrokerErrorCode =
   | 'timeout'
   | 'too_many_connections'
   | 'peer_not_allowed'
+  | 'not_approved'
   | 'config_invalid'
   | 'invalid_input'
   | 'internal';
@@ -195,6 +196,15 @@ export const errorCatalog: Readonly<Record<BrokerErrorCode, CatalogEntry>> = {
     mysql: { errno: 1130, sqlState: 'HY000' },
     httpStatus: 403,
     redis: 'ERR',
+    sshDisconnect: SSH_DISCONNECT.HOST_NOT_ALLOWED_TO_CONNECT,
+  },
+  not_approved: {
+    summary: "the broker's user did not allow this program to use the service (approval: ask)",
+    // As a server's own authorization failure: clients report it and do not retry.
+    pgSqlState: '28000',
+    mysql: { errno: 1045, sqlState: '28000' },
+    httpStatus: 403,
+    redis: 'NOPERM',
     sshDisconnect: SSH_DISCONNECT.HOST_NOT_ALLOWED_TO_CONNECT,
   },
   internal: {

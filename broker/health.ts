@@ -28,6 +28,7 @@ export function healthProblemFor(code: string, reason: string): HealthProblem | 
     case 'packet_too_large':
     case 'command_refused':
     case 'service_stopping':
+    case 'not_approved': // the user said no to a program: nothing is wrong with the target
       return undefined;
     default:
       return 'failed';

@@ -2,7 +2,7 @@
 // with exactly one function per BrokerApi method, never a generic invoke/send. Arguments
 // are checked against the contract here and again in the main process.
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
-import type { AuditQuery, BrokerApi, BrokerEvent, DeleteOptions, TargetInput } from '../broker/api.js';
+import type { ApprovalAnswer, AuditQuery, BrokerApi, BrokerEvent, DeleteOptions, TargetInput } from '../broker/api.js';
 
 const name = (v: unknown, what: string): string => {
   if (typeof v !== 'string' || v.length === 0 || v.length > 200) throw new TypeError(`${what} must be a non-empty string`);
@@ -39,6 +39,14 @@ const api: BrokerApi = {
   logout: (identity) => invoke('logout', name(identity, 'the identity name')),
   recentAudit: (query) =>
     query === undefined ? invoke('recentAudit') : invoke('recentAudit', pick<AuditQuery & Record<string, unknown>>(plainObject(query, 'the audit query'), ['service', 'outcome', 'limit'], 'audit query')),
+  listApprovals: () => invoke('listApprovals'),
+  answerApproval: (id, answer, by) =>
+    by === undefined
+      ? invoke('answerApproval', name(id, 'the approval id'), pick<ApprovalAnswer & Record<string, unknown>>(plainObject(answer, 'the answer'), ['type', 'forMs'], 'answer'))
+      : invoke('answerApproval', name(id, 'the approval id'), pick<ApprovalAnswer & Record<string, unknown>>(plainObject(answer, 'the answer'), ['type', 'forMs'], 'answer'), name(by, 'by')),
+  lock: (options) => (options === undefined ? invoke('lock') : invoke('lock', pick(plainObject(options, 'the lock options'), ['closeSessions', 'by'], 'lock options'))),
+  unlock: (options) => (options === undefined ? invoke('unlock') : invoke('unlock', pick(plainObject(options, 'the unlock options'), ['by'], 'unlock options'))),
+  lockState: () => invoke('lockState'),
   subscribe(listener) {
     if (typeof listener !== 'function') throw new TypeError('subscribe needs a function');
     const onEvent = (_e: IpcRendererEvent, event: BrokerEvent) => listener(event);

@@ -1,6 +1,7 @@
 // Audit events: what happened, to which service, for which client. Never a secret:
 // ids and provider names only.
 import type { BrokerErrorCode } from '../errors.js';
+import type { ApprovalAnsweredBy, ApprovalProcess } from '../api.js';
 
 export interface ClientInfo {
   transport: 'tcp' | 'unix';
@@ -54,6 +55,25 @@ export type AuditEvent =
   | { type: 'ssh-agent.signed'; service: string; connectionId: string; key: string; client: ClientInfo }
   | { type: 'ssh-agent.refused'; service: string; connectionId: string; request: string }
   | { type: 'cancel.forwarded'; service: string; connectionId: string }
+  /** A program must wait for the user's approval (approval: ask, or the broker is locked); key: ssh-agent's fingerprint and name. */
+  | { type: 'approval.requested'; service: string; approvalId: string; connectionId: string; process: ApprovalProcess; key?: string; locked: boolean }
+  /** The prompt's outcome: the answer and who gave it (timeout: nobody; withdrawn: the program went away first). */
+  | {
+      type: 'approval.answered';
+      service: string;
+      approvalId: string;
+      answer: 'allow-once' | 'allow-process' | 'allow-executable' | 'deny' | 'timeout' | 'withdrawn';
+      forMs?: number;
+      by: ApprovalAnsweredBy;
+      process: ApprovalProcess;
+      key?: string;
+      connections: number;
+    }
+  /** A connection let through by an earlier answer (allow-process or allow-executable). */
+  | { type: 'approval.reused'; service: string; connectionId: string; grant: 'process' | 'executable'; process: { pid?: number; exe?: string }; key?: string }
+  /** Lock: every approval revoked, every new connection asks until unlock. */
+  | { type: 'access.locked'; by: string; grantsRevoked: number; sessionsClosed: number }
+  | { type: 'access.unlocked'; by: string }
   /** A client's AUTH / HELLO AUTH handled by the broker (Redis): answered as the broker's user, or refused. */
   | { type: 'command.intercepted'; service: string; connectionId: string; command: string; action: 'answered' | 'refused' | 'invalid'; requestedUser?: string }
   | {

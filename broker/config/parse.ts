@@ -9,6 +9,7 @@ import type { ClashIndex } from './listen-address.js';
 import { checkCredentialRef, parseIdentities, type IdentityConfig } from '../identity/config.js';
 import { closest, didYouMean } from '../suggest.js';
 import { ConfigError } from './types.js';
+import { APPROVAL_MODES, brokerSettingsSpec, type ApprovalMode, type BrokerSettings } from './broker-settings.js';
 import type { BrokerConfig, ConfigIssue, ConnectorSpec, CredentialSpec, ListenAddress, ServiceConfig } from './types.js';
 
 export interface ParseOptions {
@@ -19,8 +20,8 @@ export interface ParseOptions {
   providers: string[];
 }
 
-const TOP_KEYS = ['version', 'services', 'identities'];
-const SERVICE_KEYS = ['connector', 'protocol', 'listenOn', 'credentials', 'config', 'allowRemote', 'allowUsers', 'allowAnyUser', 'verboseClientErrors'];
+const TOP_KEYS = ['version', 'services', 'identities', 'settings'];
+const SERVICE_KEYS = ['connector', 'protocol', 'listenOn', 'credentials', 'config', 'allowRemote', 'allowUsers', 'allowAnyUser', 'verboseClientErrors', 'approval'];
 const CREDENTIAL_KEYS = ['from', 'get'];
 const LITERAL = 'literal';
 /** Path used for problems that belong to no key. */
@@ -41,6 +42,8 @@ interface Ctx {
   mergeLimit: number;
   /** What each alias refers to (checkTree); yaml's Alias.resolve walks the whole document per call. */
   aliases: Map<Alias, YamlNode | undefined>;
+  /** The top-level `settings:` entry, found by parseTop. */
+  settingsEntry?: Entry;
 }
 
 /**
@@ -94,8 +97,21 @@ export function parseConfig(text: string, options: ParseOptions): BrokerConfig {
   const whole = doc.errors.length === 0 && treeProblems === 0;
   const services = whole ? parseTop(ctx) : [];
   const identities = whole ? parseIdentitySection(ctx, services) : [];
+  const settings = whole ? parseSettingsSection(ctx) : undefined;
   if (ctx.issueCount > 0) throw new ConfigError(options.source, sortIssues(ctx));
-  return { version: '2', services, ...(identities.length > 0 ? { identities } : {}), source: options.source };
+  return { version: '2', services, ...(identities.length > 0 ? { identities } : {}), ...(settings ? { settings } : {}), source: options.source };
+}
+
+/** `settings:` (broker-wide defaults), checked key by key like a connector's `config:`. */
+function parseSettingsSection(ctx: Ctx): BrokerSettings | undefined {
+  const entry = ctx.settingsEntry;
+  if (!entry) return undefined;
+  const raw = parseSettingsMap(ctx, entry, ['settings'], { node: entry.keyNode, path: 'settings' }, brokerSettingsSpec, 'the broker');
+  try {
+    return brokerSettingsSpec.parseSettings(raw);
+  } catch {
+    return undefined; // reported above, key by key
+  }
 }
 
 /** `identities:` is validated by broker/identity/config.ts; here it gets positions. */
@@ -249,6 +265,7 @@ function parseTop(ctx: Ctx): ServiceConfig[] {
     return [];
   }
   const fields = fieldsOf(ctx, root, [], TOP_KEYS, (key) => topLevelHint(key));
+  ctx.settingsEntry = fields.get('settings');
   const top: At = { node: root, path: '' };
   checkVersion(ctx, fields.get('version'), top);
   const services = fields.get('services');
@@ -341,6 +358,7 @@ function parseService(ctx: Ctx, svc: Entry): ServiceResult {
   const allowRemote = parseFlag(ctx, fields.get('allowRemote'), here) ?? false;
   const verboseClientErrors = parseFlag(ctx, fields.get('verboseClientErrors'), here);
   const access = parseAccess(ctx, fields, here, listen?.address, allowRemote);
+  const approval = parseApproval(ctx, fields.get('approval'), here);
   const credentials = parseCredentials(ctx, fields.get('credentials'), here, spec);
   const config = parseConnectorConfig(ctx, fields.get('config'), here, spec);
   if (listen && listen.address.type === 'tcp' && !isLoopbackHost(listen.address.host) && !allowRemote) {
@@ -366,6 +384,7 @@ function parseService(ctx: Ctx, svc: Entry): ServiceResult {
     allowRemote,
     ...access,
     ...(verboseClientErrors === undefined ? {} : { verboseClientErrors }),
+    ...(approval === undefined ? {} : { approval }),
     credentials,
     config,
     line: lineOf(ctx, svc.keyNode),
@@ -471,6 +490,14 @@ function parseFlag(ctx: Ctx, entry: Entry | undefined, here: At): boolean | unde
   return undefined;
 }
 
+function parseApproval(ctx: Ctx, entry: Entry | undefined, here: At): ApprovalMode | undefined {
+  if (!entry) return undefined;
+  const v = stringValue(entry.value);
+  if (v !== undefined && (APPROVAL_MODES as readonly string[]).includes(v)) return v as ApprovalMode;
+  add(ctx, { ...here, node: entry.value ?? entry.keyNode, path: `${here.path}.approval` }, `must be ${APPROVAL_MODES.map((m) => `'${m}'`).join(' or ')}${v ? didYouMean(v, [...APPROVAL_MODES]) : ''}`);
+  return undefined;
+}
+
 function parseCredentials(
   ctx: Ctx,
   entry: Entry | undefined,
@@ -555,18 +582,31 @@ function credentialField(ctx: Ctx, fields: Map<string, Entry>, key: 'from' | 'ge
 }
 
 function parseConnectorConfig(ctx: Ctx, entry: Entry | undefined, here: At, spec: ConnectorSpec | undefined): Record<string, unknown> {
-  const path = `${here.path}.config`;
+  return parseSettingsMap(ctx, entry, ['services', here.service!, 'config'], { ...here, path: `${here.path}.config` }, spec, `connector '${spec?.name}'`);
+}
+
+/** A mapping of settings checked key by key (a connector's `config:`, the top-level `settings:`); `at.path` is the mapping's path. */
+function parseSettingsMap(
+  ctx: Ctx,
+  entry: Entry | undefined,
+  keyPath: string[],
+  at: At,
+  spec: Pick<ConnectorSpec, 'configKeys' | 'checkSetting'> | undefined,
+  owner: string,
+): Record<string, unknown> {
+  const path = at.path;
+  const here = at;
   const config: Record<string, unknown> = {};
   if (!entry || isEmpty(entry.value)) return config;
   if (!isMap(entry.value)) {
-    add(ctx, { ...here, node: entry.value, path }, 'must be a mapping of connector settings');
+    add(ctx, { ...here, node: entry.value, path }, `must be a mapping of ${keyPath[0] === 'settings' ? 'broker' : 'connector'} settings`);
     return config;
   }
-  for (const item of entriesOf(ctx, entry.value, ['services', here.service!, 'config'], here.service)) {
+  for (const item of entriesOf(ctx, entry.value, keyPath, here.service)) {
     const at: At = { ...here, node: item.keyNode, path: `${path}.${item.key}` };
     if (spec && !spec.configKeys.includes(item.key)) {
       const expected = spec.configKeys.length > 0 ? `expected ${list(spec.configKeys)}` : 'it takes no settings';
-      add(ctx, at, `unknown setting '${item.key}' for connector '${spec.name}'${didYouMean(item.key, spec.configKeys)}: ${expected}`);
+      add(ctx, at, `unknown setting '${item.key}' for ${owner}${didYouMean(item.key, spec.configKeys)}: ${expected}`);
       continue;
     }
     try {

@@ -1,5 +1,6 @@
 // The parsed, validated form of a secretless.yml version 2 file.
 import type { IdentityConfig } from '../identity/config.js';
+import type { ApprovalMode, BrokerSettings } from './broker-settings.js';
 
 export type ListenAddress =
   | { type: 'tcp'; host: string; port: number }
@@ -25,6 +26,8 @@ export interface ServiceConfig {
    * the target's own message). Absent: on for Unix sockets only (errors.ts).
    */
   verboseClientErrors?: boolean;
+  /** Ask the user before a new client process may use the service; absent: `settings.approval`. */
+  approval?: ApprovalMode;
   credentials: Record<string, CredentialSpec>;
   /** Connector-specific settings (the service's `config:` block). */
   config: Record<string, unknown>;
@@ -36,6 +39,8 @@ export interface BrokerConfig {
   services: ServiceConfig[];
   /** The `identities:` section (OIDC logins, AWS roles, Vault servers); absent when empty. */
   identities?: IdentityConfig[];
+  /** The `settings:` section, defaults applied; absent when the file has none. */
+  settings?: BrokerSettings;
   /** Path the config was read from, when read from a file. */
   source?: string;
 }

@@ -20,6 +20,12 @@ export interface ConnectionContext {
   audit: AuditSink;
   /** Resolves the service's credentials as one group (called once the client is ready). */
   resolveCredentials(): Promise<ResolvedCredentials>;
+  /**
+   * The user's consent for this client (approval: ask, or the broker is locked); rejects
+   * with not_approved. Absent when the broker has no approvals. The broker calls it before
+   * the handshake unless the connector approves per request (ssh-agent: per key).
+   */
+  approve?(key?: { name: string; fingerprint: string }): Promise<void>;
 }
 
 export interface Upstream {
@@ -83,6 +89,8 @@ export interface ServiceConnector {
   connect(client: Socket, ctx: ConnectionContext): ConnectorConnection;
   /** Releases what the connector holds for its service; called once its connections are over. */
   close(): Promise<void>;
+  /** The connector asks for approval itself, per request (ctx.approve with a key), not per connection. */
+  approvesPerRequest?: boolean;
   /**
    * Answers a client the broker will not serve (over its connection limit, or a user the
    * service does not serve) in the protocol's own words, before any login, as the server

@@ -61,6 +61,11 @@ export function createHttpBrokerApi(options: HttpClientOptions): BrokerApi {
     login: (identity) => call('login', [identity]),
     logout: (identity) => call('logout', [identity]),
     recentAudit: (query) => call('recentAudit', query === undefined ? [] : [query]),
+    listApprovals: () => call('listApprovals', []),
+    answerApproval: (id, answer, by) => call('answerApproval', by === undefined ? [id, answer] : [id, answer, by]),
+    lock: (opts) => call('lock', opts === undefined ? [] : [opts]),
+    unlock: (opts) => call('unlock', opts === undefined ? [] : [opts]),
+    lockState: () => call('lockState', []),
     subscribe(listener) {
       const controller = new AbortController();
       void streamEvents(options, doFetch, headers, listener, controller.signal);

@@ -10,7 +10,9 @@ export type FromMain =
   /** Quit, suspend or shutdown: stop accepting, drain for at most drainMs, exit. */
   | { type: 'stop'; drainMs: number }
   /** The machine woke up: refresh what slept through its timers. */
-  | { type: 'resume' };
+  | { type: 'resume' }
+  /** The screen locked or the machine is going to sleep: lock approvals if the settings say so. */
+  | { type: 'auto-lock'; event: 'screen-lock' | 'sleep' };
 
 export interface ParentPort {
   postMessage(message: ToMain): void;
@@ -23,8 +25,9 @@ export function parentPort(): ParentPort | undefined {
 
 export function parseFromMain(data: unknown): FromMain | undefined {
   if (typeof data !== 'object' || data === null) return undefined;
-  const m = data as { type?: unknown; drainMs?: unknown };
+  const m = data as { type?: unknown; drainMs?: unknown; event?: unknown };
   if (m.type === 'resume') return { type: 'resume' };
+  if (m.type === 'auto-lock' && (m.event === 'screen-lock' || m.event === 'sleep')) return { type: 'auto-lock', event: m.event };
   if (m.type === 'stop') return { type: 'stop', drainMs: typeof m.drainMs === 'number' && m.drainMs >= 0 ? Math.min(m.drainMs, 30_000) : 5_000 };
   return undefined;
 }

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { IdentitySessions } from '../api.js';
 import { createBrokerApi, type AuditFeedSource, type BrokerApiService } from '../api-service.js';
 import type { Broker } from '../broker.js';
+import type { Approvals } from '../access/approvals.js';
 import type { ParseOptions } from '../config/parse.js';
 import type { Logger } from '../log.js';
 import { parentPort } from './parent-port.js';
@@ -22,6 +23,7 @@ export interface UiOptions {
   stateDir: string;
   port?: number;
   identities?: IdentitySessions;
+  approvals?: Approvals;
   logger: Logger;
   /** Where the URL line goes; default stdout. */
   print?: (line: string) => void;
@@ -47,6 +49,7 @@ export async function startUi(options: UiOptions): Promise<Ui> {
     parse: options.parse,
     reload: options.reload,
     identities: options.identities,
+    approvals: options.approvals,
     stateFile: targetStateFile(options.stateDir),
     stateDir: options.stateDir,
   });

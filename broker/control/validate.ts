@@ -2,7 +2,7 @@
 // API's JSON bodies, the Electron main process's IPC). Only what the contract names gets
 // through: unknown methods, extra arguments and unknown fields are refused, and the
 // result is a fresh object, so nothing the caller smuggled in reaches the broker.
-import { BROKER_API_METHODS, type AuditQuery, type DeleteOptions, type TargetInput } from '../api.js';
+import { BROKER_API_METHODS, type ApprovalAnswer, type AuditQuery, type DeleteOptions, type TargetInput } from '../api.js';
 import { CodedError } from '../errors.js';
 
 /** The methods callable as request/response (subscribe is a stream). */
@@ -108,6 +108,44 @@ function deleteOptions(v: unknown): DeleteOptions {
   return v.removeKeychainItems === undefined ? {} : { removeKeychainItems: v.removeKeychainItems as boolean };
 }
 
+function approvalAnswer(v: unknown): ApprovalAnswer {
+  if (!isRecord(v)) return fail('the answer must be an object');
+  switch (v.type) {
+    case 'allow-once':
+    case 'allow-process':
+    case 'deny':
+      onlyKeys(v, ['type'], 'answer');
+      return { type: v.type };
+    case 'allow-executable':
+      onlyKeys(v, ['type', 'forMs'], 'answer');
+      if (typeof v.forMs !== 'number' || !Number.isFinite(v.forMs) || v.forMs <= 0) fail('forMs must be a positive number of milliseconds');
+      return { type: 'allow-executable', forMs: v.forMs as number };
+    default:
+      return fail("the answer's type must be allow-once, allow-process, allow-executable or deny");
+  }
+}
+
+function answeredBy(v: unknown): 'ui' | 'notification' | 'cli' {
+  if (v !== 'ui' && v !== 'notification' && v !== 'cli') fail("by must be 'ui', 'notification' or 'cli'");
+  return v as 'ui' | 'notification' | 'cli';
+}
+
+function lockOptions(v: unknown, allowed: string[]): { closeSessions?: boolean; by?: string } {
+  if (v === undefined) return {};
+  if (!isRecord(v)) return fail('the options must be an object');
+  onlyKeys(v, allowed, 'options');
+  const out: { closeSessions?: boolean; by?: string } = {};
+  if (v.closeSessions !== undefined) {
+    if (typeof v.closeSessions !== 'boolean') fail('closeSessions must be true or false');
+    out.closeSessions = v.closeSessions as boolean;
+  }
+  if (v.by !== undefined) {
+    if (typeof v.by !== 'string' || !/^[a-z][a-z-]{0,30}$/.test(v.by)) fail('by must be a short lower-case word (ui, cli, tray, …)');
+    out.by = v.by as string;
+  }
+  return out;
+}
+
 /** Checks `args` for `method`; returns the arguments to pass on. Throws InvalidArguments. */
 export function validateArgs(method: string, args: unknown): unknown[] {
   if (!isCallMethod(method)) return fail(`unknown method '${method}'`);
@@ -126,11 +164,18 @@ export function validateArgs(method: string, args: unknown): unknown[] {
     logout: 1,
     saveTarget: 1,
     recentAudit: 1,
+    listApprovals: 0,
+    answerApproval: 3,
+    lock: 1,
+    unlock: 1,
+    lockState: 0,
   }[method];
   if (args.length > max) fail(`${method} takes ${max} argument${max === 1 ? '' : 's'}`);
   switch (method) {
     case 'listTargets':
     case 'listSessions':
+    case 'listApprovals':
+    case 'lockState':
     case 'connectorTemplates':
     case 'brokerInfo':
       return [];
@@ -148,5 +193,11 @@ export function validateArgs(method: string, args: unknown): unknown[] {
       return [targetInput(args[0])];
     case 'recentAudit':
       return [auditQuery(args[0])];
+    case 'answerApproval':
+      return [str(args[0], 'the approval id', 100), approvalAnswer(args[1]), ...(args[2] === undefined ? [] : [answeredBy(args[2])])];
+    case 'lock':
+      return [lockOptions(args[0], ['closeSessions', 'by'])];
+    case 'unlock':
+      return [lockOptions(args[0], ['by'])];
   }
 }

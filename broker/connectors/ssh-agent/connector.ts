@@ -31,6 +31,8 @@ export const sshAgentConnector: Connector<Record<string, never>> = {
   create(service) {
     const keyring = createKeyring(service);
     const connector: ServiceConnector = {
+      // Approval is per key and program, asked before each signature (not per connection: listing keys needs none).
+      approvesPerRequest: true,
       // No writeError: the agent protocol has no error text; the client just sees the socket close.
       connect(socket, ctx) {
         // Anyone who can connect can sign with the keys: only a 0600 socket keeps that to the user.
@@ -66,6 +68,15 @@ function serveAgent(socket: Socket, ctx: ConnectionContext, keyring: Keyring): S
         if (!match) {
           ctx.audit.record({ type: 'ssh-agent.refused', service: name, connectionId: ctx.connectionId, request: 'sign with a key this agent does not hold' });
           return encodeFailure();
+        }
+        if (ctx.approve) {
+          try {
+            await ctx.approve({ name: match.name, fingerprint: match.key.fingerprint });
+          } catch (err) {
+            if (!(err instanceof BrokerError) || err.code !== 'not_approved') throw err;
+            ctx.audit.record({ type: 'ssh-agent.refused', service: name, connectionId: ctx.connectionId, request: `sign with ${match.key.fingerprint} ${match.name}: not approved` });
+            return encodeFailure();
+          }
         }
         const signature = match.key.sign(req.data, req.flags);
         ctx.audit.record({ type: 'ssh-agent.signed', service: name, connectionId: ctx.connectionId, key: `${match.key.fingerprint} ${match.name}`, client: await client() });
