@@ -309,7 +309,7 @@ export type BrokerEvent =
   /** Electron only (main → window): the broker process's state, see BrokerRunState. */
   | { type: 'broker.state'; status: BrokerRunState }
   /** Electron only (main → window): show this target or identity session (a notification was clicked). */
-  | { type: 'ui.focus'; target?: string; identity?: string };
+  | { type: 'ui.focus'; target?: string; identity?: string; approval?: string };
 
 export interface BrokerApi {
   listTargets(): Promise<TargetInfo[]>;

@@ -90,6 +90,43 @@ Options:
   --no-browser         print only
   --new-token          replace the access token first (pages with the old one are refused)
 `,
+  approvals: `Usage: secretless-desktop approvals [--json]
+
+Programs waiting for your approval to use a target (services with \`approval: ask\`, or any
+service while the broker is locked): the program's executable, pid, command line and the
+app it runs in, the target, and when it asked. Answer with approve or deny. Needs a
+broker started with \`serve --ui\` (or the desktop app).
+
+Options:
+  --json               print the prompts and the lock state as JSON
+`,
+  approve: `Usage: secretless-desktop approve ID [--until-exit | --for DURATION]
+
+Lets the waiting program use the target (ID: from \`approvals\`, its first 8 characters do).
+Without an option only the connections waiting now go on.
+
+Options:
+  --until-exit         this process (pid and start time) until it exits
+  --for DURATION       any process of this executable for 30m, 4h, 2d, … (at most 7d)
+`,
+  deny: `Usage: secretless-desktop deny ID
+
+Refuses the waiting program: its connections get the broker's not_approved error in their
+own protocol (psql: FATAL, mariadb: ERROR 1045, ssh: disconnect, HTTP 403, Redis NOPERM).
+`,
+  lock: `Usage: secretless-desktop lock [--close-sessions]
+
+Revokes every approval; until \`unlock\` every new connection to any target asks, also to
+targets with \`approval: never\`. Open sessions stay unless --close-sessions.
+
+Options:
+  --close-sessions     also close every open client connection
+`,
+  unlock: `Usage: secretless-desktop unlock
+
+Ends the lock: targets with \`approval: never\` stop asking. Approvals revoked by the lock stay
+revoked.
+`,
   audit: `Usage: secretless-desktop audit [options]
 
 Recent audit records, oldest first. Without a running broker, reads the audit log file.

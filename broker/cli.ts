@@ -54,6 +54,13 @@ Commands:
   audit            recent audit records; without a running broker, from the audit log
                    file (-f/--follow, --service NAME, --outcome ok|failed, --limit N,
                    --json, --audit-log PATH)
+  approvals        programs waiting for your approval (approval: ask), and the lock (--json)
+  approve ID       let the program use the target: once, --until-exit (this process until
+                   it exits) or --for 4h (this executable for a while)
+  deny ID          refuse the program (it gets the broker's not_approved error)
+  lock             revoke every approval; every new connection asks until unlock
+                   (--close-sessions also closes open sessions)
+  unlock           end the lock
   help             show this help
   --version        print the version
 
@@ -113,6 +120,11 @@ async function dispatch(command: string, rest: string[]): Promise<void> {
     case 'delete':
     case 'open':
     case 'audit':
+    case 'approvals':
+    case 'approve':
+    case 'deny':
+    case 'lock':
+    case 'unlock':
       return controlCommand(command, rest);
     case '--version':
     case '-V':
@@ -246,7 +258,8 @@ async function serve(args: string[]): Promise<void> {
     audit,
     logger,
     config: () => broker.config(),
-    lookupPeer: (s) => lookupPeer(s),
+    // The prompt must name the program, and the user takes seconds to answer anyway: a slow /proc scan (a busy machine) may take its time.
+    lookupPeer: (s) => lookupPeer(s, { timeoutMs: 5_000 }),
     closeSessions: () => broker.closeConnections(),
   });
   const broker = createBroker({

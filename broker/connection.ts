@@ -92,7 +92,7 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
       if (deps.access) known = await deps.access({ socket, client: known, service, connectionId: id, signal: controller.signal });
       clientInfo = known;
       // Then the user's consent: nothing is sent while the user is asked, the client waits as for a slow server.
-      if (ctx.approve && !deps.connector.approvesPerRequest) await ctx.approve();
+      if (ctx.approve && !deps.connector.asksApprovalItself) await ctx.approve();
     } catch (err) {
       await refuse(err, err instanceof PeerNotAllowed ? { ...known, ...err.client } : known);
       return;

@@ -25,6 +25,8 @@ export interface BrokerHost {
   /** Stop accepting, drain for at most drainMs, exit; SIGTERM after drainMs + 3 s, SIGKILL 2 s later. */
   stop(drainMs: number): Promise<void>;
   resume(): void;
+  /** The screen locked or the machine sleeps: the broker locks approvals if its settings say so (not for an attached broker: it is not ours). */
+  autoLock(event: 'screen-lock' | 'sleep'): void;
   /** The broker running in a terminal we attached to, if any. */
   attached(): { pid: number; url: string } | undefined;
   running(): boolean;
@@ -118,6 +120,7 @@ export function createBrokerHost(options: BrokerHostOptions): BrokerHost {
       clearTimeout(hardKill);
     },
     resume: () => send({ type: 'resume' }),
+    autoLock: (event) => send({ type: 'auto-lock', event }),
     attached: () => attachedTo,
     running: () => !!child || !!attachedTo,
   };

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BrokerApi, BrokerRunState, IdentitySessionInfo, TargetInfo } from '../broker/api.js';
+import type { BrokerApi, BrokerEvent, BrokerRunState, IdentitySessionInfo, TargetInfo } from '../broker/api.js';
 import { createLogFile } from '../broker/log-file.js';
 import { brokerArgs } from './broker-args.js';
 import { createBrokerHost } from './broker-host.js';
@@ -71,6 +71,8 @@ async function run(): Promise<void> {
   const waitingForApi = new Set<(api: BrokerApi | undefined) => void>();
   let updates: Updates | undefined;
   let updateReady: string | undefined;
+  let locked = false;
+  let approvalsWaiting = new Set<string>();
 
   // ---- hardening: no remote content, no navigation, no permissions but clipboard writes ----
   session.defaultSession.setPermissionRequestHandler((_wc, permission, done) => done(allowPermission(permission)));
@@ -102,6 +104,7 @@ async function run(): Promise<void> {
   const notifications = createNotifications({
     onOpen: (at) => window.show(at),
     onLogin: (identity) => void login(identity),
+    onApprovalAnswer: (id, answer) => void api?.answerApproval(id, answer, 'notification').catch(() => window.show({ approval: id })),
     onUnseenChanged: () => tray.update(),
   });
   const notifier = createNotifier({ expiryMarginMs: settings.notifyMarginMinutes * 60_000 });
@@ -119,7 +122,10 @@ async function run(): Promise<void> {
   const refresh = async (): Promise<void> => {
     if (api) {
       try {
-        [targets, sessions] = await Promise.all([api.listTargets(), api.listSessions()]);
+        let lock, prompts;
+        [targets, sessions, lock, prompts] = await Promise.all([api.listTargets(), api.listSessions(), api.lockState(), api.listApprovals()]);
+        locked = lock.locked;
+        approvalsWaiting = new Set(prompts.map((p) => p.id));
       } catch {
         // The broker may be restarting; the next event refreshes again.
       }
@@ -148,6 +154,17 @@ async function run(): Promise<void> {
     },
   });
 
+  /** A program waits: the window comes forward at its prompt; an answer given anywhere takes the notification back. */
+  const onApprovalEvent = (event: BrokerEvent): void => {
+    if (event.type === 'approval.requested') {
+      approvalsWaiting.add(event.approval.id);
+      window.show({ approval: event.approval.id });
+    } else if (event.type === 'approval.resolved') {
+      approvalsWaiting.delete(event.id);
+      notifications.close(`approval:${event.id}`);
+    } else if (event.type === 'lock.changed') locked = event.lock.locked;
+  };
+
   const onState = (next: BrokerRunState, nextApi: BrokerApi | undefined): void => {
     const previous = brokerState;
     brokerState = next;
@@ -157,6 +174,7 @@ async function run(): Promise<void> {
       offEvents = api.subscribe((event) => {
         notifications.show(notifier.onEvent(event, targets, Date.now()));
         relay.forward(event);
+        onApprovalEvent(event);
         if (event.type !== 'audit') void refresh();
       });
     } else if (next.state === 'starting' || next.state === 'restarting' || next.state === 'stopped') {
@@ -231,6 +249,10 @@ async function run(): Promise<void> {
       case 'install-update':
         updates?.install();
         return;
+      case 'lock':
+      case 'unlock':
+        void (action.type === 'lock' ? api?.lock({ by: 'tray' }) : api?.unlock({ by: 'tray' }))?.then(refresh, () => {});
+        return;
       case 'quit':
         app.quit();
         return;
@@ -239,7 +261,7 @@ async function run(): Promise<void> {
   const tray = createTrayHost({
     iconDir: join(root, 'build', 'icons'),
     template: process.platform === 'darwin',
-    input: () => ({ targets, sessions, brokerUp: !!api, brokerState, now: Date.now(), startAtLogin: startAtLogin(), unseen: notifications.unseen(), ...(updateReady ? { updateReady } : {}) }),
+    input: () => ({ targets, sessions, brokerUp: !!api, brokerState, now: Date.now(), startAtLogin: startAtLogin(), unseen: notifications.unseen(), locked, approvalsWaiting: approvalsWaiting.size, ...(updateReady ? { updateReady } : {}) }),
     perform,
     onClick: () => window.show(),
   });
@@ -278,8 +300,11 @@ async function run(): Promise<void> {
       app.quit();
     });
   });
+  // Auto-lock (the broker decides by its settings: lockOnScreenLock, lockOnSleep).
+  powerMonitor.on('lock-screen', () => host.autoLock('screen-lock'));
   powerMonitor.on('suspend', () => {
     suspended = true;
+    host.autoLock('sleep');
     void host.stop(1_000);
   });
   powerMonitor.on('shutdown', () => app.quit());
@@ -288,7 +313,8 @@ async function run(): Promise<void> {
     // kept running (no suspend event) refreshes what its timers slept through.
     if (suspended) {
       suspended = false;
-      void host.start();
+      // A fresh broker holds no approvals; locked it also asks for approval: never services, as lockOnSleep says.
+      void host.start().then(() => host.autoLock('sleep'));
     } else host.resume();
     for (const n of notifier.checkExpiries(targets, sessions, Date.now())) notifications.show(n);
     void refresh();

@@ -1,7 +1,7 @@
 // Which OS notifications to show. Plain and stateful (it remembers what it already said),
 // no Electron: main.ts feeds it broker events and a periodic expiry check, and shows
 // what it returns.
-import type { BrokerEvent, IdentitySessionInfo, TargetInfo } from '../broker/api.js';
+import type { ApprovalAnswer, ApprovalPrompt, BrokerEvent, IdentitySessionInfo, TargetInfo } from '../broker/api.js';
 import type { BrokerErrorCode } from '../broker/errors.js';
 
 export interface NotifySettings {
@@ -16,10 +16,36 @@ export interface DesktopNotification {
   key: string;
   title: string;
   body: string;
-  kind: 'rotated' | 'expiring' | 'expired' | 'failed' | 'auth-failed' | 'broker-restarted' | 'config-error' | 'info';
+  kind: 'rotated' | 'expiring' | 'expired' | 'failed' | 'auth-failed' | 'broker-restarted' | 'config-error' | 'info' | 'approval';
   /** What a click opens the window at. */
   target?: string;
   identity?: string;
+  /** An approval prompt: the notification offers APPROVAL_ACTIONS. */
+  approval?: string;
+}
+
+/** The answers an approval notification offers, in button order (allow-executable needs a duration: the window has it). */
+export const APPROVAL_ACTIONS: readonly { text: string; answer: ApprovalAnswer }[] = [
+  { text: 'Allow once', answer: { type: 'allow-once' } },
+  { text: 'Allow until it exits', answer: { type: 'allow-process' } },
+  { text: 'Deny', answer: { type: 'deny' } },
+];
+
+/** "psql wants to use db" with the program's path, pid, app and the time. */
+export function approvalNotification(p: ApprovalPrompt): DesktopNotification {
+  const exe = p.process.exe ?? p.process.name;
+  const name = exe ? exe.replace(/^.*\//, '') : 'A program';
+  const where = p.process.parentApp ? ` in ${(p.process.parentApp.exe ?? p.process.parentApp.name ?? '').replace(/^.*\//, '')}` : '';
+  const who = exe ? `${exe}${p.process.pid !== undefined ? ` (pid ${p.process.pid})` : ''}${where}` : p.process.address ?? 'an unknown program';
+  const key = p.key ? ` with key ${p.key.name} (${p.key.fingerprint})` : '';
+  return {
+    key: `approval:${p.id}`,
+    kind: 'approval',
+    approval: p.id,
+    target: p.service,
+    title: `${name} wants to use ${p.service}`,
+    body: `${who} asked at ${new Date(p.requestedAt).toLocaleTimeString()} to use ${p.service}${key}.${p.locked ? ' (Secretless is locked.)' : ''}`,
+  };
 }
 
 /** Connection failure codes that mean "the credentials did not work". */
@@ -72,6 +98,8 @@ export function createNotifier(settings: NotifySettings = {}): Notifier {
           return at(expiring(`The ${event.identity} session`, `session:${event.identity}`, event.expiresAt, now), { identity: event.identity });
         case 'session.expired':
           return once({ key: `expired:session:${event.identity}:${now}`, kind: 'expired', identity: event.identity, title: `The ${event.identity} session has expired`, body: 'Log in again to keep connecting.' });
+        case 'approval.requested':
+          return once(approvalNotification(event.approval));
         case 'target.failed':
           return { key: `failed:${event.name}:${now}`, kind: 'failed', target: event.name, title: `${event.name} failed to start`, body: event.reason };
         case 'connection.failed': {

@@ -16,6 +16,8 @@ export type TrayAction =
   | { type: 'open-logs' }
   | { type: 'show'; target?: string; identity?: string }
   | { type: 'install-update' }
+  | { type: 'lock' }
+  | { type: 'unlock' }
   | { type: 'quit' };
 
 export type TrayMenuItem =
@@ -38,6 +40,10 @@ export interface TrayInput {
   unseen?: { title: string; action: TrayAction }[];
   /** A downloaded update, by version. */
   updateReady?: string;
+  /** The broker is locked: every new connection asks (approvals). */
+  locked?: boolean;
+  /** Programs waiting for an approval. */
+  approvalsWaiting?: number;
 }
 
 const expired = (iso: string | undefined, now: number): boolean => iso !== undefined && Date.parse(iso) <= now;
@@ -90,6 +96,7 @@ export function buildTrayMenu(input: TrayInput): TrayMenuItem[] {
   const items: TrayMenuItem[] = [{ kind: 'label', label: trayTooltip(input) }];
   if (input.brokerState?.state === 'config-error') items.push({ kind: 'action', label: `Config error: ${input.brokerState.reason}`.slice(0, 120), enabled: true, action: { type: 'show' } });
   for (const u of input.unseen ?? []) items.push({ kind: 'action', label: u.title, enabled: true, action: u.action });
+  if (input.approvalsWaiting) items.push({ kind: 'action', label: `${input.approvalsWaiting} program${input.approvalsWaiting === 1 ? '' : 's'} waiting for your approval…`, enabled: true, action: { type: 'open-window' } });
   if (input.updateReady) items.push({ kind: 'action', label: `Restart to update to ${input.updateReady}`, enabled: true, action: { type: 'install-update' } });
   items.push({ kind: 'separator' });
   if (input.targets.length === 0) items.push({ kind: 'label', label: 'No targets configured' });
@@ -115,6 +122,9 @@ export function buildTrayMenu(input: TrayInput): TrayMenuItem[] {
   items.push(
     { kind: 'separator' },
     { kind: 'action', label: 'Open window', enabled: true, action: { type: 'open-window' } },
+    input.locked
+      ? { kind: 'action', label: 'Unlock', enabled: input.brokerUp, action: { type: 'unlock' } }
+      : { kind: 'action', label: 'Lock (every new connection asks)', enabled: input.brokerUp, action: { type: 'lock' } },
     { kind: 'action', label: 'Open logs', enabled: true, action: { type: 'open-logs' } },
     { kind: 'toggle', label: 'Start at login', checked: input.startAtLogin, enabled: true, action: { type: 'set-start-at-login', enabled: !input.startAtLogin } },
     { kind: 'separator' },

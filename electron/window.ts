@@ -19,6 +19,8 @@ export interface AppWindowOptions {
 export interface Focus {
   target?: string;
   identity?: string;
+  /** An approval prompt to bring forward. */
+  approval?: string;
 }
 
 export interface AppWindow {

@@ -89,8 +89,11 @@ export interface ServiceConnector {
   connect(client: Socket, ctx: ConnectionContext): ConnectorConnection;
   /** Releases what the connector holds for its service; called once its connections are over. */
   close(): Promise<void>;
-  /** The connector asks for approval itself, per request (ctx.approve with a key), not per connection. */
-  approvesPerRequest?: boolean;
+  /**
+   * The connector calls ctx.approve itself, per request (ssh-agent: per key, before each
+   * signature). Otherwise the broker asks before the handshake and refuses with refuse().
+   */
+  asksApprovalItself?: boolean;
   /**
    * Answers a client the broker will not serve (over its connection limit, or a user the
    * service does not serve) in the protocol's own words, before any login, as the server

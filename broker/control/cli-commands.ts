@@ -14,6 +14,7 @@ import { openSystemBrowser } from '../identity/loopback.js';
 import { createHttpBrokerApi } from './http-client.js';
 import { controlFilePath, isAlive, readControlFile, type ControlInfo } from './runtime-file.js';
 import { CodedError } from '../errors.js';
+import { APPROVAL_COMMANDS, approvalCommand } from './approval-commands.js';
 
 export function parseUiPort(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
@@ -52,7 +53,8 @@ export async function controlCommand(command: string, args: string[], out: (s: s
     if (isArgumentError(err)) throw err; // the CLI prints it with the command's help
     const message = err instanceof TypeError && /fetch failed/.test(err.message) ? 'the broker did not answer (it may have just stopped)' : (err as Error).message;
     process.stderr.write(`secretless-desktop ${command}: ${message}\n`);
-    process.exitCode = err instanceof Usage ? 2 : 1;
+    // Usage mistakes (here and in approval-commands.ts) exit 2, like argument errors.
+    process.exitCode = err instanceof Usage || (err instanceof CodedError && err.code === 'invalid_input') ? 2 : 1;
   }
 }
 
@@ -78,6 +80,7 @@ async function open(args: string[], out: (s: string) => void): Promise<void> {
 
 async function run(command: string, args: string[], out: (s: string) => void): Promise<void> {
   if (command === 'open') return open(args, out);
+  if ((APPROVAL_COMMANDS as readonly string[]).includes(command)) return approvalCommand(command, args, connectToBroker(), out);
   const { values, positionals } = parseArgs({
     args,
     options: {

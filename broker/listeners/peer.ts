@@ -99,8 +99,9 @@ async function findTcpPeer(ends: TcpEnds, deadline: number, result: PeerInfo): P
 async function findSocketOwner(inode: string, uid: number, deadline: number): Promise<number | undefined> {
   const target = `socket:[${inode}]`;
   const pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name)).map(Number);
-  // Look at ourselves first: cheap, and the usual case in tests and same-process clients.
-  pids.sort((a, b) => (a === process.pid ? -1 : b === process.pid ? 1 : a - b));
+  // Look at ourselves first (cheap, and the usual case in tests and same-process clients),
+  // then the newest processes: a client that just connected was usually just started.
+  pids.sort((a, b) => (a === process.pid ? -1 : b === process.pid ? 1 : b - a));
   let found: number | undefined;
   let next = 0;
   const worker = async (): Promise<void> => {

@@ -9,6 +9,7 @@ import { connect } from './api.js';
 import { apiErrorOf } from './api-error.js';
 import { groupAudit, recentConnections } from './audit-groups.js';
 import { AuditFeed } from './audit-feed.js';
+import { ApprovalPanel, LockButton, useApprovals } from './approvals.js';
 import { BrokerBanner } from './banner.js';
 import { bannerReducer, INITIAL_BANNER } from './broker-banner.js';
 import { LoginNotice, Sessions } from './sessions.js';
@@ -71,6 +72,10 @@ function Connected({ api, streamListener }: { api: BrokerApi; streamListener: Re
     [setError],
   );
 
+  const approvals = useApprovals(api, report);
+  const onApprovalEvent = approvals.onEvent;
+  const reloadApprovals = approvals.reload;
+
   const refresh = useCallback(async () => {
     try {
       const [t, s] = await Promise.all([api.listTargets(), api.listSessions()]);
@@ -118,15 +123,16 @@ function Connected({ api, streamListener }: { api: BrokerApi; streamListener: Re
       if (!lost.current) return;
       lost.current = false;
       // Back after a drop: re-read everything, and say so when it is a new broker process.
-      void Promise.all([readInfo(), refresh(), reloadAudit()]).then(([restarted]) => dispatch({ type: 'stream-back', restarted, at: new Date().toISOString() }));
+      void Promise.all([readInfo(), refresh(), reloadAudit(), reloadApprovals()]).then(([restarted]) => dispatch({ type: 'stream-back', restarted, at: new Date().toISOString() }));
     };
-  }, [streamListener, refresh, reloadAudit, readInfo]);
+  }, [streamListener, refresh, reloadAudit, readInfo, reloadApprovals]);
 
   useEffect(() => {
     void refresh();
     void reloadAudit();
     void readInfo();
     const off = api.subscribe((event) => {
+      if (event.type === 'approval.requested' || event.type === 'approval.resolved' || event.type === 'lock.changed') return onApprovalEvent(event);
       if (event.type === 'config.rejected' || event.type === 'config.applied') {
         dispatch({ type: 'config', reason: event.type === 'config.rejected' ? event.reason : undefined });
       }
@@ -136,10 +142,11 @@ function Connected({ api, streamListener }: { api: BrokerApi; streamListener: Re
         const st = event.status;
         const where = st.state === 'config-error' ? ` (${st.file}${st.line ? `, line ${st.line}` : ''})` : '';
         dispatch({ type: 'shell', state: st.state, ...('reason' in st ? { reason: `${st.reason}${where}` } : {}) });
-        if (st.state === 'running') void Promise.all([readInfo(), refresh(), reloadAudit()]);
+        if (st.state === 'running') void Promise.all([readInfo(), refresh(), reloadAudit(), reloadApprovals()]);
         return;
       }
       if (event.type === 'ui.focus') {
+        if (event.approval) document.querySelector<HTMLElement>(`[data-approval="${CSS.escape(event.approval)}"] button.primary`)?.focus();
         if (event.target) document.querySelector<HTMLElement>(`li.target[data-target="${CSS.escape(event.target)}"]`)?.focus();
         return;
       }
@@ -156,7 +163,7 @@ function Connected({ api, streamListener }: { api: BrokerApi; streamListener: Re
       off();
       clearTimeout(refreshTimer.current);
     };
-  }, [api, refresh, reloadAudit, readInfo]);
+  }, [api, refresh, reloadAudit, readInfo, onApprovalEvent, reloadApprovals]);
 
   const act = useCallback(
     async (what: () => Promise<unknown>) => {
@@ -206,11 +213,13 @@ function Connected({ api, streamListener }: { api: BrokerApi; streamListener: Re
       <header className="top">
         <h1>Secretless Desktop</h1>
         <span className={`stream ${banner.link.type === 'reconnecting' ? 'reconnecting' : 'connected'}`}>{banner.link.type === 'reconnecting' ? 'Reconnecting…' : 'Live'}</span>
+        <LockButton state={approvals} />
         <button type="button" className="primary" onClick={() => setEditing({ type: 'add' })}>
           Add target
         </button>
       </header>
       <BrokerBanner state={banner} onDismiss={() => dispatch({ type: 'dismiss' })} />
+      <ApprovalPanel state={approvals} />
       {error && (
         <p role="alert" className="notice error">
           {error.message}{' '}

@@ -70,7 +70,7 @@ export interface DesktopApp {
   window(): HarnessWindow | undefined;
   page(): Promise<Page>;
   brokers(): HarnessUtility[];
-  power(event: 'suspend' | 'resume' | 'shutdown'): void;
+  power(event: 'suspend' | 'resume' | 'shutdown' | 'lock-screen'): void;
   secondInstance(argv: string[]): void;
   emitApp(event: string, ...args: unknown[]): void;
   /** Waits until `check` returns a truthy value (polled); fails with `what` after the timeout. */

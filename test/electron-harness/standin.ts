@@ -199,11 +199,17 @@ export class Notification extends EventEmitter implements NotificationSurface {
       body: this.options.body ?? '',
       actions: (this.options.actions ?? []).map((a) => a.text ?? ''),
       click: () => this.emit('click', { preventDefault() {} }),
+      act: (text) => {
+        const index = (this.options.actions ?? []).findIndex((a) => a.text === text);
+        if (index < 0) throw new Error(`the notification '${this.options.title}' has no action '${text}'`);
+        this.emit('action', { preventDefault() {} }, index);
+      },
       closed: false,
     });
   }
   close(): void {
     for (const n of state().notifications) if (n.title === this.options.title) n.closed = true;
+    this.emit('close', { preventDefault() {} });
   }
 }
 

@@ -35,6 +35,8 @@ export interface NotificationRecord {
   body: string;
   actions: string[];
   click(): void;
+  /** Presses the action button with this text (as the OS reports it: the button's index). */
+  act(text: string): void;
   closed: boolean;
 }
 

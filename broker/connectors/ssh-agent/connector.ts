@@ -31,8 +31,8 @@ export const sshAgentConnector: Connector<Record<string, never>> = {
   create(service) {
     const keyring = createKeyring(service);
     const connector: ServiceConnector = {
-      // Approval is per key and program, asked before each signature (not per connection: listing keys needs none).
-      approvesPerRequest: true,
+      // Approval is per key and program, asked before each signature (listing keys needs none).
+      asksApprovalItself: true,
       // No writeError: the agent protocol has no error text; the client just sees the socket close.
       connect(socket, ctx) {
         // Anyone who can connect can sign with the keys: only a 0600 socket keeps that to the user.
