@@ -1,0 +1,129 @@
+// Approval prompts in a real browser: the real `serve --ui` and PostgreSQL, the built
+// renderer in Debian's Chromium. psql connects to a target with `approval: ask` and waits;
+// the page shows the prompt with psql's executable, pid and command line; "Allow once"
+// lets psql run, "Deny" gives psql the broker's message; the Lock button makes a target
+// with `approval: never` ask too, Unlock ends it. Screenshots in test-output/.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
+import { clientEnv, type RunResult } from '../fixtures/run.js';
+import { launchChromium, startUiBroker, type UiBroker } from '../fixtures/ui-broker.js';
+
+const OUT = join(process.cwd(), 'test-output');
+let cluster: PgCluster;
+let dir: string;
+let broker: UiBroker;
+let browser: Browser;
+let page: Page;
+const children = new Set<ChildProcess>();
+const outputs: string[] = [];
+
+before(async () => {
+  cluster = await startPgCluster();
+  dir = mkdtempSync(join(tmpdir(), 'sd-approvals-ui-'));
+  const configPath = join(dir, 'secretless.yml');
+  const pg = (extra: string) => `    connector: pg
+    listenOn: tcp://127.0.0.1:0${extra}
+    credentials:
+      host: 127.0.0.1
+      port: ${cluster.port}
+      username: ${cluster.users.scram.name}
+      password: { from: env, get: APP_DB_PW }
+      sslmode: disable
+`;
+  writeFileSync(configPath, `version: "2"\nservices:\n  billing:\n${pg('\n    approval: ask')}  scratch:\n${pg('')}`);
+  broker = await startUiBroker({ configPath, dir, env: { APP_DB_PW: cluster.users.scram.password } });
+  browser = await launchChromium();
+  page = await (await browser.newContext({ colorScheme: 'light', viewport: { width: 1200, height: 900 } })).newPage();
+  await page.goto(broker.pageUrl);
+  await page.getByRole('heading', { name: 'Targets' }).waitFor();
+  mkdirSync(OUT, { recursive: true });
+});
+
+after(async () => {
+  for (const c of children) c.kill('SIGKILL');
+  await browser?.close().catch(() => {});
+  await broker?.stop();
+  await cluster?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function portOf(name: string): Promise<number> {
+  const row = page.locator(`li.target[data-target="${name}"]`);
+  await row.getByTestId('state').filter({ hasText: 'Listening' }).waitFor();
+  const text = (await row.getByTestId('address').textContent()) ?? '';
+  return Number(/:(\d+)$/.exec(text)![1]);
+}
+
+function psql(port: number, sql: string): { child: ChildProcess; done: Promise<RunResult> } {
+  // No connect_timeout: libpq's would run while the user decides.
+  const child = spawn('psql', ['-X', '-h', '127.0.0.1', '-p', String(port), '-U', 'whoever', '-d', 'app', '-Atc', sql], { env: clientEnv({ PGCONNECT_TIMEOUT: '0' }), stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  const done = new Promise<RunResult>((resolve) =>
+    child.on('close', (code, signal) => {
+      children.delete(child);
+      outputs.push(stdout, stderr);
+      resolve({ code, signal, stdout, stderr });
+    }),
+  );
+  return { child, done };
+}
+
+const promptFor = (pid: number) => page.locator('article.prompt').filter({ hasText: `(pid ${pid})` });
+
+test('psql waits; the page shows the prompt with its executable and pid; Allow once lets it run', async () => {
+  const port = await portOf('billing');
+  const client = psql(port, 'select 40 + 2');
+  const prompt = promptFor(client.child.pid!);
+  await prompt.waitFor();
+  assert.equal(client.child.exitCode, null, 'psql is still waiting');
+  assert.match((await prompt.getByRole('heading').textContent()) ?? '', /^psql wants to use billing/);
+  assert.match((await prompt.locator('dd.exe').textContent()) ?? '', new RegExp(`/psql \\(pid ${client.child.pid}\\)$`));
+  assert.ok(((await prompt.locator('code').first().textContent()) ?? '').includes('select 40 + 2'));
+  await page.screenshot({ path: join(OUT, 'approval-prompt.png'), fullPage: true });
+  await prompt.getByRole('button', { name: 'Allow once' }).click();
+  const r = await client.done;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), '42');
+  await prompt.waitFor({ state: 'detached' });
+});
+
+test('Deny: psql prints the broker\'s message', async () => {
+  const port = await portOf('billing');
+  const client = psql(port, 'select 1');
+  const prompt = promptFor(client.child.pid!);
+  await prompt.getByRole('button', { name: 'Deny' }).click();
+  const r = await client.done;
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /FATAL: +the broker's user did not allow this program to use the service \(approval: ask\)/);
+});
+
+test('Lock: a target with approval: never asks too; Unlock ends it', async () => {
+  const port = await portOf('scratch');
+  await page.locator('header.top').getByRole('button', { name: 'Lock' }).click();
+  await page.getByRole('status').filter({ hasText: 'Locked' }).waitFor();
+  const client = psql(port, 'select 7');
+  const prompt = promptFor(client.child.pid!);
+  await prompt.waitFor();
+  await page.screenshot({ path: join(OUT, 'approval-locked.png'), fullPage: true });
+  await prompt.getByRole('button', { name: 'Allow until it exits' }).click();
+  assert.equal((await client.done).stdout.trim(), '7');
+  await page.locator('header.top').getByRole('button', { name: 'Unlock' }).click();
+  await page.getByRole('status').filter({ hasText: 'Locked' }).waitFor({ state: 'detached' });
+  const free = psql(port, 'select 8');
+  assert.equal((await free.done).stdout.trim(), '8');
+});
+
+test('no page content or client output holds the password', async () => {
+  const all = (await page.content()) + outputs.join('\n') + broker.output();
+  assert.ok(!all.includes(cluster.users.scram.password));
+});

@@ -1,0 +1,110 @@
+// Approvals in the desktop shell, through a real launch of main.js in the harness (real
+// broker process, real PostgreSQL, real psql): a waiting psql brings the window forward
+// and shows a notification naming psql with Allow / Deny actions; pressing "Allow once"
+// lets psql run; "Deny" gives it the broker's message. The tray's Lock makes every new
+// connection ask; a screen lock locks by itself (lockOnScreenLock follows approval: ask).
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { closeHarness, launchApp, type DesktopApp } from '../electron-harness/harness.js';
+import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
+import { clientEnv, type RunResult } from '../fixtures/run.js';
+
+let cluster: PgCluster;
+let app: DesktopApp;
+const children = new Set<ChildProcess>();
+
+before(async () => {
+  cluster = await startPgCluster();
+  const home = mkdtempSync(join(tmpdir(), 'sl-approvals-'));
+  const dir = join(home, '.config', 'secretless-desktop');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, 'secretless.yml'),
+    `version: "2"
+services:
+  db:
+    connector: pg
+    listenOn: tcp://127.0.0.1:0
+    approval: ask
+    credentials:
+      host: 127.0.0.1
+      port: ${cluster.port}
+      username: ${cluster.users.trust.name}
+      sslmode: disable
+`,
+  );
+  app = await launchApp({ home, args: ['--hidden'] });
+  await app.until('db running', () => app.tray.labels().includes('db: running'));
+});
+
+after(async () => {
+  for (const c of children) c.kill('SIGKILL');
+  await app?.close();
+  await closeHarness();
+  await cluster?.stop();
+});
+
+async function dbPort(): Promise<number> {
+  const page = await app.page();
+  const text = await page.evaluate(async () => {
+    const api = (window as unknown as { secretless: { listTargets(): Promise<{ name: string; status: { address?: string } }[]> } }).secretless;
+    return (await api.listTargets()).find((t) => t.name === 'db')!.status.address!;
+  });
+  return Number(/:(\d+)$/.exec(text)![1]);
+}
+
+function psql(port: number, sql: string): { child: ChildProcess; done: Promise<RunResult> } {
+  const child = spawn('psql', ['-X', '-h', '127.0.0.1', '-p', String(port), '-U', 'whoever', '-d', 'app', '-Atc', sql], { env: clientEnv({ PGCONNECT_TIMEOUT: '0' }), stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  const done = new Promise<RunResult>((resolve) =>
+    child.on('close', (code, signal) => {
+      children.delete(child);
+      resolve({ code, signal, stdout, stderr });
+    }),
+  );
+  return { child, done };
+}
+
+test('a waiting psql: the window comes forward, a notification names psql with its actions; Allow once lets it run, Deny refuses it', async () => {
+  assert.equal(app.window(), undefined, 'started hidden');
+  const port = await dbPort();
+  const seen = app.notifications().length;
+  const client = psql(port, 'select 6 * 7');
+  const note = await app.until('the approval notification', () => app.notifications().slice(seen).find((n) => n.title === 'psql wants to use db'));
+  assert.match(note.body, new RegExp(`/psql \\(pid ${client.child.pid}\\)`));
+  assert.deepEqual(note.actions, ['Allow once', 'Allow until it exits', 'Deny']);
+  const w = await app.until('the window in front', () => (app.window()?.isVisible() ? app.window() : undefined));
+  await app.until('the page told which prompt', () => w.webContents.sent.some((s) => (s.args[0] as { type?: string; approval?: string })?.type === 'ui.focus' && !!(s.args[0] as { approval?: string }).approval));
+  note.act('Allow once');
+  const r = await client.done;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), '42');
+
+  const before = app.notifications().length;
+  const refused = psql(port, 'select 1');
+  const second = await app.until('the second notification', () => app.notifications().slice(before).find((n) => n.title === 'psql wants to use db'));
+  second.act('Deny');
+  const r2 = await refused.done;
+  assert.equal(r2.code, 2);
+  assert.match(r2.stderr, /FATAL: +the broker's user did not allow this program/);
+});
+
+test('the tray Lock and a screen lock: locked, the tray offers Unlock; unlocking from the tray ends it', async () => {
+  app.tray.click('Lock');
+  await app.until('the tray offers Unlock', () => app.tray.labels().includes('Unlock'));
+  app.tray.click('Unlock');
+  await app.until('unlocked', () => app.tray.labels().some((l) => l.startsWith('Lock')));
+  app.power('lock-screen');
+  await app.until('locked by the screen lock', () => app.tray.labels().includes('Unlock'));
+  const page = await app.page();
+  const state = await page.evaluate(() => (window as unknown as { secretless: { lockState(): Promise<{ locked: boolean; reason?: string }> } }).secretless.lockState());
+  assert.deepEqual({ locked: state.locked, reason: state.reason }, { locked: true, reason: 'screen-lock' });
+});
