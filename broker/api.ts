@@ -227,19 +227,8 @@ export type BrokerRunState =
   | { state: 'config-error'; reason: string; file: string; line?: number }
   | { state: 'stopped' };
 
-/** A client process as an approval prompt names it (broker/access/process-info.ts). */
-export interface ApprovalProcess {
-  pid?: number;
-  /** The executable's path, e.g. /usr/bin/psql. */
-  exe?: string;
-  /** The short process name (comm). */
-  name?: string;
-  cmdline?: string[];
-  /** The app it runs in (a terminal, an IDE) or its session leader. */
-  parentApp?: { pid: number; exe?: string; name?: string };
-  /** Where the connection came from when the process is not known (a remote client). */
-  address?: string;
-}
+export type { ApprovalProcess, ApprovalAnsweredBy } from './audit/types.js';
+import type { ApprovalProcess, ApprovalAnsweredBy } from './audit/types.js';
 
 /** A pending "may this program use this target?" question (approval: ask, or the broker is locked). */
 export interface ApprovalPrompt {
@@ -271,9 +260,6 @@ export type ApprovalAnswer =
   /** Any process of this executable for forMs milliseconds. */
   | { type: 'allow-executable'; forMs: number }
   | { type: 'deny' };
-
-/** Who answered: the UI (browser or desktop window), a desktop notification, the CLI; timeout and client-gone are the broker's. */
-export type ApprovalAnsweredBy = 'ui' | 'notification' | 'cli' | 'timeout' | 'client-gone';
 
 export interface LockState {
   locked: boolean;

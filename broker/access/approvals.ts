@@ -152,7 +152,7 @@ export function createApprovals(options: ApprovalsOptions): Approvals {
       id: randomUUID(),
       service: req.service.name,
       connector: req.service.connector,
-      listenOn: formatListenAddress(req.service.listenOn),
+      listenOn: listenerAddress(req),
       ...(req.key ? { key: req.key } : {}),
       process,
       processKnown: client?.exe !== undefined,
@@ -252,4 +252,12 @@ function refusal(p: ApprovalPrompt, outcome: string, timeoutMs: number): string 
   if (outcome === 'timeout') return `nobody approved ${who} using ${what} within ${Math.round(timeoutMs / 1000)} s (approval: ask); answer the prompt in Secretless Desktop or with \`secretless-desktop approve\``;
   if (outcome === 'withdrawn') return `the approval request of ${who} for ${what} was withdrawn`;
   return `the user denied ${who} the use of ${what}`;
+}
+
+/** Where the client connected: the listener's real port (a configured port 0 is not what the user sees). */
+function listenerAddress(req: ApprovalRequest): string {
+  const { localAddress, localPort } = req.socket;
+  if (req.service.listenOn.type !== 'tcp' || !localAddress || !localPort) return formatListenAddress(req.service.listenOn);
+  const host = localAddress.replace(/^::ffff:/, '');
+  return `tcp://${host.includes(':') ? `[${host}]` : host}:${localPort}`;
 }

@@ -1,7 +1,6 @@
 // Audit events: what happened, to which service, for which client. Never a secret:
 // ids and provider names only.
 import type { BrokerErrorCode } from '../errors.js';
-import type { ApprovalAnsweredBy, ApprovalProcess } from '../api.js';
 
 export interface ClientInfo {
   transport: 'tcp' | 'unix';
@@ -13,6 +12,23 @@ export interface ClientInfo {
   /** The login name of uid. */
   user?: string;
 }
+
+/** A client process as an approval prompt and its audit records name it (broker/access/process-info.ts). */
+export interface ApprovalProcess {
+  pid?: number;
+  /** The executable's path, e.g. /usr/bin/psql. */
+  exe?: string;
+  /** The short process name (comm). */
+  name?: string;
+  cmdline?: string[];
+  /** The app it runs in (a terminal, an IDE) or its session leader. */
+  parentApp?: { pid: number; exe?: string; name?: string };
+  /** Where the connection came from when the process is not known (a remote client). */
+  address?: string;
+}
+
+/** Who answered: the UI (browser or desktop window), a desktop notification, the CLI; timeout and client-gone are the broker's. */
+export type ApprovalAnsweredBy = 'ui' | 'notification' | 'cli' | 'timeout' | 'client-gone';
 
 export type AuditEvent =
   | { type: 'connection.opened'; service: string; connectionId: string; client: ClientInfo }

@@ -119,6 +119,17 @@ export function formatDuration(ms: number | undefined): string {
 
 const time = (iso: string) => new Date(iso).toLocaleTimeString();
 
+const ANSWER_TEXT: Record<Extract<AuditRecord, { type: 'approval.answered' }>['answer'], string> = {
+  'allow-once': 'allowed once',
+  'allow-process': 'allowed until it exits',
+  'allow-executable': 'executable allowed',
+  deny: 'denied',
+  timeout: 'not answered in time (denied)',
+  withdrawn: 'went away before an answer',
+};
+
+const programLabel = (p: { pid?: number; exe?: string }): string => (p.exe ? `${p.exe.replace(/^.*\//, '')}${p.pid !== undefined ? ` (pid ${p.pid})` : ''}` : p.pid !== undefined ? `pid ${p.pid}` : 'a program');
+
 /** One readable line per record (never a secret: records carry ids and provider names only). */
 export function describe(r: AuditRecord): string {
   switch (r.type) {
@@ -172,6 +183,16 @@ export function describe(r: AuditRecord): string {
       return `config change rejected (the last good config stays in use): ${r.reason}`;
     case 'audit.dropped':
       return `${r.count} record${r.count === 1 ? '' : 's'} could not be written to the audit file: ${r.reason}`;
+    case 'approval.requested':
+      return `${programLabel(r.process)} asked to use it${r.key ? ` (key ${r.key})` : ''}${r.locked ? ' (locked)' : ''}`;
+    case 'approval.answered':
+      return `${programLabel(r.process)}: ${ANSWER_TEXT[r.answer]}${r.forMs ? ` for ${formatDuration(r.forMs)}` : ''} (by ${r.by})`;
+    case 'approval.reused':
+      return `${programLabel(r.process)} let through by an earlier answer (${r.grant === 'process' ? 'until it exits' : 'its executable'})`;
+    case 'access.locked':
+      return `locked by ${r.by}: ${r.grantsRevoked} approval${r.grantsRevoked === 1 ? '' : 's'} revoked${r.sessionsClosed ? `, ${r.sessionsClosed} session${r.sessionsClosed === 1 ? '' : 's'} closed` : ''}`;
+    case 'access.unlocked':
+      return `unlocked by ${r.by}`;
     default:
       // A record type newer than this renderer: its name still says what happened.
       return (r as { type: string }).type;

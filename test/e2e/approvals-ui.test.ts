@@ -43,6 +43,7 @@ before(async () => {
   await page.goto(broker.pageUrl);
   await page.getByRole('heading', { name: 'Targets' }).waitFor();
   mkdirSync(OUT, { recursive: true });
+  for (const name of ['billing', 'scratch']) await portOf(name);
 });
 
 after(async () => {
@@ -53,11 +54,16 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+const ports = new Map<string, number>();
+
+/** The port the page shows for a target (read once, while it is listening and unused). */
 async function portOf(name: string): Promise<number> {
-  const row = page.locator(`li.target[data-target="${name}"]`);
-  await row.getByTestId('state').filter({ hasText: 'Listening' }).waitFor();
-  const text = (await row.getByTestId('address').textContent()) ?? '';
-  return Number(/:(\d+)$/.exec(text)![1]);
+  if (!ports.has(name)) {
+    const row = page.locator(`li.target[data-target="${name}"]`);
+    await row.getByTestId('state').filter({ hasText: 'Listening' }).waitFor();
+    ports.set(name, Number(/:(\d+)$/.exec((await row.getByTestId('address').textContent()) ?? '')![1]));
+  }
+  return ports.get(name)!;
 }
 
 function psql(port: number, sql: string): { child: ChildProcess; done: Promise<RunResult> } {

@@ -5,10 +5,12 @@
 // connection ask; a screen lock locks by itself (lockOnScreenLock follows approval: ask).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import type { BrokerApi } from '../../broker/api.js';
+import { createHttpBrokerApi } from '../../broker/control/http-client.js';
 import { closeHarness, launchApp, type DesktopApp } from '../electron-harness/harness.js';
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
 import { clientEnv, type RunResult } from '../fixtures/run.js';
@@ -48,13 +50,15 @@ after(async () => {
   await cluster?.stop();
 });
 
+/** The control API the app's broker serves (its control file is in the app's state dir). */
+function api(): BrokerApi {
+  const info = JSON.parse(readFileSync(join(app.stateDir, 'control.json'), 'utf8')) as { url: string; token: string };
+  return createHttpBrokerApi({ baseUrl: info.url, token: info.token });
+}
+
 async function dbPort(): Promise<number> {
-  const page = await app.page();
-  const text = await page.evaluate(async () => {
-    const api = (window as unknown as { secretless: { listTargets(): Promise<{ name: string; status: { address?: string } }[]> } }).secretless;
-    return (await api.listTargets()).find((t) => t.name === 'db')!.status.address!;
-  });
-  return Number(/:(\d+)$/.exec(text)![1]);
+  const db = (await api().listTargets()).find((t) => t.name === 'db')!;
+  return Number(/:(\d+)$/.exec((db.status as { address: string }).address)![1]);
 }
 
 function psql(port: number, sql: string): { child: ChildProcess; done: Promise<RunResult> } {
@@ -104,7 +108,6 @@ test('the tray Lock and a screen lock: locked, the tray offers Unlock; unlocking
   await app.until('unlocked', () => app.tray.labels().some((l) => l.startsWith('Lock')));
   app.power('lock-screen');
   await app.until('locked by the screen lock', () => app.tray.labels().includes('Unlock'));
-  const page = await app.page();
-  const state = await page.evaluate(() => (window as unknown as { secretless: { lockState(): Promise<{ locked: boolean; reason?: string }> } }).secretless.lockState());
+  const state = await api().lockState();
   assert.deepEqual({ locked: state.locked, reason: state.reason }, { locked: true, reason: 'screen-lock' });
 });

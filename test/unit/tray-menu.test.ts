@@ -36,7 +36,7 @@ test('tooltip counts running and failed targets', () => {
 test('menu: one submenu per target with a start/stop toggle and its connection strings, then window, login item, quit', () => {
   const menu = buildTrayMenu({ ...base, targets: [running('app-db', 15432, { connections: 2, database: 'app' }), target('reports', { state: 'stopped' })] });
   const labels = menu.map((i) => ('label' in i ? i.label : '---'));
-  assert.deepEqual(labels, ['Secretless Desktop: 1 of 2 running', '---', 'app-db: 2 connections', 'reports: stopped', '---', 'Open window', 'Open logs', 'Start at login', '---', 'Quit']);
+  assert.deepEqual(labels, ['Secretless Desktop: 1 of 2 running', '---', 'app-db: 2 connections', 'reports: stopped', '---', 'Open window', 'Lock (every new connection asks)', 'Open logs', 'Start at login', '---', 'Quit']);
   const sub = (menu[2] as Extract<TrayMenuItem, { kind: 'submenu' }>).items;
   assert.deepEqual(sub[0], { kind: 'toggle', label: 'Running', checked: true, enabled: true, action: { type: 'stop', name: 'app-db' } });
   assert.deepEqual(
@@ -52,8 +52,8 @@ test('menu: one submenu per target with a start/stop toggle and its connection s
   const stopped = (menu[3] as Extract<TrayMenuItem, { kind: 'submenu' }>).items;
   assert.deepEqual(stopped[0], { kind: 'toggle', label: 'Start', checked: false, enabled: true, action: { type: 'start', name: 'reports' } });
   assert.deepEqual(stopped[1], { kind: 'action', label: 'Copy connection string', enabled: false, action: { type: 'copy', text: '' } });
-  assert.deepEqual(menu[7], { kind: 'toggle', label: 'Start at login', checked: false, enabled: true, action: { type: 'set-start-at-login', enabled: true } });
-  assert.deepEqual(menu[9], { kind: 'action', label: 'Quit', enabled: true, action: { type: 'quit' } });
+  assert.deepEqual(menu[8], { kind: 'toggle', label: 'Start at login', checked: false, enabled: true, action: { type: 'set-start-at-login', enabled: true } });
+  assert.deepEqual(menu[10], { kind: 'action', label: 'Quit', enabled: true, action: { type: 'quit' } });
 });
 
 test('menu: a failed target shows its reason; no targets says so; toggles are disabled while the broker restarts', () => {
@@ -122,4 +122,14 @@ test('health drives the tray: a listening target whose logins fail is attention,
   assert.deepEqual((menu[2] as Extract<TrayMenuItem, { kind: 'submenu' }>).items[0], { kind: 'label', label: 'credentials rejected: password authentication failed for user "app"' });
   // Recovered: the next successful login turns it back to active.
   assert.equal(trayState({ ...input, targets: [running('app-db', 15432, { health: { type: 'ok', at: '2026-01-01T12:00:00Z' } })] }), 'active');
+});
+
+test('menu: locked, the item unlocks; programs waiting for approval are named at the top and open the window', () => {
+  const menu = buildTrayMenu({ ...base, targets: [], locked: true, approvalsWaiting: 2 });
+  const labels = menu.map((i) => ('label' in i ? i.label : '---'));
+  assert.equal(labels[1], '2 programs waiting for your approval…');
+  assert.deepEqual((menu[1] as Extract<TrayMenuItem, { kind: 'action' }>).action, { type: 'open-window' });
+  const unlock = menu.find((i) => 'label' in i && i.label === 'Unlock') as Extract<TrayMenuItem, { kind: 'action' }>;
+  assert.deepEqual(unlock.action, { type: 'unlock' });
+  assert.ok(!labels.some((l) => l.startsWith('Lock')));
 });
