@@ -4,14 +4,15 @@
 // lets psql run, "Deny" gives psql the broker's message; the Lock button makes a target
 // with `approval: never` ask too, Unlock ends it. Screenshots in test-output/.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
-import { clientEnv, type RunResult } from '../fixtures/run.js';
+import { startPsql, type RunResult } from '../fixtures/run.js';
+import { configYaml, type ServiceYaml } from '../fixtures/yaml.js';
 import { launchChromium, startUiBroker, type UiBroker } from '../fixtures/ui-broker.js';
 
 const OUT = join(process.cwd(), 'test-output');
@@ -27,16 +28,12 @@ before(async () => {
   cluster = await startPgCluster();
   dir = mkdtempSync(join(tmpdir(), 'sd-approvals-ui-'));
   const configPath = join(dir, 'secretless.yml');
-  const pg = (extra: string) => `    connector: pg
-    listenOn: tcp://127.0.0.1:0${extra}
-    credentials:
-      host: 127.0.0.1
-      port: ${cluster.port}
-      username: ${cluster.users.scram.name}
-      password: { from: env, get: APP_DB_PW }
-      sslmode: disable
-`;
-  writeFileSync(configPath, `version: "2"\nservices:\n  billing:\n${pg('\n    approval: ask')}  scratch:\n${pg('')}`);
+  const pg = (approval?: 'ask'): ServiceYaml => ({
+    connector: 'pg',
+    approval,
+    credentials: { host: '127.0.0.1', port: cluster.port, username: cluster.users.scram.name, password: { from: 'env', get: 'APP_DB_PW' }, sslmode: 'disable' },
+  });
+  writeFileSync(configPath, configYaml({ billing: pg('ask'), scratch: pg() }));
   broker = await startUiBroker({ configPath, dir, env: { APP_DB_PW: cluster.users.scram.password } });
   browser = await launchChromium();
   page = await (await browser.newContext({ colorScheme: 'light', viewport: { width: 1200, height: 900 } })).newPage();
@@ -66,22 +63,16 @@ async function portOf(name: string): Promise<number> {
   return ports.get(name)!;
 }
 
+/** psql in the background; its output is kept for the secret search. */
 function psql(port: number, sql: string): { child: ChildProcess; done: Promise<RunResult> } {
-  // No connect_timeout: libpq's would run while the user decides.
-  const child = spawn('psql', ['-X', '-h', '127.0.0.1', '-p', String(port), '-U', 'whoever', '-d', 'app', '-Atc', sql], { env: clientEnv({ PGCONNECT_TIMEOUT: '0' }), stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d) => (stdout += d));
-  child.stderr!.on('data', (d) => (stderr += d));
-  const done = new Promise<RunResult>((resolve) =>
-    child.on('close', (code, signal) => {
-      children.delete(child);
-      outputs.push(stdout, stderr);
-      resolve({ code, signal, stdout, stderr });
-    }),
-  );
-  return { child, done };
+  const client = startPsql(port, sql);
+  children.add(client.child);
+  const done = client.done.then((r) => {
+    children.delete(client.child);
+    outputs.push(r.stdout, r.stderr);
+    return r;
+  });
+  return { child: client.child, done };
 }
 
 const promptFor = (pid: number) => page.locator('article.prompt').filter({ hasText: `(pid ${pid})` });

@@ -4,7 +4,7 @@
 // lets psql run; "Deny" gives it the broker's message. The tray's Lock makes every new
 // connection ask; a screen lock locks by itself (lockOnScreenLock follows approval: ask).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,8 @@ import type { BrokerApi } from '../../broker/api.js';
 import { createHttpBrokerApi } from '../../broker/control/http-client.js';
 import { closeHarness, launchApp, type DesktopApp } from '../electron-harness/harness.js';
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
-import { clientEnv, type RunResult } from '../fixtures/run.js';
+import { startPsql, type RunResult } from '../fixtures/run.js';
+import { configYaml } from '../fixtures/yaml.js';
 
 let cluster: PgCluster;
 let app: DesktopApp;
@@ -26,18 +27,7 @@ before(async () => {
   mkdirSync(dir, { recursive: true });
   writeFileSync(
     join(dir, 'secretless.yml'),
-    `version: "2"
-services:
-  db:
-    connector: pg
-    listenOn: tcp://127.0.0.1:0
-    approval: ask
-    credentials:
-      host: 127.0.0.1
-      port: ${cluster.port}
-      username: ${cluster.users.trust.name}
-      sslmode: disable
-`,
+    configYaml({ db: { connector: 'pg', approval: 'ask', credentials: { host: '127.0.0.1', port: cluster.port, username: cluster.users.trust.name, sslmode: 'disable' } } }),
   );
   app = await launchApp({ home, args: ['--hidden'] });
   await app.until('db running', () => app.tray.labels().includes('db: running'));
@@ -62,19 +52,9 @@ async function dbPort(): Promise<number> {
 }
 
 function psql(port: number, sql: string): { child: ChildProcess; done: Promise<RunResult> } {
-  const child = spawn('psql', ['-X', '-h', '127.0.0.1', '-p', String(port), '-U', 'whoever', '-d', 'app', '-Atc', sql], { env: clientEnv({ PGCONNECT_TIMEOUT: '0' }), stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d) => (stdout += d));
-  child.stderr!.on('data', (d) => (stderr += d));
-  const done = new Promise<RunResult>((resolve) =>
-    child.on('close', (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal, stdout, stderr });
-    }),
-  );
-  return { child, done };
+  const client = startPsql(port, sql);
+  children.add(client.child);
+  return { child: client.child, done: client.done.finally(() => children.delete(client.child)) };
 }
 
 test('a waiting psql: the window comes forward, a notification names psql with its actions; Allow once lets it run, Deny refuses it', async () => {

@@ -5,7 +5,7 @@
 // again, also a service with approval: never; the ssh-agent asks per key before ssh
 // signs. Every answer is in the audit with who gave it. No output carries the password.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,8 @@ import type { ApprovalPrompt, BrokerApi, BrokerEvent } from '../../broker/api.js
 import type { AuditRecord } from '../../broker/audit/types.js';
 import { createHttpBrokerApi } from '../../broker/control/http-client.js';
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
-import { clientEnv, run, type RunResult } from '../fixtures/run.js';
+import { clientEnv, run, startClient, type RunResult } from '../fixtures/run.js';
+import { serviceYaml, type ServiceYaml } from '../fixtures/yaml.js';
 import { CLI, startServe, type ServeProcess } from '../fixtures/serve.js';
 import { fingerprintOfFile, makeKey, sshOptions, startSshd, type KeyFiles, type Sshd } from '../fixtures/sshd.js';
 import { waitFor } from '../fixtures/wait-for.js';
@@ -37,36 +38,17 @@ const psqlEnv = () => clientEnv({ PGCONNECT_TIMEOUT: '0', PGSSLMODE: 'prefer' })
 const agentSock = () => join(dir, 'agent.sock');
 
 function config(timeoutMs: number): string {
-  return `version: "2"
-settings:
-  approvalTimeoutMs: ${timeoutMs}
-services:
-  db:
-    connector: pg
-    listenOn: tcp://127.0.0.1:0
-    approval: ask
-    credentials:
-      host: 127.0.0.1
-      port: ${cluster.port}
-      username: ${cluster.users.scram.name}
-      password: { from: env, get: APP_DB_PW }
-      sslmode: disable
-  open-db:
-    connector: pg
-    listenOn: tcp://127.0.0.1:0
-    credentials:
-      host: 127.0.0.1
-      port: ${cluster.port}
-      username: ${cluster.users.scram.name}
-      password: { from: env, get: APP_DB_PW }
-      sslmode: disable
-  agent:
-    connector: ssh-agent
-    listenOn: unix://${agentSock()}
-    approval: ask
-    credentials:
-      deploy: { from: file, get: ${key.path} }
-`;
+  const pg = (approval?: 'ask'): ServiceYaml => ({
+    connector: 'pg',
+    approval,
+    credentials: { host: '127.0.0.1', port: cluster.port, username: cluster.users.scram.name, password: { from: 'env', get: 'APP_DB_PW' }, sslmode: 'disable' },
+  });
+  return [
+    `version: "2"\nsettings:\n  approvalTimeoutMs: ${timeoutMs}\nservices:\n`,
+    serviceYaml('db', pg('ask')),
+    serviceYaml('open-db', pg()),
+    serviceYaml('agent', { connector: 'ssh-agent', listenOn: `unix://${agentSock()}`, approval: 'ask', credentials: { deploy: { from: 'file', get: key.path } } }),
+  ].join('');
 }
 
 before(async () => {
@@ -103,22 +85,16 @@ async function addressOf(service: string): Promise<number> {
   return Number(/:(\d+)$/.exec((t.status as { address: string }).address)![1]);
 }
 
-/** Starts a client and collects its output; `done` settles when it exits. */
+/** A client in the background; its output is kept for the secret search. */
 function start(cmd: string, args: string[], childEnv: NodeJS.ProcessEnv): { child: ChildProcess; done: Promise<RunResult> } {
-  const child = spawn(cmd, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d) => (stdout += d));
-  child.stderr!.on('data', (d) => (stderr += d));
-  const done = new Promise<RunResult>((resolve) =>
-    child.on('close', (code, signal) => {
-      children.delete(child);
-      outputs.push(stdout, stderr);
-      resolve({ code, signal, stdout, stderr });
-    }),
-  );
-  return { child, done };
+  const client = startClient(cmd, args, childEnv);
+  children.add(client.child);
+  const done = client.done.then((r) => {
+    children.delete(client.child);
+    outputs.push(r.stdout, r.stderr);
+    return r;
+  });
+  return { child: client.child, done };
 }
 
 const psqlArgs = (port: number, ...rest: string[]) => ['-X', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(port), '-U', 'whoever', '-d', 'app', ...rest];
