@@ -247,11 +247,12 @@ export function createApprovals(options: ApprovalsOptions): Approvals {
 }
 
 function refusal(p: ApprovalPrompt, outcome: string, timeoutMs: number): string {
-  const who = p.process.exe ? `${p.process.exe} (pid ${p.process.pid})` : p.process.pid !== undefined ? `pid ${p.process.pid}` : 'this program';
+  const who = p.process.exe ? `${p.process.exe}, pid ${p.process.pid}` : p.process.pid !== undefined ? `pid ${p.process.pid}` : 'unknown';
   const what = p.key ? `key '${p.key.name}' of service '${p.service}'` : `service '${p.service}'`;
-  if (outcome === 'timeout') return `nobody approved ${who} using ${what} within ${Math.round(timeoutMs / 1000)} s (approval: ask); answer the prompt in Secretless Desktop or with \`secretless-desktop approve\``;
-  if (outcome === 'withdrawn') return `the approval request of ${who} for ${what} was withdrawn`;
-  return `the user denied ${who} the use of ${what}`;
+  const head = `the broker's user did not allow this program (${who}) to use ${what} (approval: ask)`;
+  if (outcome === 'timeout') return `${head}: nobody answered within ${Math.round(timeoutMs / 1000)} s; answer in Secretless Desktop or with \`secretless-desktop approve\``;
+  if (outcome === 'withdrawn') return `${head}: the request was withdrawn`;
+  return `${head}: denied`;
 }
 
 /** Where the client connected: the listener's real port (a configured port 0 is not what the user sees). */

@@ -101,7 +101,7 @@ test('Deny: psql prints the broker\'s message', async () => {
   await prompt.getByRole('button', { name: 'Deny' }).click();
   const r = await client.done;
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /FATAL: +the broker's user did not allow this program to use the service \(approval: ask\)/);
+  assert.match(r.stderr, /FATAL: +the broker's user did not allow this program \(\S+\/psql, pid \d+\) to use service '\w+' \(approval: ask\): denied/);
 });
 
 test('Lock: a target with approval: never asks too; Unlock ends it', async () => {

@@ -164,7 +164,7 @@ test('deny: psql prints the broker\'s not_approved message', async () => {
   assert.equal(denied.code, 0, denied.stderr);
   const r = await client.done;
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /FATAL: +the broker's user did not allow this program to use the service \(approval: ask\)/);
+  assert.match(r.stderr, /FATAL: +the broker's user did not allow this program \(\S+\/psql, pid \d+\) to use service '\w+' \(approval: ask\): denied/);
   const failed = (await audit()).find((a) => a.type === 'approval.answered' && a.approvalId === prompt.id);
   assert.ok(failed?.type === 'approval.answered' && failed.answer === 'deny' && failed.by === 'cli');
 });

@@ -132,9 +132,11 @@ test('an unknown program (no pid) can be allowed once or denied only', async () 
 
 test('no answer within approvalTimeoutMs is a deny by timeout; a program that leaves withdraws its prompt', async () => {
   const t = setup({ version: '2', services: [svc('db', 'ask')], settings: { approval: 'never', approvalTimeoutMs: 20, lockOnScreenLock: undefined, lockOnSleep: undefined, lockAfterIdleMs: undefined } });
-  const err = await t.ask(100).catch((e: BrokerError) => e);
+  // The broker's timers are unref'd (they never hold a broker open): this keeps the test's loop alive.
+  const keepAlive = setInterval(() => {}, 1_000);
+  const err = await t.ask(100).catch((e: BrokerError) => e).finally(() => clearInterval(keepAlive));
   assert.ok(err instanceof BrokerError && err.code === 'not_approved');
-  assert.match(err.message, /nobody approved \/usr\/bin\/psql \(pid 100\) using service 'db' within 0 s/);
+  assert.match(err.message, /did not allow this program \(\/usr\/bin\/psql, pid 100\) to use service 'db' \(approval: ask\): nobody answered within 0 s/);
   const gone = new AbortController();
   const left = t.settled(t.ask(200, undefined, gone.signal));
   await tick();
@@ -191,4 +193,16 @@ test('approve --for durations', () => {
   assert.equal(parseGrantDuration('1.5'), 5_400_000);
   assert.throws(() => parseGrantDuration('soon'), /not a duration/);
   assert.throws(() => parseGrantDuration('0h'), /not a duration/);
+});
+
+test('lockAfterIdleMs: with no connection for that long the broker locks by itself, audited as by idle', async () => {
+  const t = setup({ version: '2', services: [svc('open')], settings: { approval: 'never', approvalTimeoutMs: 60_000, lockOnScreenLock: undefined, lockOnSleep: undefined, lockAfterIdleMs: 25 } });
+  const locked = new Promise<void>((resolve) => t.approvals.subscribe((e) => e.type === 'lock.changed' && e.lock.locked && resolve()));
+  await t.ask(100, svc('open')); // a connection: the idle time starts over
+  t.approvals.configChanged();
+  const keepAlive = setInterval(() => {}, 1_000); // the idle timer is unref'd
+  await locked.finally(() => clearInterval(keepAlive));
+  assert.equal(t.approvals.state().reason, 'idle');
+  assert.ok(t.audit.records.some((r) => r.type === 'access.locked' && r.by === 'idle'));
+  t.approvals.close();
 });
