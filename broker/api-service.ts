@@ -20,7 +20,7 @@ import { formatListenAddress } from './config/listen-address.js';
 import type { ParseOptions } from './config/parse.js';
 import type { BrokerConfig, ConnectorSpec } from './config/types.js';
 import { nativeKeychainWriter, writeTarget, type KeychainWriter } from './config/write.js';
-import { identityOf } from './identity/config.js';
+import { exchangedIdentity, identityOf } from './identity/config.js';
 import { loadConfig, userStateDir } from './config/load.js';
 import { sshConnector, sshHostKeyDir } from './connectors/ssh/connector.js';
 import { ensureSshHostKey } from './ssh/host-key.js';
@@ -407,8 +407,8 @@ export function sessionOf(config: BrokerConfig, service: string): string | undef
     const entry = identities.find((i) => i.name === identityOf(spec.provider, spec.id));
     if (!entry) continue;
     if (entry.type === 'oidc') return entry.name;
-    if (entry.type === 'aws' && entry.identity) return entry.identity;
-    if (entry.type === 'vault' && entry.auth.method === 'jwt') return entry.auth.identity;
+    const exchanged = exchangedIdentity(entry);
+    if (exchanged) return exchanged;
   }
   return undefined;
 }

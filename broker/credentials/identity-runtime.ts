@@ -1,6 +1,7 @@
 // Everything the identities feature adds to a running broker, in one object: the OIDC
 // sessions (IdentitySessions for the API layer), the providers that use them (aws-sts,
-// aws-rds-iam, aws-secrets-manager, vault, oidc), and apply() for each config (re)load.
+// aws-rds-iam, aws-secrets-manager, gcp, azure, vault, oidc), and apply() for each config
+// (re)load.
 //
 //   const identity = createIdentityRuntime({ audit, logger, baseProviders: defaultProviders() });
 //   const registry = createProviderRegistry([...defaultProviders(), ...identity.providers]);
@@ -10,18 +11,22 @@ import type { CredentialSpec } from '../config/types.js';
 import { createAwsRdsIamProvider } from './providers/aws-rds-iam.js';
 import { createAwsSecretsManagerProvider } from './providers/aws-secrets-manager.js';
 import { createAwsStsProvider } from './providers/aws-sts.js';
+import { createAzureProvider } from './providers/azure.js';
+import { createGcpProvider } from './providers/gcp.js';
 import { createOidcTokenProvider } from './providers/oidc-token.js';
 import { createVaultProvider } from './providers/vault.js';
 import type { Provider } from './types.js';
 import type { Logger } from '../log.js';
 import { createAwsCredentialSource } from '../identity/aws-credentials.js';
+import { createAzureTokenSource } from '../identity/azure-credentials.js';
+import { createGcpTokenSource } from '../identity/gcp-credentials.js';
 import type { IdentityConfig } from '../identity/config.js';
 import type { IdentityContext } from '../identity/context.js';
 import { createIdentitySessions, type IdentitySessionManager } from '../identity/sessions.js';
 import { createKeychainTokenStore, type TokenStore } from '../identity/token-store.js';
 
 /** The providers this feature adds, by name (for config validation without a runtime). */
-export const IDENTITY_PROVIDER_NAMES = ['aws-sts', 'aws-rds-iam', 'aws-secrets-manager', 'vault', 'oidc'];
+export const IDENTITY_PROVIDER_NAMES = ['aws-sts', 'aws-rds-iam', 'aws-secrets-manager', 'gcp', 'azure', 'vault', 'oidc'];
 
 export interface IdentityRuntimeOptions {
   audit: AuditSink;
@@ -36,6 +41,8 @@ export interface IdentityRuntimeOptions {
   /** Per provider call. Default 20 s. */
   timeoutMs?: number;
   now?: () => number;
+  /** Where gcp/azure find the local gcloud/az logins (HOME, GOOGLE_APPLICATION_CREDENTIALS, CLOUDSDK_CONFIG, AZURE_CONFIG_DIR); default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface IdentityRuntime {
@@ -81,6 +88,8 @@ export function createIdentityRuntime(options: IdentityRuntimeOptions): Identity
     createAwsStsProvider({ aws, timeoutMs: ctx.timeoutMs }),
     createAwsRdsIamProvider({ aws, timeoutMs: ctx.timeoutMs }),
     createAwsSecretsManagerProvider({ aws, timeoutMs: ctx.timeoutMs }),
+    createGcpProvider({ gcp: createGcpTokenSource(ctx, { env: options.env }), timeoutMs: ctx.timeoutMs }),
+    createAzureProvider({ azure: createAzureTokenSource(ctx, { env: options.env }), timeoutMs: ctx.timeoutMs }),
     createVaultProvider(ctx),
     createOidcTokenProvider({ sessions, timeoutMs: ctx.timeoutMs }),
   ];

@@ -1,7 +1,11 @@
-// The `identities:` section of secretless.yml (our extension). Three kinds of entry,
-// told apart by `type` (default `oidc`):
+// The `identities:` section of secretless.yml (our extension). Kinds of entry, told
+// apart by `type` (default `oidc`):
 //   oidc  - a login with an OpenID Connect provider (authorization code + PKCE, or device code)
 //   aws   - AWS access: a role assumed with an oidc identity's ID token, or the default chain
+//   gcp   - a Google access token: workload identity federation with an identity's token,
+//           or the local gcloud application-default credentials
+//   azure - a Microsoft Entra access token: workload identity federation with an
+//           identity's token, or the local `az login` token cache
 //   vault - a HashiCorp Vault server and how to log in to it
 // Credentials then name an entry: `{from: aws-sts, get: NAME#accessKeyId}`,
 // `{from: vault, get: NAME:database/creds/app#password}`. Validation messages name keys,
@@ -38,6 +42,39 @@ export interface AwsIdentity {
   line: number;
 }
 
+export interface GcpIdentity {
+  type: 'gcp';
+  name: string;
+  /** The identity whose token is exchanged at Google's STS; absent: application-default credentials. */
+  identity?: string;
+  /** The workload identity pool provider: //iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/P/providers/X */
+  audience?: string;
+  subjectTokenType: 'jwt' | 'id_token';
+  /** Impersonated with generateAccessToken; absent: the federated token itself. */
+  serviceAccount?: string;
+  /** Lifetime of an impersonated token, 600-43200 s (default 3600). */
+  lifetimeSeconds: number;
+  scopes: string[];
+  /** Google endpoints (a private service connect host, a local stand-in); Google's own otherwise. */
+  endpoints: { sts?: string; iamCredentials?: string; oauth2?: string };
+  line: number;
+}
+
+export interface AzureIdentity {
+  type: 'azure';
+  name: string;
+  /** The identity whose token is the client assertion; absent: the `az login` token cache. */
+  identity?: string;
+  tenantId?: string;
+  /** The app registration (or user-assigned managed identity) with the federated credential. */
+  clientId?: string;
+  /** Default https://ossrdbms-aad.database.windows.net/.default (Azure Database for PostgreSQL/MySQL). */
+  scope: string;
+  /** Default https://login.microsoftonline.com. */
+  authorityHost: string;
+  line: number;
+}
+
 export type VaultAuth =
   | { method: 'token'; token: CredentialSpec }
   | { method: 'approle'; mount: string; roleId: string; secretId: CredentialSpec }
@@ -54,7 +91,7 @@ export interface VaultIdentity {
   line: number;
 }
 
-export type IdentityConfig = OidcIdentity | AwsIdentity | VaultIdentity;
+export type IdentityConfig = OidcIdentity | AwsIdentity | GcpIdentity | AzureIdentity | VaultIdentity;
 
 export interface IdentityIssue {
   /** Key path below `identities`, e.g. ['corp', 'issuer']. */
@@ -68,9 +105,11 @@ export interface IdentitySection {
   lineOf(path: string[]): number;
 }
 
-const TYPES = ['oidc', 'aws', 'vault'] as const;
+const TYPES = ['oidc', 'aws', 'gcp', 'azure', 'vault'] as const;
 const OIDC_KEYS = ['type', 'issuer', 'clientId', 'clientSecret', 'scopes', 'audience', 'flow', 'redirectPort'];
 const AWS_KEYS = ['type', 'identity', 'roleArn', 'durationSeconds', 'sessionName', 'region', 'endpoints'];
+const GCP_KEYS = ['type', 'identity', 'audience', 'subjectTokenType', 'serviceAccount', 'lifetimeSeconds', 'scopes', 'endpoints'];
+const AZURE_KEYS = ['type', 'identity', 'tenantId', 'clientId', 'scope', 'authorityHost'];
 const VAULT_KEYS = ['type', 'address', 'namespace', 'auth', 'minLeaseTtlSeconds'];
 const NAME = /^[A-Za-z0-9_.-]+$/;
 
@@ -84,7 +123,7 @@ export function parseIdentities(section: IdentitySection): { identities: Identit
     const p = new Reader(name, raw, issues, section.lineOf([name]));
     if (!NAME.test(name)) p.issue([], 'identity names may use letters, digits, _ . - only');
     if (!isRecord(raw)) {
-      p.issue([], 'must be a mapping with at least `issuer` and `clientId` (oidc), `type: aws` or `type: vault`');
+      p.issue([], 'must be a mapping with at least `issuer` and `clientId` (oidc), or a `type`');
       continue;
     }
     const type = raw.type === undefined ? 'oidc' : raw.type;
@@ -93,7 +132,7 @@ export function parseIdentities(section: IdentitySection): { identities: Identit
       continue;
     }
     const before = issues.length;
-    const parsed = type === 'oidc' ? parseOidc(p) : type === 'aws' ? parseAws(p) : parseVault(p);
+    const parsed = PARSERS[type as (typeof TYPES)[number]](p);
     if (parsed && issues.length === before) identities.push(parsed);
   }
   crossCheck(identities, issues);
@@ -140,18 +179,7 @@ function parseAws(p: Reader): AwsIdentity | undefined {
   const sessionName = p.string(['sessionName']) ?? 'secretless-desktop';
   if (!/^[\w+=,.@-]{2,64}$/.test(sessionName)) p.issue(['sessionName'], 'must be 2-64 characters of letters, digits and +=,.@_-');
   const region = p.string(['region'], true);
-  const endpoints: AwsIdentity['endpoints'] = {};
-  const eps = p.raw(['endpoints']);
-  if (eps !== undefined) {
-    if (!isRecord(eps)) p.issue(['endpoints'], 'must be a mapping with sts and/or secretsManager');
-    else {
-      for (const key of Object.keys(eps)) if (key !== 'sts' && key !== 'secretsManager') p.issue(['endpoints', key], `unknown key '${key}': expected sts, secretsManager`);
-      const sts = p.url(['endpoints', 'sts']);
-      const sm = p.url(['endpoints', 'secretsManager']);
-      if (sts) endpoints.sts = sts;
-      if (sm) endpoints.secretsManager = sm;
-    }
-  }
+  const endpoints = p.endpoints(['sts', 'secretsManager']);
   if (region === undefined) return undefined;
   return {
     type: 'aws',
@@ -162,6 +190,69 @@ function parseAws(p: Reader): AwsIdentity | undefined {
     sessionName,
     region,
     endpoints,
+    line: p.line,
+  };
+}
+
+const GCP_AUDIENCE = /^\/\/iam\.googleapis\.com\/(projects\/\d+\/locations\/global\/workloadIdentityPools|locations\/global\/workforcePools)\/[^/]+\/providers\/[^/]+$/;
+
+function parseGcp(p: Reader): GcpIdentity | undefined {
+  p.onlyKeys(GCP_KEYS);
+  const identity = p.string(['identity']);
+  const audience = p.string(['audience']);
+  if (audience !== undefined && !GCP_AUDIENCE.test(audience)) {
+    p.issue(['audience'], 'must be a workload identity pool provider: //iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER');
+  }
+  if ((identity === undefined) !== (audience === undefined)) {
+    p.issue([identity === undefined ? 'identity' : 'audience'], '`identity` and `audience` go together (or leave both out for the gcloud application-default credentials)');
+  }
+  const subjectTokenType = p.string(['subjectTokenType']) ?? 'jwt';
+  if (subjectTokenType !== 'jwt' && subjectTokenType !== 'id_token') p.issue(['subjectTokenType'], 'must be jwt or id_token');
+  const serviceAccount = p.string(['serviceAccount']);
+  if (serviceAccount !== undefined && !/^[^@\s]+@[^@\s]+\.iam\.gserviceaccount\.com$/.test(serviceAccount)) {
+    p.issue(['serviceAccount'], 'must be a service account email (NAME@PROJECT.iam.gserviceaccount.com)');
+  }
+  const lifetimeSeconds = p.int(['lifetimeSeconds'], 600, 43200) ?? 3600;
+  const scopes = p.stringList(['scopes']) ?? ['https://www.googleapis.com/auth/cloud-platform'];
+  const endpoints = p.endpoints(['sts', 'iamCredentials', 'oauth2']);
+  return {
+    type: 'gcp',
+    name: p.name,
+    ...(identity !== undefined ? { identity } : {}),
+    ...(audience !== undefined ? { audience } : {}),
+    subjectTokenType: subjectTokenType as GcpIdentity['subjectTokenType'],
+    ...(serviceAccount !== undefined ? { serviceAccount } : {}),
+    lifetimeSeconds,
+    scopes,
+    endpoints,
+    line: p.line,
+  };
+}
+
+const GUID_OR_DOMAIN = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+)$/i;
+
+function parseAzure(p: Reader): AzureIdentity | undefined {
+  p.onlyKeys(AZURE_KEYS);
+  const identity = p.string(['identity']);
+  const tenantId = p.string(['tenantId']);
+  const clientId = p.string(['clientId']);
+  if (tenantId !== undefined && !GUID_OR_DOMAIN.test(tenantId)) p.issue(['tenantId'], 'must be a directory (tenant) id or domain');
+  if (identity !== undefined) {
+    if (tenantId === undefined) p.issue(['tenantId'], 'missing `tenantId` (needed with `identity`)');
+    if (clientId === undefined) p.issue(['clientId'], 'missing `clientId`: the app registration that trusts the identity (needed with `identity`)');
+  } else if (clientId !== undefined) {
+    p.issue(['identity'], '`clientId` needs `identity` (leave both out for the `az login` token cache)');
+  }
+  const scope = p.string(['scope']) ?? 'https://ossrdbms-aad.database.windows.net/.default';
+  const authorityHost = p.url(['authorityHost']) ?? 'https://login.microsoftonline.com';
+  return {
+    type: 'azure',
+    name: p.name,
+    ...(identity !== undefined ? { identity } : {}),
+    ...(tenantId !== undefined ? { tenantId } : {}),
+    ...(clientId !== undefined ? { clientId } : {}),
+    scope,
+    authorityHost,
     line: p.line,
   };
 }
@@ -210,12 +301,26 @@ function parseVaultAuth(p: Reader): VaultAuth | undefined {
   return role !== undefined && identity !== undefined ? { method: 'jwt', mount, role, identity } : undefined;
 }
 
-/** References between entries: aws.identity and vault jwt auth must name an oidc identity. */
+const PARSERS: Record<(typeof TYPES)[number], (p: Reader) => IdentityConfig | undefined> = {
+  oidc: parseOidc,
+  aws: parseAws,
+  gcp: parseGcp,
+  azure: parseAzure,
+  vault: parseVault,
+};
+
+/** The token identity an entry exchanges (aws, gcp, azure `identity`, vault jwt auth), if any. */
+export function exchangedIdentity(i: IdentityConfig): string | undefined {
+  if (i.type === 'aws' || i.type === 'gcp' || i.type === 'azure') return i.identity;
+  return i.type === 'vault' && i.auth.method === 'jwt' ? i.auth.identity : undefined;
+}
+
+/** References between entries: aws/gcp/azure `identity` and vault jwt auth must name an oidc identity. */
 function crossCheck(identities: IdentityConfig[], issues: IdentityIssue[]): void {
   const oidc = new Set(identities.filter((i) => i.type === 'oidc').map((i) => i.name));
   for (const i of identities) {
-    const ref = i.type === 'aws' ? i.identity : i.type === 'vault' && i.auth.method === 'jwt' ? i.auth.identity : undefined;
-    const path = i.type === 'aws' ? [i.name, 'identity'] : [i.name, 'auth', 'identity'];
+    const ref = exchangedIdentity(i);
+    const path = i.type === 'vault' ? [i.name, 'auth', 'identity'] : [i.name, 'identity'];
     if (ref !== undefined && !oidc.has(ref)) {
       issues.push({ path, message: `'${ref}' is not an oidc identity in this file${oidc.size ? `: expected ${[...oidc].join(', ')}` : ''}` });
     }
@@ -229,11 +334,14 @@ export const IDENTITY_PROVIDERS: Record<string, { type: IdentityConfig['type']; 
   'aws-secrets-manager': { type: 'aws', form: 'AWS:SECRET_ID[#FIELD]' },
   vault: { type: 'vault', form: 'VAULT:PATH#FIELD' },
   oidc: { type: 'oidc', form: 'NAME#access_token|id_token' },
+  gcp: { type: 'gcp', form: 'NAME (a gcp entry)' },
+  azure: { type: 'azure', form: 'NAME (an azure entry)' },
 };
 
 /** The entry name an identity-backed credential id refers to. */
 export function identityOf(provider: string, id: string): string | undefined {
   if (provider === 'aws-sts' || provider === 'oidc') return id.split('#')[0];
+  if (provider === 'gcp' || provider === 'azure') return id || undefined;
   if (provider in IDENTITY_PROVIDERS) {
     const at = id.indexOf(':');
     return at > 0 ? id.slice(0, at) : undefined;
@@ -312,6 +420,23 @@ class Reader {
       return undefined;
     }
     return v.replace(/\/+$/, '');
+  }
+
+  /** An optional `endpoints:` mapping of the given keys to http(s) URLs. */
+  endpoints<K extends string>(keys: K[]): Partial<Record<K, string>> {
+    const out: Partial<Record<K, string>> = {};
+    const eps = this.raw(['endpoints']);
+    if (eps === undefined) return out;
+    if (!isRecord(eps)) {
+      this.issue(['endpoints'], `must be a mapping with ${keys.join(', ')}`);
+      return out;
+    }
+    for (const key of Object.keys(eps)) if (!(keys as string[]).includes(key)) this.issue(['endpoints', key], `unknown key '${key}': expected ${keys.join(', ')}`);
+    for (const key of keys) {
+      const url = this.url(['endpoints', key]);
+      if (url) out[key] = url;
+    }
+    return out;
   }
 
   int(path: string[], min: number, max: number): number | undefined {
