@@ -27,6 +27,8 @@ export function createGcpTokenSource(ctx: IdentityContext, opts: { env?: NodeJS.
   const env = opts.env ?? process.env;
   const clients = new Map<string, { key: string; client: AuthClient }>();
   const lastExpiry = new Map<string, number>();
+  /** Errors of our own identities (as opposed to Google's answers). */
+  const ours = new WeakSet<object>();
 
   const entry = (name: string): GcpIdentity => {
     const e = ctx.entry(name);
@@ -44,7 +46,16 @@ export function createGcpTokenSource(ctx: IdentityContext, opts: { env?: NodeJS.
       subject_token_type: `urn:ietf:params:oauth:token-type:${e.subjectTokenType}`,
       token_url: `${e.endpoints.sts ?? GOOGLE.sts}/v1/token`,
       // Shared by every connection waiting for the token, so bound by our timeout, not one caller's signal.
-      subject_token_supplier: { getSubjectToken: async () => (await ctx.sessions.idToken(identity, { signal: AbortSignal.timeout(ctx.timeoutMs) })).token },
+      subject_token_supplier: {
+        getSubjectToken: async () => {
+          try {
+            return (await ctx.sessions.idToken(identity, { signal: AbortSignal.timeout(ctx.timeoutMs) })).token;
+          } catch (err) {
+            ours.add(err as object); // "log in" and the like pass through unchanged
+            throw err;
+          }
+        },
+      },
       ...(e.serviceAccount
         ? {
             service_account_impersonation_url: `${iam}/v1/projects/-/serviceAccounts/${encodeURIComponent(e.serviceAccount)}:generateAccessToken`,
@@ -107,8 +118,10 @@ export function createGcpTokenSource(ctx: IdentityContext, opts: { env?: NodeJS.
         }
         return { token, expiresAt: new Date(expiry) };
       } catch (err) {
-        ctx.audit.record({ type: 'identity.failed', identity: source, step: 'gcp', reason: safeReason(err) });
-        throw err;
+        // The library words Google's OAuth errors "Error code invalid_grant: <description>".
+        const failure = typeof err === 'object' && err !== null && ours.has(err) ? err : new Error(`Google refused the token request (${safeReason(err).replace(/^Error code /, '')})`);
+        ctx.audit.record({ type: 'identity.failed', identity: source, step: 'gcp', reason: safeReason(failure) });
+        throw failure;
       }
     },
   };
