@@ -8,7 +8,7 @@ import { ConfigError, type ConfigIssue } from '../../broker/config/types.js';
 const options: ParseOptions = {
   source: 'secretless.yml',
   connectors: [{ name: 'pg', requiredCredentials: ['host', 'password'], knownCredentials: 'any', configKeys: [] }],
-  providers: ['env', 'file', 'keychain', 'aws-sts', 'aws-rds-iam', 'aws-secrets-manager', 'vault'],
+  providers: ['env', 'file', 'keychain', 'aws-sts', 'aws-rds-iam', 'aws-secrets-manager', 'vault', 'gcp', 'azure'],
 };
 const yml = (...lines: string[]) => lines.join('\n') + '\n';
 function issuesOf(text: string): ConfigIssue[] {
@@ -110,7 +110,7 @@ test('invalid entries: each problem with its key path and line', () => {
       '    address: https://vault',
       '    auth: { method: token, token: hvs.literal-token-in-file }',
       '  x:',
-      '    type: gcp',
+      '    type: gcloud',
       '  y: { type: aws, region: r, identity: corp, roleArn: not-an-arn }',
       'services: {}',
     ),
@@ -123,7 +123,7 @@ test('invalid entries: each problem with its key path and line', () => {
     [6, 'identities.corp.flow', 'must be authorization_code or device_code'],
     [9, 'identities.dev.identity', "'nobody' is not an oidc identity in this file"],
     [15, 'identities.v.auth.token', 'must be {from: PROVIDER, get: ID} (secrets are not written in the config file)'],
-    [17, 'identities.x.type', 'must be one of oidc, aws, vault'],
+    [17, 'identities.x.type', 'must be one of oidc, aws, gcp, azure, vault'],
     [18, 'identities.y.roleArn', 'must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)'],
   ]);
   assert.ok(!JSON.stringify(issues).includes('hvs.literal-token-in-file'), 'a value was echoed');
@@ -165,4 +165,81 @@ test('credentials that name an identity must name an existing entry of the right
   assert.match(issues[2]!.message, /identity 'vault' has type vault, but aws-sts needs a aws entry/);
   assert.match(issues[3]!.message, /the id must have the form VAULT:PATH#FIELD/);
   assert.match(issues[4]!.message, /aws-rds-iam tokens are only accepted over TLS/);
+});
+
+test('gcp and azure entries: federation with an identity, or the local gcloud / az login, with defaults', () => {
+  const config = parseConfig(
+    yml(
+      'version: "2"',
+      'identities:',
+      '  corp: { issuer: "https://idp.example.com", clientId: c }',
+      '  wif:',
+      '    type: gcp',
+      '    identity: corp',
+      '    audience: //iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/ci/providers/github',
+      '    serviceAccount: db@proj.iam.gserviceaccount.com',
+      '    endpoints: { sts: "https://sts.example.com" }',
+      '  adc: { type: gcp }',
+      '  entra: { type: azure, identity: corp, tenantId: contoso.onmicrosoft.com, clientId: 8b4f1c2e-0a55-4c1e-9d3b-5f0e6b7a1c21 }',
+      '  az: { type: azure, scope: "https://management.azure.com/.default" }',
+      'services:',
+      '  db:',
+      '    connector: pg',
+      '    listenOn: tcp://127.0.0.1:5433',
+      '    credentials:',
+      '      host: db',
+      '      password: { from: gcp, get: wif }',
+      '      other: { from: azure, get: entra }',
+    ),
+    options,
+  );
+  const [, wif, adc, entra, az] = config.identities!;
+  assert.deepEqual(wif, {
+    type: 'gcp',
+    name: 'wif',
+    identity: 'corp',
+    audience: '//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/ci/providers/github',
+    subjectTokenType: 'jwt',
+    serviceAccount: 'db@proj.iam.gserviceaccount.com',
+    lifetimeSeconds: 3600,
+    scopes: ['https://www.googleapis.com/auth/cloud-platform'],
+    endpoints: { sts: 'https://sts.example.com' },
+    line: 4,
+  });
+  assert.ok(adc?.type === 'gcp' && adc.identity === undefined && adc.audience === undefined);
+  assert.ok(entra?.type === 'azure');
+  assert.equal(entra.scope, 'https://ossrdbms-aad.database.windows.net/.default');
+  assert.equal(entra.authorityHost, 'https://login.microsoftonline.com');
+  assert.ok(az?.type === 'azure' && az.identity === undefined && az.scope === 'https://management.azure.com/.default');
+});
+
+test('gcp and azure entries: wrong or missing settings name their key', () => {
+  const issues = issuesOf(
+    yml(
+      'version: "2"',
+      'identities:',
+      '  corp: { issuer: "https://idp.example.com", clientId: c }',
+      '  a: { type: gcp, identity: corp }',
+      '  b: { type: gcp, identity: corp, audience: "projects/1/pools/x", serviceAccount: someone@gmail.com }',
+      '  c: { type: gcp, identity: nobody, audience: "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x", endpoints: { sts: "http://sts.example.com" } }',
+      '  d: { type: azure, identity: corp }',
+      '  e: { type: azure, clientId: x, tenantId: "not a tenant" }',
+      '  f: { type: azure, identity: nobody, tenantId: contoso.com, clientId: x }',
+      'services: {}',
+    ),
+  );
+  assert.deepEqual(
+    issues.map((i) => [i.path, i.message]),
+    [
+      ['identities.a.audience', '`identity` and `audience` go together (or leave both out for the gcloud application-default credentials)'],
+      ['identities.b.audience', 'must be a workload identity pool provider: //iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER'],
+      ['identities.b.serviceAccount', 'must be a service account email (NAME@PROJECT.iam.gserviceaccount.com)'],
+      ['identities.c.endpoints.sts', 'must use https (plain http is accepted only for 127.0.0.1, ::1 and localhost)'],
+      ['identities.d.tenantId', 'missing `tenantId` (needed with `identity`)'],
+      ['identities.d.clientId', 'missing `clientId`: the app registration that trusts the identity (needed with `identity`)'],
+      ['identities.e.identity', '`clientId` needs `identity` (leave both out for the `az login` token cache)'],
+      ['identities.e.tenantId', 'must be a directory (tenant) id or domain'],
+      ['identities.f.identity', "'nobody' is not an oidc identity in this file: expected corp"],
+    ],
+  );
 });
