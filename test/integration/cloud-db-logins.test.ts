@@ -29,7 +29,7 @@ import { startGcpStandin, type GcpStandin } from '../fixtures/gcp-standin.js';
 import { startLdapBindVerifier, type LdapBindVerifier } from '../fixtures/ldap-bind.js';
 import { startOidcProvider, type TestOidcProvider } from '../fixtures/oidc-provider.js';
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
-import { psql as runPsql, type RunResult } from '../fixtures/run.js';
+import { psql as runPsql, run, type RunResult } from '../fixtures/run.js';
 import { waitFor } from '../fixtures/wait-for.js';
 
 const POOL = '//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/ci-pool/providers';
@@ -143,6 +143,13 @@ identities:
   az-cli:
     type: azure
     authorityHost: ${azure.authorityHost}
+  az-arm:
+    type: azure
+    identity: corp
+    tenantId: ${TENANT}
+    clientId: ${APP}
+    scope: https://management.azure.com/.default
+    authorityHost: ${azure.authorityHost}
 ${BAD.map(
   (b) => `  gcp-bad-${b}:
     type: gcp
@@ -163,6 +170,18 @@ ${BAD.map(
     serviceAccount: reports@proj-1.iam.gserviceaccount.com
     endpoints: { sts: "${gcp.endpoint}", iamCredentials: "${gcp.endpoint}" }
 services:
+  gcs:
+    connector: http
+    listenOn: tcp://127.0.0.1:0
+    credentials:
+      token: { from: gcp, get: gcp-wif }
+    config: { upstream: "${gcp.endpoint}" }
+  arm:
+    connector: http
+    listenOn: tcp://127.0.0.1:0
+    credentials:
+      token: { from: azure, get: az-arm }
+    config: { upstream: "${azure.authorityHost}" }
 ${pgService('cloudsql', 'db-client@proj-1.iam', 'gcp', 'gcp-wif')}${pgService('cloudsql-adc', 'dev@example.com', 'gcp', 'gcp-adc')}${pgService('azuredb', 'orders-api', 'azure', 'az-wif')}${pgService('azuredb-cli', 'alice@contoso.com', 'azure', 'az-cli')}${pgService('gcp-bad-impersonation', 'reports@proj-1.iam', 'gcp', 'gcp-bad-impersonation')}${BAD.map((b) => pgService(`gcp-bad-${b}`, 'db-client@proj-1.iam', 'gcp', `gcp-bad-${b}`) + pgService(`az-bad-${b}`, 'orders-api', 'azure', `az-bad-${b}`)).join('')}`,
     { source: 'cloud.yml', connectors: connectorSpecs(connectors), providers: registry.names() },
   );
@@ -210,6 +229,15 @@ async function psql(service: string, sql = 'select current_user'): Promise<RunRe
   const r = await runPsql('127.0.0.1', Number(m[1]), sql);
   clientOutput.push(r.stdout, r.stderr);
   return r;
+}
+/** curl through the service's listener: "STATUS BODY". */
+async function curl(service: string, path: string): Promise<RunResult> {
+  const port = /:(\d+)$/.exec(broker.address(service)!)![1];
+  const r = await run('curl', ['-sS', '-w', '\n%{http_code}', `http://127.0.0.1:${port}${path}`]);
+  const at = r.stdout.lastIndexOf('\n');
+  const out = { ...r, stdout: `${r.stdout.slice(at + 1)} ${r.stdout.slice(0, at)}` };
+  clientOutput.push(r.stdout, r.stderr);
+  return out;
 }
 const rotated = (service: string) => audit.records.filter((r) => r.type === 'credential.rotated' && r.service === service);
 
@@ -263,6 +291,16 @@ describe('logins as the database sees them', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), 'alice@contoso.com');
     assert.ok(!azureDb.tokensSeen.includes('expired-cached-access-token'));
+  });
+
+  test('as http bearers: curl reaches a Google API and Azure Resource Manager through the broker', async () => {
+    const g = await curl('gcs', '/storage/v1/b?project=proj-1');
+    assert.equal(g.stdout, '200 {"kind":"storage#buckets","items":[]}');
+    assert.deepEqual(gcp.apiCallers, [SA], 'the impersonated service account called');
+    const a = await curl('arm', '/subscriptions?api-version=2022-12-01');
+    assert.match(a.stdout, /^200 \{"value":\[\]/);
+    assert.deepEqual(azure.apiCallers, ['orders-api']);
+    assert.equal(azure.issued.filter((t) => t.resource === 'https://management.azure.com').length, 1, 'the entry\'s scope');
   });
 
   test('short-lived tokens rotate before they expire: new connections get a fresh token, one rotation record each', async () => {
