@@ -341,14 +341,14 @@ describe('refusals reach psql as clear errors', () => {
   });
 
   test('expired token', async () => {
-    gcp.clockSkewMs = azure.clockSkewMs = 700_000; // later than the ID token's 600 s lifetime
+    gcp.clock.skewMs = azure.clock.skewMs = 700_000; // later than the ID token's 600 s lifetime
     try {
       const g = await psql('gcp-bad-expired');
       assert.match(g.stderr, /provider 'gcp' could not get 'gcp-bad-expired': Google refused the token request \(invalid_grant: ID Token has expired/);
       const a = await psql('az-bad-expired');
       assert.match(a.stderr, /provider 'azure' could not get 'az-bad-expired': .*AADSTS700024: Client assertion is not within its valid time range/);
     } finally {
-      gcp.clockSkewMs = azure.clockSkewMs = 0;
+      gcp.clock.skewMs = azure.clock.skewMs = 0;
     }
     assert.ok(audit.records.some((r) => r.type === 'identity.failed' && r.step === 'azure' && /AADSTS700024/.test(r.reason)));
   });
