@@ -6,7 +6,10 @@
 // credentials (authorized_user refresh token) and the az CLI's MSAL token cache.
 // psql connects through the broker to a real PostgreSQL whose token users log in with
 // its `ldap` auth method against a bind verifier that checks the access token the way
-// Cloud SQL / Azure Database do. Wrong audience, wrong subject and an expired token
+// Cloud SQL / Azure Database do; the mariadb client to a real MariaDB whose token user
+// logs in through PAM (mysql_clear_password, as the cloud MySQLs ask) with Cloud SQL's
+// check. (Not Azure's: PAM cuts passwords at 511 bytes and an Entra token is a 1-2 KB
+// JWT, so no real MariaDB here can check one; the broker side is the same code.) Wrong audience, wrong subject and an expired token
 // are refused by the stand-ins and reach psql as clear errors. Tokens rotate before
 // they expire (one credential.rotated record), and none appears in any output.
 import assert from 'node:assert/strict';
@@ -27,9 +30,11 @@ import { createLogger } from '../../broker/log.js';
 import { startAzureStandin, type AzureStandin } from '../fixtures/azure-standin.js';
 import { startGcpStandin, type GcpStandin } from '../fixtures/gcp-standin.js';
 import { startLdapBindVerifier, type LdapBindVerifier } from '../fixtures/ldap-bind.js';
+import { startMariaDb, type MariaDb } from '../fixtures/mariadb-cluster.js';
+import { MARIADB_PAM_ARGS, startPamTokenCheck, type PamTokenCheck } from '../fixtures/pam-token-check.js';
 import { startOidcProvider, type TestOidcProvider } from '../fixtures/oidc-provider.js';
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
-import { psql as runPsql, run, type RunResult } from '../fixtures/run.js';
+import { clientEnv, run, type RunResult } from '../fixtures/run.js';
 import { waitFor } from '../fixtures/wait-for.js';
 
 const POOL = '//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/ci-pool/providers';
@@ -48,6 +53,8 @@ let azure: AzureStandin;
 let cluster: PgCluster;
 let cloudSql: LdapBindVerifier;
 let azureDb: LdapBindVerifier;
+let maria: MariaDb;
+let cloudSqlMysql: PamTokenCheck;
 let runtime: IdentityRuntime;
 let broker: Broker;
 let home: string;
@@ -67,7 +74,7 @@ before(async () => {
     },
     serviceAccounts: {},
     users: { [GCLOUD_RT]: { email: 'dev@example.com', clientId: '764086051850-6qr4p6gpi6hn506pt8ejuq83di341hur.apps.googleusercontent.com', clientSecret: 'd-FL95Q19q7MQmFpd7hHD0Ty' } },
-    userTokenTtl: 5, // short, to see a rotation
+    userTokenTtl: 12, // short, to see a rotation
   });
   gcp.options.serviceAccounts![SA] = { workloadIdentityUsers: [gcp.principal(`${POOL}/github`, SUB)] };
   azure = await startAzureStandin({
@@ -79,7 +86,7 @@ before(async () => {
       'app-bad-expired': { displayName: 'x', federatedCredentials: [{ issuer: op.issuer, subject: SUB, audiences: [op.clientId] }] },
     },
     refreshTokens: { [AZ_RT]: { upn: 'alice@contoso.com', clientId: AZ_CLI_CLIENT_ID } },
-    tokenTtl: 5, // short, to see a rotation
+    tokenTtl: 12, // short, to see a rotation
   });
 
   // What Cloud SQL and Azure Database check, behind PostgreSQL's ldap auth method.
@@ -91,6 +98,12 @@ before(async () => {
   const lines = roles.cloudSql.map((r) => cloudSql.hbaLine(r)).join('') + roles.azureDb.map((r) => azureDb.hbaLine(r)).join('');
   await writeFile(hba, lines + (await readFile(hba, 'utf8')));
   await cluster.psql('SELECT pg_reload_conf()');
+  // MySQL: Cloud SQL's user is the service account's name before the @.
+  cloudSqlMysql = await startPamTokenCheck((user, token) => void gcp.verifyCloudSqlLogin('mysql', user, token));
+  maria = await startMariaDb({ tls: true, serverArgs: MARIADB_PAM_ARGS });
+  await maria.sql(
+    `CREATE USER 'db-client'@'%' IDENTIFIED VIA pam USING '${cloudSqlMysql.service}'; GRANT SELECT ON app.* TO 'db-client'@'%';`,
+  );
 
   // The developer's own logins, as gcloud and az leave them on disk.
   home = await mkdtemp(join(tmpdir(), 'sd-cloud-home-'));
@@ -115,6 +128,17 @@ before(async () => {
     credentials:
       host: 127.0.0.1
       port: ${cluster.port}
+      username: "${user}"
+      password: { from: ${from}, get: ${entry} }
+      sslmode: require
+`;
+  const myService = (name: string, user: string, from: string, entry: string) => `  ${name}:
+    connector: mysql
+    listenOn: tcp://127.0.0.1:0
+    verboseClientErrors: true
+    credentials:
+      host: 127.0.0.1
+      port: ${maria.port}
       username: "${user}"
       password: { from: ${from}, get: ${entry} }
       sslmode: require
@@ -182,7 +206,7 @@ services:
     credentials:
       token: { from: azure, get: az-arm }
     config: { upstream: "${azure.authorityHost}" }
-${pgService('cloudsql', 'db-client@proj-1.iam', 'gcp', 'gcp-wif')}${pgService('cloudsql-adc', 'dev@example.com', 'gcp', 'gcp-adc')}${pgService('azuredb', 'orders-api', 'azure', 'az-wif')}${pgService('azuredb-cli', 'alice@contoso.com', 'azure', 'az-cli')}${pgService('gcp-bad-impersonation', 'reports@proj-1.iam', 'gcp', 'gcp-bad-impersonation')}${BAD.map((b) => pgService(`gcp-bad-${b}`, 'db-client@proj-1.iam', 'gcp', `gcp-bad-${b}`) + pgService(`az-bad-${b}`, 'orders-api', 'azure', `az-bad-${b}`)).join('')}`,
+${myService('cloudsql-mysql', 'db-client', 'gcp', 'gcp-wif')}${pgService('cloudsql', 'db-client@proj-1.iam', 'gcp', 'gcp-wif')}${pgService('cloudsql-adc', 'dev@example.com', 'gcp', 'gcp-adc')}${pgService('azuredb', 'orders-api', 'azure', 'az-wif')}${pgService('azuredb-cli', 'alice@contoso.com', 'azure', 'az-cli')}${pgService('gcp-bad-impersonation', 'reports@proj-1.iam', 'gcp', 'gcp-bad-impersonation')}${BAD.map((b) => pgService(`gcp-bad-${b}`, 'db-client@proj-1.iam', 'gcp', `gcp-bad-${b}`) + pgService(`az-bad-${b}`, 'orders-api', 'azure', `az-bad-${b}`)).join('')}`,
     { source: 'cloud.yml', connectors: connectorSpecs(connectors), providers: registry.names() },
   );
   runtime.apply(config.identities);
@@ -193,6 +217,8 @@ after(async () => {
   await broker?.stop({ drainMs: 200 });
   runtime?.close();
   await cloudSql?.stop();
+  await cloudSqlMysql?.stop();
+  await maria?.stop();
   await azureDb?.stop();
   await gcp?.stop();
   await azure?.stop();
@@ -226,10 +252,18 @@ async function writeAzCliLogin(dir: string): Promise<void> {
 
 async function psql(service: string, sql = 'select current_user'): Promise<RunResult> {
   const m = /:(\d+)$/.exec(broker.address(service)!)!;
-  const r = await runPsql('127.0.0.1', Number(m[1]), sql);
+  // A generous connect timeout: the first login waits for the token exchanges on a busy machine.
+  const r = await run('psql', ['-X', '-h', '127.0.0.1', '-p', m[1]!, '-U', 'whoever', '-d', 'app', '-Atc', sql], { env: clientEnv({ PGCONNECT_TIMEOUT: '60' }) });
   clientOutput.push(r.stdout, r.stderr);
   return r;
 }
+async function mariadb(service: string, sql: string): Promise<RunResult> {
+  const port = /:(\d+)$/.exec(broker.address(service)!)![1];
+  const r = await run('mariadb', ['--no-defaults', '-h', '127.0.0.1', '-P', port!, '-u', 'whoever', '-D', 'app', '-N', '-B', '-e', sql], { timeoutMs: 60_000 });
+  clientOutput.push(r.stdout, r.stderr);
+  return r;
+}
+
 /** curl through the service's listener: "STATUS BODY". */
 async function curl(service: string, path: string): Promise<RunResult> {
   const port = /:(\d+)$/.exec(broker.address(service)!)![1];
@@ -277,6 +311,14 @@ describe('logins as the database sees them', () => {
     assert.equal(azure.issued.length, 1);
     assert.equal(azure.issued[0]!.resource, 'https://ossrdbms-aad.database.windows.net');
     assert.equal(azureDb.accepted, 1);
+  });
+
+  test('MySQL: the mariadb client logs in to a Cloud SQL-style MariaDB user (the account name) with the token, mysql_clear_password over TLS', async () => {
+    const r = await mariadb('cloudsql-mysql', "select concat(current_user(), ' ', (select variable_value from information_schema.session_status where variable_name = 'Ssl_cipher') <> '')");
+    assert.equal(r.code, 0, `${r.stderr} ${cloudSqlMysql.rejected.join('; ')}`);
+    assert.equal(r.stdout.trim(), 'db-client@% 1', 'the token user, over TLS');
+    assert.equal(cloudSqlMysql.accepted, 1);
+    assert.deepEqual([gcp.calls.sts, gcp.calls.generateAccessToken], [1, 1], 'the same cached token as for PostgreSQL');
   });
 
   test('gcloud application-default credentials (no identity named): the refresh token gets a user token Cloud SQL accepts', async () => {
@@ -355,7 +397,7 @@ describe('refusals reach psql as clear errors', () => {
 });
 
 test('no token, assertion or refresh token in logs, audit or client output', async () => {
-  const tokens = [...gcp.issued.map((t) => t.token), ...azure.issued.map((t) => t.token), ...cloudSql.tokensSeen, ...azureDb.tokensSeen, GCLOUD_RT, AZ_RT, gcp.options.users![GCLOUD_RT]!.clientSecret];
+  const tokens = [...gcp.issued.map((t) => t.token), ...azure.issued.map((t) => t.token), ...cloudSql.tokensSeen, ...azureDb.tokensSeen, ...cloudSqlMysql.tokensSeen, GCLOUD_RT, AZ_RT, gcp.options.users![GCLOUD_RT]!.clientSecret];
   assert.ok(tokens.length >= 8);
   const output = logs.join('') + JSON.stringify(audit.records) + clientOutput.join('\n');
   assert.match(output, /identity\.exchanged/, 'the exchanges are audited');

@@ -10,6 +10,8 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { cachingSha2Token, doubleSha256, rsaEncryptedPassword, unxorWithNonce, verifyCachingSha2Token } from '../../broker/connectors/mysql/auth-caching-sha2.js';
 import { ed25519PublicKey, ed25519Signature } from '../../broker/connectors/mysql/auth-ed25519.js';
+import { clearPasswordMechanism } from '../../broker/connectors/mysql/auth-clear-password.js';
+import { switchMechanism } from '../../broker/connectors/mysql/auth-mechanisms.js';
 import { nativePasswordToken } from '../../broker/connectors/mysql/auth-native.js';
 
 const require = createRequire(import.meta.url);
@@ -64,4 +66,16 @@ test('ed25519 signatures equal node:crypto for random 32-byte passwords', () => 
     const key = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]), format: 'der', type: 'pkcs8' });
     assert.deepEqual(ed25519Signature(seed, message), sign(null, message, key));
   }
+});
+
+test('mysql_clear_password: the password NUL-terminated, only over TLS or a Unix socket', () => {
+  const password = Buffer.from('ya29.c.token-as-password');
+  const input = { password, nonce: Buffer.alloc(0), debug: () => {} };
+  assert.deepEqual(clearPasswordMechanism.start({ ...input, secure: true }).first, Buffer.concat([password, Buffer.from([0])]));
+  assert.equal(switchMechanism('mysql_clear_password'), clearPasswordMechanism, 'an auth switch to it is answered');
+  assert.throws(() => clearPasswordMechanism.start({ ...input, secure: false }), (err: Error) => {
+    assert.match(err.message, /mysql_clear_password over an unencrypted link: use sslmode require/);
+    assert.ok(!err.message.includes('ya29'));
+    return true;
+  });
 });
