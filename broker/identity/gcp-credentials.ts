@@ -15,7 +15,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { GoogleAuth, IdentityPoolClient, type AuthClient } from 'google-auth-library';
+import type { AuthClient } from 'google-auth-library';
 import type { EntryTokenSource } from './access-token.js';
 import type { GcpIdentity } from './config.js';
 import { safeReason, type IdentityContext } from './context.js';
@@ -37,7 +37,11 @@ export function createGcpTokenSource(ctx: IdentityContext, opts: { env?: NodeJS.
     return e;
   };
 
-  function federated(e: GcpIdentity): AuthClient {
+  /** Loaded on first use: most configs have no gcp entry, and the broker should start fast. */
+  const library = () => import('google-auth-library');
+
+  async function federated(e: GcpIdentity): Promise<AuthClient> {
+    const { IdentityPoolClient } = await library();
     const identity = e.identity!;
     const iam = e.endpoints.iamCredentials ?? GOOGLE.iamCredentials;
     return new IdentityPoolClient({
@@ -84,6 +88,7 @@ export function createGcpTokenSource(ctx: IdentityContext, opts: { env?: NodeJS.
     } catch {
       throw new Error(`the Google application-default credentials file ${path} is not readable JSON`);
     }
+    const { GoogleAuth } = await library();
     const client = new GoogleAuth({ scopes: e.scopes }).fromJSON(json as never, {
       eagerRefreshThresholdMillis: ctx.marginMs,
       ...(e.endpoints.oauth2 ? { endpoints: { oauth2TokenUrl: `${e.endpoints.oauth2}/token` } } : {}),
@@ -98,7 +103,7 @@ export function createGcpTokenSource(ctx: IdentityContext, opts: { env?: NodeJS.
     const hit = clients.get(e.name);
     const source = e.identity ?? 'application-default';
     if (hit && hit.key === key) return { client: hit.client, source };
-    const client = e.identity ? federated(e) : await applicationDefault(e, adc!.path);
+    const client = e.identity ? await federated(e) : await applicationDefault(e, adc!.path);
     clients.set(e.name, { key, client });
     return { client, source };
   }
