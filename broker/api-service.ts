@@ -20,7 +20,7 @@ import { formatListenAddress } from './config/listen-address.js';
 import type { ParseOptions } from './config/parse.js';
 import type { BrokerConfig, ConnectorSpec } from './config/types.js';
 import { nativeKeychainWriter, writeTarget, type KeychainWriter } from './config/write.js';
-import { exchangedIdentity, identityOf } from './identity/config.js';
+import { exchangedIdentity, identityOf, isTokenIdentity } from './identity/config.js';
 import { loadConfig, userStateDir } from './config/load.js';
 import { sshConnector, sshHostKeyDir } from './connectors/ssh/connector.js';
 import { ensureSshHostKey } from './ssh/host-key.js';
@@ -397,8 +397,9 @@ export function fieldErrors(err: ConfigError, target: string): ApiFieldError[] {
 }
 
 /**
- * The OIDC login a service's credentials depend on: a credential naming an identity
- * entry (aws-sts, vault, …) whose entry is, or exchanges the token of, an oidc identity.
+ * The identity session a service's credentials depend on: a credential naming an identity
+ * entry (aws-sts, vault, …) whose entry is, or exchanges the token of, an oidc or
+ * workload identity.
  */
 export function sessionOf(config: BrokerConfig, service: string): string | undefined {
   const svc = config.services.find((s) => s.name === service);
@@ -406,7 +407,7 @@ export function sessionOf(config: BrokerConfig, service: string): string | undef
   for (const spec of Object.values(svc?.credentials ?? {})) {
     const entry = identities.find((i) => i.name === identityOf(spec.provider, spec.id));
     if (!entry) continue;
-    if (entry.type === 'oidc') return entry.name;
+    if (isTokenIdentity(entry)) return entry.name;
     const exchanged = exchangedIdentity(entry);
     if (exchanged) return exchanged;
   }

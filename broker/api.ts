@@ -78,7 +78,14 @@ export type SessionState = 'active' | 'refreshing' | 'refresh-failed' | 'login-n
 
 export interface IdentitySessionInfo {
   name: string;
+  /** The identity's type; absent: oidc (a login). Workload identities have no login. */
+  type?: 'oidc' | 'github-actions' | 'token-file' | 'token-env';
+  /** The token's issuer (`iss`); for a workload identity not read yet, where its token comes from. */
   issuer: string;
+  /** Workload identities: the token's `sub` claim (e.g. repo:org/app:ref:refs/heads/main). */
+  subject?: string;
+  /** Workload identities: the audience the token must carry. */
+  audience?: string;
   state: SessionState;
   /** When the current ID/access token expires, ISO 8601. */
   expiresAt?: string;

@@ -279,9 +279,12 @@ export function formatStatus(targets: TargetInfo[], sessions: IdentitySessionInf
     text += '\n' + pinned.map((t) => `${t.name}: broker host key ${t.hostKeyFingerprint} (pin it in known_hosts)`).join('\n') + '\n';
   }
   if (sessions.length > 0) {
-    const srows = [['IDENTITY', 'ISSUER', 'STATE', 'EXPIRES']];
-    for (const s of sessions) srows.push([s.name, s.issuer, s.reason ? `${s.state} (${s.reason})` : s.state, formatRemaining(s.expiresAt, now)]);
+    const srows = [['IDENTITY', 'TYPE', 'ISSUER', 'STATE', 'EXPIRES']];
+    for (const s of sessions) srows.push([s.name, s.type ?? 'oidc', s.issuer, s.reason ? `${s.state} (${s.reason})` : s.state, formatRemaining(s.expiresAt, now)]);
     text += '\n' + table(srows);
+    // Workload identities: who the platform says we are, and for whom the token is.
+    const claims = sessions.filter((s) => s.subject || s.audience);
+    if (claims.length > 0) text += '\n' + claims.map((s) => `${s.name}: subject ${s.subject ?? '(no usable token)'}, audience ${s.audience ?? '-'}`).join('\n') + '\n';
   }
   return text;
 }

@@ -9,6 +9,7 @@ import type { ConnectorSpec } from '../config/types.js';
 import { defaultProviders } from '../credentials/registry.js';
 import { createLogger } from '../log.js';
 import { signalIdentityChange } from '../identity/change-signal.js';
+import { isWorkload } from '../identity/config.js';
 import { createIdentityRuntime, IDENTITY_PROVIDER_NAMES } from '../credentials/identity-runtime.js';
 
 export async function identityCommand(command: 'login' | 'logout', args: string[], connectors: ConnectorSpec[]): Promise<void> {
@@ -36,6 +37,11 @@ export async function identityCommand(command: 'login' | 'logout', args: string[
     return;
   }
   const entry = identities.find((i) => i.name === name);
+  if (entry && isWorkload(entry)) {
+    process.stderr.write(`${path}: identity '${name}' is a ${entry.type} identity: its token comes from the platform, there is no ${command}\n`);
+    process.exitCode = 2;
+    return;
+  }
   if (!entry || entry.type !== 'oidc') {
     const names = identities.filter((i) => i.type === 'oidc').map((i) => i.name);
     process.stderr.write(`${path}: no oidc identity named '${name}'${names.length ? ` (configured: ${names.join(', ')})` : ' (the file has no `identities:` of type oidc)'}\n`);

@@ -1,7 +1,7 @@
 // Everything the identities feature adds to a running broker, in one object: the OIDC
-// sessions (IdentitySessions for the API layer), the providers that use them (aws-sts,
-// aws-rds-iam, aws-secrets-manager, gcp, azure, vault, oidc), and apply() for each config
-// (re)load.
+// and workload identity sessions (IdentitySessions for the API layer), the providers that
+// use them (aws-sts, aws-rds-iam, aws-secrets-manager, gcp, azure, vault, oidc), and
+// apply() for each config (re)load.
 //
 //   const identity = createIdentityRuntime({ audit, logger, baseProviders: defaultProviders() });
 //   const registry = createProviderRegistry([...defaultProviders(), ...identity.providers]);
@@ -22,7 +22,9 @@ import { createAzureTokenSource } from '../identity/azure-credentials.js';
 import { createGcpTokenSource } from '../identity/gcp-credentials.js';
 import type { IdentityConfig } from '../identity/config.js';
 import type { IdentityContext } from '../identity/context.js';
+import { combineSessions } from '../identity/combined-sessions.js';
 import { createIdentitySessions, type IdentitySessionManager } from '../identity/sessions.js';
+import { createWorkloadSessions } from '../identity/workload/sessions.js';
 import { createKeychainTokenStore, type TokenStore } from '../identity/token-store.js';
 
 /** The providers this feature adds, by name (for config validation without a runtime). */
@@ -41,7 +43,7 @@ export interface IdentityRuntimeOptions {
   /** Per provider call. Default 20 s. */
   timeoutMs?: number;
   now?: () => number;
-  /** Where gcp/azure find the local gcloud/az logins (HOME, GOOGLE_APPLICATION_CREDENTIALS, CLOUDSDK_CONFIG, AZURE_CONFIG_DIR); default process.env. */
+  /** Where workload identities (github-actions, token-env) and gcp/azure (HOME, GOOGLE_APPLICATION_CREDENTIALS, CLOUDSDK_CONFIG, AZURE_CONFIG_DIR) look. Default process.env. */
   env?: NodeJS.ProcessEnv;
 }
 
@@ -64,7 +66,7 @@ export function createIdentityRuntime(options: IdentityRuntimeOptions): Identity
     if (!v) throw new Error(`provider '${spec.provider}' returned no value for '${spec.id}'`);
     return v.value;
   };
-  const sessions = createIdentitySessions({
+  const oidcSessions = createIdentitySessions({
     store: options.store ?? createKeychainTokenStore(),
     audit,
     logger,
@@ -73,6 +75,14 @@ export function createIdentityRuntime(options: IdentityRuntimeOptions): Identity
     ...(options.marginMs !== undefined ? { refreshMarginMs: options.marginMs } : {}),
     ...(options.now ? { now: options.now } : {}),
   });
+  const workloadSessions = createWorkloadSessions({
+    audit,
+    logger,
+    ...(options.marginMs !== undefined ? { marginMs: options.marginMs } : {}),
+    ...(options.env ? { env: options.env } : {}),
+    ...(options.now ? { now: options.now } : {}),
+  });
+  const sessions = combineSessions(oidcSessions, workloadSessions);
   const ctx: IdentityContext = {
     entry: (name) => entries.get(name),
     sessions,

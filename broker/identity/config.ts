@@ -1,6 +1,8 @@
 // The `identities:` section of secretless.yml (our extension). Kinds of entry, told
 // apart by `type` (default `oidc`):
 //   oidc  - a login with an OpenID Connect provider (authorization code + PKCE, or device code)
+//   github-actions, token-file, token-env - a workload's own ID token from its platform
+//           (a CI runner, a Kubernetes pod): used wherever an oidc identity's ID token is
 //   aws   - AWS access: a role assumed with an oidc identity's ID token, or the default chain
 //   gcp   - a Google access token: workload identity federation with an identity's token,
 //           or the local gcloud application-default credentials
@@ -28,10 +30,29 @@ export interface OidcIdentity {
   line: number;
 }
 
+/** A workload identity: an ID token the platform hands the process, no login. */
+export type WorkloadIdentity =
+  | { type: 'github-actions'; name: string; audience: string; line: number }
+  | { type: 'token-file'; name: string; audience: string; path: string; line: number }
+  | { type: 'token-env'; name: string; audience: string; variable: string; line: number };
+
+/** The identities that give an ID token (aws and vault jwt entries exchange it). */
+export type TokenIdentity = OidcIdentity | WorkloadIdentity;
+
+export const WORKLOAD_TYPES = ['github-actions', 'token-file', 'token-env'] as const;
+
+export function isWorkload(i: IdentityConfig): i is WorkloadIdentity {
+  return (WORKLOAD_TYPES as readonly string[]).includes(i.type);
+}
+
+export function isTokenIdentity(i: IdentityConfig): i is TokenIdentity {
+  return i.type === 'oidc' || isWorkload(i);
+}
+
 export interface AwsIdentity {
   type: 'aws';
   name: string;
-  /** The oidc identity whose ID token is exchanged; absent: the default AWS credential chain. */
+  /** The oidc or workload identity whose ID token is exchanged; absent: the default AWS credential chain. */
   identity?: string;
   roleArn?: string;
   durationSeconds: number;
@@ -91,7 +112,7 @@ export interface VaultIdentity {
   line: number;
 }
 
-export type IdentityConfig = OidcIdentity | AwsIdentity | GcpIdentity | AzureIdentity | VaultIdentity;
+export type IdentityConfig = OidcIdentity | WorkloadIdentity | AwsIdentity | GcpIdentity | AzureIdentity | VaultIdentity;
 
 export interface IdentityIssue {
   /** Key path below `identities`, e.g. ['corp', 'issuer']. */
@@ -105,12 +126,14 @@ export interface IdentitySection {
   lineOf(path: string[]): number;
 }
 
-const TYPES = ['oidc', 'aws', 'gcp', 'azure', 'vault'] as const;
+const TYPES = ['oidc', ...WORKLOAD_TYPES, 'aws', 'gcp', 'azure', 'vault'] as const;
 const OIDC_KEYS = ['type', 'issuer', 'clientId', 'clientSecret', 'scopes', 'audience', 'flow', 'redirectPort'];
 const AWS_KEYS = ['type', 'identity', 'roleArn', 'durationSeconds', 'sessionName', 'region', 'endpoints'];
 const GCP_KEYS = ['type', 'identity', 'audience', 'subjectTokenType', 'serviceAccount', 'lifetimeSeconds', 'scopes', 'endpoints'];
 const AZURE_KEYS = ['type', 'identity', 'tenantId', 'clientId', 'scope', 'authorityHost'];
 const VAULT_KEYS = ['type', 'address', 'namespace', 'auth', 'minLeaseTtlSeconds'];
+/** Where each workload type finds its token (besides `type` and `audience`). */
+const WORKLOAD_SOURCE_KEY = { 'github-actions': undefined, 'token-file': 'path', 'token-env': 'variable' } as const;
 const NAME = /^[A-Za-z0-9_.-]+$/;
 
 export function parseIdentities(section: IdentitySection): { identities: IdentityConfig[]; issues: IdentityIssue[] } {
@@ -123,7 +146,7 @@ export function parseIdentities(section: IdentitySection): { identities: Identit
     const p = new Reader(name, raw, issues, section.lineOf([name]));
     if (!NAME.test(name)) p.issue([], 'identity names may use letters, digits, _ . - only');
     if (!isRecord(raw)) {
-      p.issue([], 'must be a mapping with at least `issuer` and `clientId` (oidc), or a `type`');
+      p.issue([], `must be a mapping with at least \`issuer\` and \`clientId\` (oidc), or a \`type\` (${TYPES.slice(1).join(', ')})`);
       continue;
     }
     const type = raw.type === undefined ? 'oidc' : raw.type;
@@ -132,7 +155,9 @@ export function parseIdentities(section: IdentitySection): { identities: Identit
       continue;
     }
     const before = issues.length;
-    const parsed = PARSERS[type as (typeof TYPES)[number]](p);
+    const parsed = (WORKLOAD_TYPES as readonly string[]).includes(type as string)
+      ? parseWorkload(p, type as WorkloadIdentity['type'])
+      : PARSERS[type as keyof typeof PARSERS](p);
     if (parsed && issues.length === before) identities.push(parsed);
   }
   crossCheck(identities, issues);
@@ -163,6 +188,21 @@ function parseOidc(p: Reader): OidcIdentity | undefined {
     redirectPort,
     line: p.line,
   };
+}
+
+function parseWorkload(p: Reader, type: WorkloadIdentity['type']): WorkloadIdentity | undefined {
+  const sourceKey = WORKLOAD_SOURCE_KEY[type];
+  p.onlyKeys(['type', 'audience', ...(sourceKey ? [sourceKey] : [])]);
+  // Required: a token minted for another audience is refused before it is sent anywhere.
+  const audience = p.string(['audience'], true);
+  const source = sourceKey ? p.string([sourceKey], true) : '';
+  if (sourceKey === 'variable' && source !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(source)) p.issue(['variable'], 'must be an environment variable name');
+  if (sourceKey === 'path' && source !== undefined && !source.startsWith('/')) p.issue(['path'], 'must be an absolute path');
+  if (audience === undefined || source === undefined) return undefined;
+  const base = { name: p.name, audience, line: p.line };
+  if (type === 'token-file') return { type, ...base, path: source };
+  if (type === 'token-env') return { type, ...base, variable: source };
+  return { type, ...base };
 }
 
 function parseAws(p: Reader): AwsIdentity | undefined {
@@ -301,7 +341,7 @@ function parseVaultAuth(p: Reader): VaultAuth | undefined {
   return role !== undefined && identity !== undefined ? { method: 'jwt', mount, role, identity } : undefined;
 }
 
-const PARSERS: Record<(typeof TYPES)[number], (p: Reader) => IdentityConfig | undefined> = {
+const PARSERS: Record<'oidc' | 'aws' | 'gcp' | 'azure' | 'vault', (p: Reader) => IdentityConfig | undefined> = {
   oidc: parseOidc,
   aws: parseAws,
   gcp: parseGcp,
@@ -315,14 +355,14 @@ export function exchangedIdentity(i: IdentityConfig): string | undefined {
   return i.type === 'vault' && i.auth.method === 'jwt' ? i.auth.identity : undefined;
 }
 
-/** References between entries: aws/gcp/azure `identity` and vault jwt auth must name an oidc identity. */
+/** References between entries: aws/gcp/azure `identity` and vault jwt auth must name an identity that gives an ID token. */
 function crossCheck(identities: IdentityConfig[], issues: IdentityIssue[]): void {
-  const oidc = new Set(identities.filter((i) => i.type === 'oidc').map((i) => i.name));
+  const oidc = new Set(identities.filter(isTokenIdentity).map((i) => i.name));
   for (const i of identities) {
     const ref = exchangedIdentity(i);
     const path = i.type === 'vault' ? [i.name, 'auth', 'identity'] : [i.name, 'identity'];
     if (ref !== undefined && !oidc.has(ref)) {
-      issues.push({ path, message: `'${ref}' is not an oidc identity in this file${oidc.size ? `: expected ${[...oidc].join(', ')}` : ''}` });
+      issues.push({ path, message: `'${ref}' is not an oidc, github-actions, token-file or token-env identity in this file${oidc.size ? `: expected ${[...oidc].join(', ')}` : ''}` });
     }
   }
 }
@@ -357,6 +397,8 @@ export function checkCredentialRef(provider: string, id: string, identities: Ide
   if (!name) return `the id must have the form ${want.form}`;
   const entry = identities.find((i) => i.name === name);
   if (!entry) return `'${name}' is not an entry of \`identities:\` (${provider} ids have the form ${want.form})`;
+  // A workload identity gives an ID token just as an oidc login does.
+  if (want.type === 'oidc' && isWorkload(entry)) return id.endsWith('#id_token') ? undefined : `identity '${name}' has type ${entry.type}: it gives an ID token only (${name}#id_token)`;
   if (entry.type !== want.type) return `identity '${name}' has type ${entry.type}, but ${provider} needs a ${want.type} entry`;
   return undefined;
 }

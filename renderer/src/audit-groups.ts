@@ -150,6 +150,8 @@ export function describe(r: AuditRecord): string {
     case 'credential.expiring':
       return `credential ${r.id} from ${r.provider} expires at ${time(r.expiresAt)}`;
     case 'identity.login':
+      // Workload identities (github-actions, token-file, token-env) record their first token as a login.
+      if (r.flow !== 'device_code' && r.flow !== 'authorization_code') return `${r.flow} token read${r.expiresAt ? `, valid until ${time(r.expiresAt)}` : ''}`;
       return `logged in (${r.flow === 'device_code' ? 'device code' : 'browser'})${r.expiresAt ? `, session until ${time(r.expiresAt)}` : ''}`;
     case 'identity.refreshed':
       return `session refreshed${r.expiresAt ? `, until ${time(r.expiresAt)}` : ''}`;

@@ -34,6 +34,17 @@ export function LoginNotice({ identity, start }: { identity: string; start: Logi
   );
 }
 
+const isWorkload = (s: IdentitySessionInfo): boolean => s.type !== undefined && s.type !== 'oidc';
+
+/** A workload identity has no login: what the platform says it is, and for whom its token is. */
+function WorkloadClaims({ session }: { session: IdentitySessionInfo }) {
+  return (
+    <span className="claims muted">
+      <span>{session.type}</span> · subject <code>{session.subject ?? 'no usable token'}</code> · audience <code>{session.audience}</code>
+    </span>
+  );
+}
+
 export function Sessions({ sessions, api, onError, onChange, onLogin }: Props) {
   if (sessions.length === 0) return null;
   const login = async (identity: string) => onLogin(identity);
@@ -46,9 +57,15 @@ export function Sessions({ sessions, api, onError, onChange, onLogin }: Props) {
             <h3>{s.name}</h3>
             <span className="muted">{s.issuer}</span>
             <span className={`state ${s.state}`}>{sessionText(s)}</span>
-            {s.state === 'active' || s.state === 'refreshing' ? <Countdown label="Session" expiresAt={s.expiresAt} onRenew={() => void login(s.name)} renewLabel="Log in again" /> : <span />}
+            {s.state === 'active' || s.state === 'refreshing' || isWorkload(s) ? (
+              <Countdown label={isWorkload(s) ? 'Token' : 'Session'} expiresAt={s.expiresAt} {...(isWorkload(s) ? {} : { onRenew: () => void login(s.name), renewLabel: 'Log in again' })} />
+            ) : (
+              <span />
+            )}
             <span className="actions">
-              {s.state === 'active' || s.state === 'refreshing' ? (
+              {isWorkload(s) ? (
+                <WorkloadClaims session={s} />
+              ) : s.state === 'active' || s.state === 'refreshing' ? (
                 <button
                   type="button"
                   onClick={async () => {

@@ -11,9 +11,9 @@ const options: ParseOptions = {
   providers: ['env', 'file', 'keychain', 'aws-sts', 'aws-rds-iam', 'aws-secrets-manager', 'vault', 'gcp', 'azure'],
 };
 const yml = (...lines: string[]) => lines.join('\n') + '\n';
-function issuesOf(text: string): ConfigIssue[] {
+function issuesOf(text: string, opts: ParseOptions = options): ConfigIssue[] {
   try {
-    parseConfig(text, options);
+    parseConfig(text, opts);
   } catch (err) {
     assert.ok(err instanceof ConfigError, String(err));
     return err.issues;
@@ -121,9 +121,9 @@ test('invalid entries: each problem with its key path and line', () => {
     [4, 'identities.corp.issuer', 'must use https (plain http is accepted only for 127.0.0.1, ::1 and localhost)'],
     [5, 'identities.corp.clientid', "unknown key 'clientid': expected type, issuer, clientId, clientSecret, scopes, audience, flow, redirectPort"],
     [6, 'identities.corp.flow', 'must be authorization_code or device_code'],
-    [9, 'identities.dev.identity', "'nobody' is not an oidc identity in this file"],
+    [9, 'identities.dev.identity', "'nobody' is not an oidc, github-actions, token-file or token-env identity in this file"],
     [15, 'identities.v.auth.token', 'must be {from: PROVIDER, get: ID} (secrets are not written in the config file)'],
-    [17, 'identities.x.type', 'must be one of oidc, aws, gcp, azure, vault'],
+    [17, 'identities.x.type', 'must be one of oidc, github-actions, token-file, token-env, aws, gcp, azure, vault'],
     [18, 'identities.y.roleArn', 'must be an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)'],
   ]);
   assert.ok(!JSON.stringify(issues).includes('hvs.literal-token-in-file'), 'a value was echoed');
@@ -239,7 +239,74 @@ test('gcp and azure entries: wrong or missing settings name their key', () => {
       ['identities.d.clientId', 'missing `clientId`: the app registration that trusts the identity (needed with `identity`)'],
       ['identities.e.identity', '`clientId` needs `identity` (leave both out for the `az login` token cache)'],
       ['identities.e.tenantId', 'must be a directory (tenant) id or domain'],
-      ['identities.f.identity', "'nobody' is not an oidc identity in this file: expected corp"],
+      ['identities.f.identity', "'nobody' is not an oidc, github-actions, token-file or token-env identity in this file: expected corp"],
     ],
+  );
+});
+
+test('workload identities: github-actions, token-file, token-env, each with the audience its token must carry', () => {
+  const config = parseConfig(
+    yml(
+      'version: "2"',
+      'identities:',
+      '  ci: { type: github-actions, audience: sts.amazonaws.com }',
+      '  pod: { type: token-file, path: /var/run/secrets/eks.amazonaws.com/serviceaccount/token, audience: sts.amazonaws.com }',
+      '  gitlab: { type: token-env, variable: GITLAB_OIDC_TOKEN, audience: https://vault.example.com }',
+      '  dev: { type: aws, identity: pod, roleArn: "arn:aws:iam::123456789012:role/db", region: eu-west-1 }',
+      '  vault: { type: vault, address: "https://vault.example.com", auth: { method: jwt, role: ci, identity: gitlab } }',
+      'services:',
+      '  api:',
+      '    connector: pg',
+      '    listenOn: tcp://127.0.0.1:5433',
+      '    credentials:',
+      '      host: db',
+      '      password: { from: oidc, get: "ci#id_token" }',
+    ),
+    { ...options, providers: [...options.providers, 'oidc'] },
+  );
+  assert.deepEqual(config.identities!.slice(0, 3).map(({ line: _, ...i }) => i), [
+    { type: 'github-actions', name: 'ci', audience: 'sts.amazonaws.com' },
+    { type: 'token-file', name: 'pod', audience: 'sts.amazonaws.com', path: '/var/run/secrets/eks.amazonaws.com/serviceaccount/token' },
+    { type: 'token-env', name: 'gitlab', audience: 'https://vault.example.com', variable: 'GITLAB_OIDC_TOKEN' },
+  ]);
+
+  const issues = issuesOf(
+    yml(
+      'version: "2"',
+      'identities:',
+      '  ci: { type: github-actions }',
+      '  pod: { type: token-file, path: relative/token, audience: a }',
+      '  env: { type: token-env, variable: "not a name", audience: a, issuer: https://x }',
+      'services: {}',
+    ),
+    { ...options, providers: [...options.providers, 'oidc'] },
+  );
+  assert.deepEqual(
+    issues.map((i) => [i.line, i.path, i.message]),
+    [
+      [3, 'identities.ci.audience', 'missing `audience`'],
+      [4, 'identities.pod.path', 'must be an absolute path'],
+      [5, 'identities.env.variable', 'must be an environment variable name'],
+      [5, 'identities.env.issuer', "unknown key 'issuer': expected type, audience, variable"],
+    ],
+  );
+  const bearer = issuesOf(
+    yml(
+      'version: "2"',
+      'identities:',
+      '  ci: { type: github-actions, audience: https://api.example.com }',
+      'services:',
+      '  api:',
+      '    connector: pg',
+      '    listenOn: tcp://127.0.0.1:5433',
+      '    credentials:',
+      '      host: db',
+      '      password: { from: oidc, get: "ci#access_token" }',
+    ),
+    { ...options, providers: [...options.providers, 'oidc'] },
+  );
+  assert.deepEqual(
+    bearer.map((i) => [i.line, i.path, i.message]),
+    [[10, 'services.api.credentials.password.get', "identity 'ci' has type github-actions: it gives an ID token only (ci#id_token)"]],
   );
 });

@@ -60,6 +60,7 @@ test('a Test connection login is its own row: no client, its latency, its outcom
 
 test('identity and config events read as sentences', () => {
   assert.equal(describe(records[3]!), 'logged in (device code)');
+  assert.match(describe({ type: 'identity.login', identity: 'ci', flow: 'github-actions', expiresAt: t(300), time: t(0) }), /^github-actions token read, valid until /);
   assert.match(describe(records.at(-1)!), /^config change rejected \(the last good config stays in use\): services\.app-db\.connector/);
   assert.match(describe(records[0]!), /^closed after 1\.5 s: 100 B sent, 2\.0 kB received$/);
 });

@@ -17,3 +17,10 @@ test('every session state reads as words, with the reason where there is one', (
     assert.doesNotMatch(text, /no expiry|login-needed|logged-out|refresh-failed/);
   }
 });
+
+test('a workload identity has a token, not a login', () => {
+  const workload = (state: SessionState, reason?: string): IdentitySessionInfo => ({ ...session(state, reason), type: 'github-actions', audience: 'sts.amazonaws.com' });
+  assert.equal(sessionText(workload('active')), 'Token valid');
+  assert.equal(sessionText(workload('refreshing')), 'Reading the token…');
+  assert.equal(sessionText(workload('refresh-failed', "the token's audience (aud: 'x') is not the configured 'y'")), "No usable token: the token's audience (aud: 'x') is not the configured 'y'");
+});
