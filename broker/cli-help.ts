@@ -24,6 +24,9 @@ ${FILE_OPTIONS}
   --max-connections N  open client connections across all services; clients above it get
                        the protocol's "too many connections" (default: what the open-file
                        limit allows, two descriptors per connection, 128 kept in reserve)
+  --health-port N      serve /live, /ready and /metrics (Prometheus) on this port, no token
+  --health-host HOST   address for --health-port (default 127.0.0.1; 0.0.0.0 in a container
+                       whose probes come from outside)
 `,
   check: `Usage: secretless-desktop check [-f FILE]
 

@@ -28,6 +28,8 @@ import type { Provider } from './credentials/types.js';
 import { readStoppedTargets } from './api-service.js';
 import { controlCommand, parseUiPort } from './control/cli-commands.js';
 import { startUi, targetStateFile, type Ui } from './control/ui.js';
+import { createServeHealth, type ServeHealth } from './control/serve-health.js';
+import type { HealthServer } from './control/health-server.js';
 import { VERSION } from './version.js';
 import { argumentErrorText, COMMAND_HELP, isArgumentError } from './cli-help.js';
 import { didYouMean } from './suggest.js';
@@ -38,7 +40,7 @@ Commands:
   serve            run the broker headless with a secretless.yml (version 2) config
                    (-f FILE, --watch, --audit-log PATH, --log-level LEVEL, --log-format
                    text|json, --log-file PATH, --wait-for-config, --peer-lookup, --ui,
-                   --ui-port N, --max-connections N)
+                   --ui-port N, --max-connections N, --health-port N, --health-host HOST)
   check            validate a config file and list its services (-f FILE)
   login NAME       log in to an identity of the config's \`identities:\` (OIDC; tokens go
                    to the OS keychain) (-f FILE, --no-browser, --audit-log PATH)
@@ -164,6 +166,8 @@ function parseServeArgs(args: string[]) {
       ui: { type: 'boolean', default: false },
       'ui-port': { type: 'string' },
       'max-connections': { type: 'string' },
+      'health-port': { type: 'string' },
+      'health-host': { type: 'string', default: '127.0.0.1' },
     },
     allowPositionals: false,
   }).values;
@@ -287,6 +291,13 @@ async function serve(args: string[]): Promise<void> {
     logFile?.close();
     process.exitCode = 2;
   };
+  // Counting starts before the config loads, so the metrics agree with the whole audit log.
+  let healthSetup: ServeHealth | undefined;
+  try {
+    healthSetup = values['health-port'] === undefined ? undefined : createServeHealth(values['health-port'], values['health-host']!, { broker, audit, sessions: identity.sessions });
+  } catch (err) {
+    return failStart((err as Error).message);
+  }
   const rejected = (err: unknown): void => {
     const status = configErrorState(configPath, err);
     logger.error('the config is invalid', { path: configPath, reason: status.reason, line: status.line });
@@ -380,6 +391,23 @@ async function serve(args: string[]): Promise<void> {
   }
 
   approvals.configChanged();
+
+  let health: HealthServer | undefined;
+  if (healthSetup) {
+    try {
+      health = await healthSetup.start();
+      logger.info('health endpoints listening', { url: health.url, paths: '/live /ready /metrics' });
+    } catch (err) {
+      return failStart(`--health-port: cannot listen on ${values['health-host']}:${values['health-port']}: ${(err as Error).message}`, async () => {
+        stopIdentityWatch();
+        watcher?.close();
+        await ui?.close();
+        await broker.stop({ drainMs: 0 });
+        bastions.closeAll();
+      });
+    }
+  }
+
   // With no services nothing else holds the event loop, yet serve must stay up for a reload.
   const keepAlive = setInterval(() => {}, 1 << 30);
   logger.info('ready', { services: config.services.length });
@@ -392,6 +420,7 @@ async function serve(args: string[]): Promise<void> {
   watcher?.close();
   await ui?.close();
   approvals.close();
+  await health?.close();
   await broker.stop({ drainMs });
   bastions.closeAll();
   await audit.close();

@@ -113,6 +113,7 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
           target: upstream.target,
           tls: upstream.tls,
           authMethod: upstream.authMethod,
+          authMs: Math.round((performance.now() - started) * 10) / 10,
         });
         if (upstream.type === 'served') {
           await upstream.done;

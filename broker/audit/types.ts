@@ -39,6 +39,8 @@ export type AuditEvent =
       target: string;
       tls: boolean;
       authMethod: string;
+      /** From accept to logged in at the target (credentials, dial, TLS, login), ms. */
+      authMs?: number;
     }
   | { type: 'connection.failed'; service: string; connectionId: string; code: BrokerErrorCode; reason: string }
   /** Connections from one source that never logged in, past the few recorded in full per interval (audit flood guard). */
