@@ -14,6 +14,7 @@ import { after, before, test } from 'node:test';
 import { startTestBroker, type TestBroker } from '../fixtures/broker.js';
 import { closedPort } from '../fixtures/free-port.js';
 import { makeKey } from '../fixtures/sshd.js';
+import { waitFor } from '../fixtures/wait-for.js';
 
 let dir: string;
 let tb: TestBroker;
@@ -113,6 +114,8 @@ async function poke(connect: () => net.Socket, input: Buffer): Promise<void> {
   const closed = new Promise((r) => sock.once('close', r));
   await Promise.race([new Promise((r) => sock.once('connect', r)), closed]);
   if (input.length && sock.writable) sock.write(input);
+  // A bound, not a wait for something: a broker may rightly keep waiting for the rest of a
+  // valid-looking prefix; what is tested is that it survives, not when it closes.
   await Promise.race([closed, new Promise((r) => setTimeout(r, 4_000))]);
   sock.destroy();
 }
@@ -153,9 +156,8 @@ async function assertServesWellFormedClients(): Promise<void> {
     const body = Buffer.concat([flags, u32(1 << 24).reverse(), Buffer.from([33]), Buffer.alloc(23), Buffer.from('x\0'), Buffer.from([0]), Buffer.from('mysql_native_password\0')]);
     my.write(mysqlPacket(1, body));
   });
-  await Promise.race([once(my, 'close'), new Promise((r) => setTimeout(r, 5_000))]);
+  await waitFor(() => `the ERR for the unreachable target in: ${myReply.toString('latin1')}`, () => /the target could not be reached \(reference /.test(myReply.toString('latin1')));
   my.destroy();
-  assert.match(myReply.toString('latin1'), /the target could not be reached \(reference /);
 
   // ssh: the broker's version line.
   const ssh = net.connect(tb.tcp('ssh').port, '127.0.0.1');

@@ -80,13 +80,7 @@ test('login prints the URL, completes in the browser and stores the session in t
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((r) => child.on('exit', r));
-  const deadline = Date.now() + 15_000;
-  let url: string | undefined;
-  while (!url && Date.now() < deadline) {
-    url = /(http:\/\/127\.0\.0\.1:\d+\/auth\?\S+)/.exec(out)?.[1];
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.ok(url, `a login URL in: ${out}`);
+  const url = await waitFor(() => `a login URL in: ${out}`, () => /(http:\/\/127\.0\.0\.1:\d+\/auth\?\S+)/.exec(out)?.[1]);
   await op.approve(url);
   assert.equal(await exited, 0, out);
   outputs.push(out);
@@ -158,16 +152,14 @@ test('a login and a logout in a terminal reach a running serve --ui at once: its
   /** Waits for the broker to report the state (a condition, bounded only as a guard). */
   const stateBecomes = async (api: ReturnType<typeof createHttpBrokerApi>, want: string): Promise<string | undefined> => {
     let state: string | undefined;
-    for (const deadline = Date.now() + 15_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
-      state = (await api.listSessions()).find((x) => x.name === 'corp')?.state;
-      if (state === want) break;
-    }
+    await waitFor(() => `session state ${want} (last ${state})`, async () => (state = (await api.listSessions()).find((x) => x.name === 'corp')?.state) === want).catch(() => {});
     return state;
   };
   try {
-    let ui: RegExpExecArray | null = null;
-    for (const deadline = Date.now() + 15_000; !(ui = /(http:\/\/127\.0\.0\.1:\d+)\/#token=([\w-]+)/.exec(out)) && Date.now() < deadline && child.exitCode === null; ) await new Promise((r) => setTimeout(r, 50));
-    assert.ok(ui, `a UI URL in: ${out}`);
+    const ui = await waitFor(() => `a UI URL in: ${out}`, () => {
+      if (child.exitCode !== null) throw new Error(`serve exited: ${out}`);
+      return /(http:\/\/127\.0\.0\.1:\d+)\/#token=([\w-]+)/.exec(out);
+    });
     const api = createHttpBrokerApi({ baseUrl: ui[1]!, token: ui[2]! });
     assert.equal((await api.listSessions()).find((x) => x.name === 'corp')?.state, 'login-needed');
 
@@ -176,9 +168,7 @@ test('a login and a logout in a terminal reach a running serve --ui at once: its
     login.stdout.on('data', (d) => (loginOut += d));
     login.stderr.on('data', (d) => (loginOut += d));
     const loginExited = new Promise<number | null>((r) => login.on('exit', r));
-    let url: string | undefined;
-    for (const deadline = Date.now() + 15_000; !url && Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) url = /(http:\/\/127\.0\.0\.1:\d+\/auth\?\S+)/.exec(loginOut)?.[1];
-    assert.ok(url, loginOut);
+    const url = await waitFor(() => `a login URL in: ${loginOut}`, () => /(http:\/\/127\.0\.0\.1:\d+\/auth\?\S+)/.exec(loginOut)?.[1]);
     await op.approve(url);
     assert.equal(await loginExited, 0, loginOut);
     outputs.push(loginOut);

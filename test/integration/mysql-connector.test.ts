@@ -72,7 +72,8 @@ async function rawLogin(
   const socket = net.connect({ host: '127.0.0.1', port });
   let buf = Buffer.alloc(0);
   socket.on('data', (d) => (buf = Buffer.concat([buf, d])));
-  const closed = new Promise<void>((r) => socket.on('close', () => r()));
+  let ended = false;
+  socket.on('close', () => (ended = true));
   socket.on('error', () => undefined);
   await new Promise((r) => socket.once('connect', r));
   await waitFor('the greeting', () => buf.length >= 4 && buf.length >= 4 + buf.readUIntLE(0, 3));
@@ -95,7 +96,7 @@ async function rawLogin(
         return n >= what;
       }),
     packets: async () => {
-      await Promise.race([closed, new Promise((r) => setTimeout(r, 3000))]);
+      await waitFor('the broker to close the connection', () => ended);
       const out = [];
       for (let p = packetParser(1 << 24)(buf); p; p = packetParser(1 << 24)(buf)) {
         out.push(p.value);
@@ -273,11 +274,10 @@ describe('logins', () => {
       const [[row]] = (await conn.query('SELECT CONNECTION_ID() AS id')) as unknown as [[{ id: number }]];
       const sleeping = failure(conn.query('SELECT SLEEP(20) AS s'));
       // Kill only once the server shows the query running (a KILL before it would do nothing).
-      for (let i = 0; i < 100; i++) {
+      await waitFor('the SLEEP query running on the server', async () => {
         const [running] = (await other.query('SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID = ? AND INFO LIKE ?', [row.id, 'SELECT SLEEP%'])) as unknown as [[{ n: number }]];
-        if (running[0].n > 0) break;
-        await new Promise((r) => setTimeout(r, 20));
-      }
+        return running[0].n > 0;
+      });
       assert.equal((await failure(other.query('KILL QUERY 0'))).errno, 1094, 'unknown thread id');
       await other.query(`KILL QUERY ${row.id}`);
       assert.equal((await sleeping).errno, 1317); // query execution was interrupted

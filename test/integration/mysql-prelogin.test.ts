@@ -10,6 +10,7 @@ import mysql from 'mysql2/promise';
 import { CAP, encodeGreeting, encodePacket } from '../../broker/connectors/mysql/codec.js';
 import { startTestBroker, type TestBroker } from '../fixtures/broker.js';
 import { startMariaDb, type MariaDb } from '../fixtures/mariadb-cluster.js';
+import { waitFor } from '../fixtures/wait-for.js';
 
 let db: MariaDb;
 let tb: TestBroker;
@@ -65,14 +66,6 @@ after(async () => {
 
 function connect(service: string): Promise<mysql.Connection> {
   return mysql.createConnection({ host: '127.0.0.1', port: tb.tcp(service).port, user: 'someone', password: 'ignored', database: 'app' });
-}
-
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** Connections the server holds other than the one asking. */

@@ -250,11 +250,7 @@ describe('cancel and load', () => {
       onSpawn: (c) => (psqlProcess = c),
     });
     // Wait until the query is running on the backend, then interrupt psql.
-    for (let i = 0; i < 100; i++) {
-      const n = await cluster.psql("select count(*) from pg_stat_activity where query = 'select pg_sleep(60)' and state = 'active'");
-      if (n.trim() === '1') break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor('the query running on the backend', async () => (await cluster.psql("select count(*) from pg_stat_activity where query = 'select pg_sleep(60)' and state = 'active'")).trim() === '1');
     psqlProcess!.kill('SIGINT'); // what Ctrl-C does
     const r = await child;
     clientOutput.push(r.stderr);

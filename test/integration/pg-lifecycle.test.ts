@@ -11,6 +11,7 @@ import pg from 'pg';
 import { startTestBroker, type TestBroker } from '../fixtures/broker.js';
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
 import { configYaml, type ServiceYaml } from '../fixtures/yaml.js';
+import { waitFor } from '../fixtures/wait-for.js';
 
 let cluster: PgCluster;
 let tb: TestBroker;
@@ -43,14 +44,6 @@ after(async () => {
   await tb?.stop();
   await cluster?.stop();
 });
-
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function backendSessions(app: string): Promise<number> {
   return Number(await cluster.psql(`select count(*) from pg_stat_activity where application_name = '${app}'`));

@@ -341,6 +341,7 @@ describe('ssh connector with real OpenSSH', () => {
       sock.on('error', () => {});
       sock.resume();
       sock.write(input);
+      // The bound is what is tested: authTimeoutMs (far shorter) must close the connection.
       const closed = await Promise.race([once(sock, 'close').then(() => true), new Promise((r) => setTimeout(() => r(false), 15_000))]);
       sock.destroy();
       assert.ok(closed, `the broker closed a connection that sent ${input.subarray(0, 16).toString('hex')}...`);
@@ -379,14 +380,13 @@ function roundTrip(port: number, text: string): Promise<string> {
   });
 }
 
+/** fn's result once it stops failing (the last failure names what was awaited). */
 async function retry<T>(fn: () => Promise<T>, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  let last: unknown;
+  const done = await waitFor(
+    () => `success: ${(last as Error | undefined)?.message}`,
+    () => fn().then((value) => ({ value }), (err: unknown) => void (last = err)),
+    ms,
+  );
+  return done.value;
 }

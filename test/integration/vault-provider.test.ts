@@ -15,6 +15,7 @@ import { createIdentityRuntime, type IdentityRuntime } from '../../broker/creden
 import { createMemoryTokenStore } from '../../broker/identity/token-store.js';
 import { createLogger } from '../../broker/log.js';
 import { startOidcProvider, type TestOidcProvider } from '../fixtures/oidc-provider.js';
+import { waitFor } from '../fixtures/wait-for.js';
 import { startVaultStandin, type VaultStandin } from '../fixtures/vault-standin.js';
 
 const ROOT = 'hvs.root-token-for-tests-0123456789';
@@ -38,7 +39,6 @@ const get = async (ids: string[]) => {
   }
 };
 const text = (m: Map<string, { value: Buffer }>, id: string) => m.get(id)!.value.toString('utf8');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 before(async () => {
   op = await startOidcProvider();
@@ -106,15 +106,18 @@ test('database creds: username and password come from one lease, even for concur
 test('the lease is renewed when it nears expiry, and replaced by a fresh one when renewal is refused', async () => {
   const ids = ['tok:database/creds/app#username', 'tok:database/creds/app#password'];
   const first = vault.leases[0]!;
-  // TTL 3 s, minimum 2 s: after 1.5 s the provider renews instead of reusing.
-  await sleep(1500);
+  // TTL 3 s, minimum 2 s: with under 2 s left the provider renews instead of reusing
+  // (1.5 s left: inside that window, with room for the provider's later clock reading).
+  const inRenewalWindow = () => Date.now() >= first.expiresAt - 1500;
+  await waitFor('the lease to come within minLeaseTtlSeconds of its expiry', inRenewalWindow);
   const renewed = await get(ids);
   assert.equal(vault.calls.renewals, 1);
   assert.equal(text(renewed, ids[1]!), first.password, 'same lease, same password');
   assert.ok(renewed.get(ids[1]!)!.expiresAt!.getTime() > Date.now() + 2000);
 
   vault.refuseRenewals = true;
-  await sleep(1500);
+  // The renewal moved the stand-in's expiry on.
+  await waitFor('the renewed lease to come within minLeaseTtlSeconds of its expiry', inRenewalWindow);
   const fresh = await get(ids);
   assert.equal(vault.calls.refusedRenewals, 1);
   assert.equal(vault.leases.length, 2);
@@ -129,7 +132,8 @@ test('AppRole: the secret id comes from a file; the Vault token is renewed by lo
   const got = await get(['app:kv/app#password']);
   assert.equal(text(got, 'app:kv/app#password'), 'kv1-password-aa11');
   const logins = vault.calls.logins;
-  await sleep(2100); // token TTL 2 s
+  const token = vault.issuedTokens.at(-1)!;
+  await waitFor('the AppRole token (TTL 2 s) to expire in Vault', () => Date.now() > vault.tokenExpiresAt(token)!);
   await get(['app:kv/app#password']);
   assert.equal(vault.calls.logins, logins + 1);
 });

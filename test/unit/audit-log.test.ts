@@ -7,6 +7,7 @@ import { createAuditLog } from '../../broker/audit/audit-log.js';
 import { createMemoryAudit } from '../../broker/audit/memory-audit.js';
 import type { AuditEvent, AuditRecord } from '../../broker/audit/types.js';
 import type { BrokerErrorCode } from '../../broker/errors.js';
+import { waitFor } from '../fixtures/wait-for.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sl-audit-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -183,8 +184,7 @@ test('without flush(), records reach the file shortly after (coalesced), in orde
   }, 5);
   for (let i = 0; i < 5; i++) log.record(stopped(i));
   try {
-    const deadline = Date.now() + 2_000;
-    while ((!fs.existsSync(p) || readLines(p).length < 5) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await waitFor('five records in the file', () => fs.existsSync(p) && readLines(p).length >= 5);
     assert.deepEqual(readLines(p).map((r) => (r as { service?: string }).service), ['svc-0', 'svc-1', 'svc-2', 'svc-3', 'svc-4']);
     // The five records recorded in one tick land in one write: the file never held a partial batch.
     assert.ok(writes.every((n) => n === 0 || n === 5), `line counts seen: ${[...new Set(writes)]}`);

@@ -16,6 +16,7 @@ import {
 import { createLiteralProvider } from '../../broker/credentials/providers/literal.js';
 import { createProviderRegistry, defaultProviders } from '../../broker/credentials/registry.js';
 import { ProviderError, type Provider } from '../../broker/credentials/types.js';
+import { waitFor } from '../fixtures/wait-for.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sl-creds-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -203,11 +204,12 @@ test('keychain: a hung keychain times out, then fails fast once reads pile up', 
 });
 
 test('keychain: aborting a pending read rejects promptly', async () => {
-  const { backend } = fakeKeychain(new Map(), { hang: true });
+  const { backend, calls } = fakeKeychain(new Map(), { hang: true });
   const p = createKeychainProvider({ backend, timeoutMs: 60_000 });
   const ac = new AbortController();
   const pending = p.get(['a#b'], { signal: ac.signal });
-  setTimeout(() => ac.abort(), 10);
+  await waitFor('the native read to start', () => calls.pending === 1);
+  ac.abort();
   await rejectsWith(pending, 'keychain', 'a#b', /aborted/);
   await rejectsWith(p.get(['a#b'], aborted()), 'keychain', 'a#b', /aborted/);
 });

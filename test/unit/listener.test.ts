@@ -11,6 +11,7 @@ import type { Listener } from '../../broker/listeners/listener.js';
 import { lookupPeer } from '../../broker/listeners/peer.js';
 import type { ClientInfo } from '../../broker/audit/types.js';
 import { silentLogger } from '../../broker/log.js';
+import { waitFor } from '../fixtures/wait-for.js';
 
 const local = { allowRemote: false, logger: silentLogger };
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sl-listen-'));
@@ -250,7 +251,7 @@ test('lookupPeer finds our own pid and uid for a loopback tcp connection', async
   const client = net.connect({ host: '127.0.0.1', port });
   sockets.add(client);
   await once(client, 'connect');
-  while (peers.length === 0) await new Promise((r) => setTimeout(r, 5));
+  await waitFor('the connection accepted', () => peers.length > 0);
   assert.deepEqual(await peers[0], { pid: process.pid, uid: process.getuid!() });
   client.destroy();
 });
@@ -267,7 +268,7 @@ test('lookupPeer finds another process as the peer', async () => {
   const script = `const s = require('net').connect(${port}, '127.0.0.1'); s.on('error', () => {}); process.stdin.on('end', () => process.exit()); process.stdin.resume();`;
   const child = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'ignore', 'inherit'] });
   try {
-    while (peers.length === 0) await new Promise((r) => setTimeout(r, 5));
+    await waitFor('the connection accepted', () => peers.length > 0);
     assert.deepEqual(await peers[0], { pid: child.pid, uid: process.getuid!() });
   } finally {
     child.stdin!.end();
@@ -295,7 +296,7 @@ test('lookupPeer works over IPv6 loopback and with a dual-stack listener', async
     const client = net.connect({ host, port: l.address.type === 'tcp' ? l.address.port : 0 });
     sockets.add(client);
     await once(client, 'connect');
-    while (peers.length === 0) await new Promise((r) => setTimeout(r, 5));
+    await waitFor('the connection accepted', () => peers.length > 0);
     assert.deepEqual(await peers[0], { pid: process.pid, uid: process.getuid!() }, host);
     client.destroy();
   }
@@ -312,7 +313,7 @@ test('lookupPeer finds this process as the peer of a unix socket client and neve
   const client = net.connect({ path: p });
   sockets.add(client);
   await once(client, 'connect');
-  while (got.length === 0) await new Promise((r) => setTimeout(r, 5));
+  await waitFor('the connection accepted', () => got.length > 0);
   assert.deepEqual(await got[0], { pid: process.pid, uid: process.getuid!() });
   client.destroy();
   assert.deepEqual(await lookupPeer(new net.Socket()), {});

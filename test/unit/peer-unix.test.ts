@@ -34,11 +34,13 @@ test('lookupPeer finds the pid and uid of a Unix socket client in another proces
     server.listen(path, () => listening());
   });
   await isListening;
-  const child = spawn(process.execPath, ['-e', `const s=require('net').connect(${JSON.stringify(path)});setTimeout(()=>s.end(),3000)`]);
+  // The child keeps its connection open until we end its stdin (after the lookup).
+  const child = spawn(process.execPath, ['-e', `const s=require('net').connect(${JSON.stringify(path)});process.stdin.on('end',()=>s.end()).resume()`]);
   const socket = await accepted;
   const peer = await lookupPeer(socket, { timeoutMs: 2000 });
   assert.equal(peer.pid, child.pid);
   assert.equal(peer.uid, process.getuid!());
   socket.destroy();
+  child.stdin.end();
   child.kill();
 });

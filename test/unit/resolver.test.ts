@@ -10,6 +10,7 @@ import { createResolver, type ResolverOptions } from '../../broker/credentials/r
 import { ProviderError, type Provider, type SecretValue } from '../../broker/credentials/types.js';
 import { BrokerError } from '../../broker/errors.js';
 import { createLogger } from '../../broker/log.js';
+import { waitFor } from '../fixtures/wait-for.js';
 
 interface FakeProvider extends Provider {
   calls: string[][];
@@ -105,21 +106,24 @@ test('resolves a service as one group: one get() per provider with all its ids',
 });
 
 test('providers run in parallel', async () => {
+  // Each provider answers only once the test opens the gate: run one after another, the
+  // second would never be asked.
   let inFlight = 0;
-  let maxInFlight = 0;
-  const slow = (name: string): Provider => ({
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  const held = (name: string): Provider => ({
     name,
     async get(ids) {
       inFlight++;
-      maxInFlight = Math.max(maxInFlight, inFlight);
-      await new Promise((r) => setTimeout(r, 20));
-      inFlight--;
+      await gate;
       return new Map(ids.map((id) => [id, { value: Buffer.from(id) }]));
     },
   });
-  const { resolver } = setup([slow('a'), slow('b'), slow('c')]);
-  await resolver.resolve('s', { x: spec('a', '1'), y: spec('b', '2'), z: spec('c', '3') }, opts());
-  assert.equal(maxInFlight, 3);
+  const { resolver } = setup([held('a'), held('b'), held('c')]);
+  const resolved = resolver.resolve('s', { x: spec('a', '1'), y: spec('b', '2'), z: spec('c', '3') }, opts());
+  await waitFor('the three providers asked at once', () => inFlight === 3, 5_000);
+  open();
+  assert.equal((await resolved).text('z'), '3');
 });
 
 test('values without expiry are fetched on every resolve (rotation is seen)', async () => {
@@ -327,7 +331,8 @@ test('aborting the connection stops the resolve promptly, with the abort reason 
   const { resolver, events } = setup([stuck], { timeoutMs: 60_000 });
   const ac = new AbortController();
   const pending = resolver.resolve('s', { a: spec('stuck', 'a') }, { signal: ac.signal });
-  setTimeout(() => ac.abort(new BrokerError('service_stopping', 'service s is stopping')), 10);
+  await waitFor('the provider to be asked', () => stuck.calls.length === 1);
+  ac.abort(new BrokerError('service_stopping', 'service s is stopping'));
   const err = await brokerError(pending);
   assert.equal(err.code, 'service_stopping');
   assert.deepEqual(events, [], 'an abort is not a provider failure');

@@ -111,8 +111,10 @@ test('reader: messages split across many tiny writes are reassembled', async () 
       return out;
     })();
     for (let i = 0; i < wire.length; i += 3) {
+      // Each piece arrives before the next is sent: the reader sees the bytes in pieces.
+      const arrived = once(near, 'data');
       far.write(wire.subarray(i, i + 3));
-      await sleep(1);
+      await arrived;
     }
     const got = await reads;
     assert.deepEqual(got.map((m) => m.type), ['S', 'S', 'K', 'Z', 'E']);
@@ -158,6 +160,8 @@ test('reader: detach() returns the unread bytes, and later bytes follow on the s
     // Bytes sent after the detach wait in the paused socket and come out when someone resumes it.
     const later = Buffer.from('and these come after');
     far.write(later);
+    // A pause, not a wait for an event: nothing can be seen while the socket stays paused,
+    // which is the point (the bytes must be in flight before someone resumes it).
     await sleep(20);
     const arriving = collect(near, later.length);
     near.resume();
@@ -210,7 +214,7 @@ test('reader: a complete message that arrived before the peer closed is still de
     const ended = once(near, 'end');
     far.end(error);
     await ended;
-    await sleep(10);
+    await once(near, 'close');
     const m = await reader.read(parseMessage);
     assert.equal(m.type, 'E');
     assert.deepEqual(Buffer.from(m.raw), error);
@@ -228,8 +232,8 @@ test('reader: aborting the signal rejects a pending read with abortedError', asy
     const opts = readerOptions(controller.signal);
     const reader = createSocketReader(near, opts);
     far.write(Buffer.from([0x52, 0, 0])); // half a header: the read stays pending
+    await reader.read(peek(3)); // the half header is in the reader's buffer
     const pending = reader.read(parseMessage);
-    await sleep(10);
     controller.abort();
     const err = await pending.then(
       () => assert.fail('expected a rejection'),
@@ -324,6 +328,8 @@ test('splice: pending bytes first, then 5 MB each way intact, then close propaga
     const beforeSplice = { fromApp: Buffer.from('sent before the splice;'), fromServer: Buffer.from('also before the splice;') };
     s.app.write(beforeSplice.fromApp);
     s.server.write(beforeSplice.fromServer);
+    // A pause, not a wait for an event: the bytes sit unread in paused sockets, which is
+    // the case tested (sent before the splice starts), so there is nothing to observe.
     await sleep(20);
 
     const big = { fromApp: randomBytes(5 * 1024 * 1024), fromServer: randomBytes(5 * 1024 * 1024) };
