@@ -6,7 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { ApiErrorBody, ApiErrorCode, ApiFieldError, AuditQuery, BrokerApi, BrokerEvent, BrokerInfo, CredentialRef, IdentitySessions, TargetDetail, TargetHealth, TargetInfo, TargetInput } from './api.js';
+import { ApiError } from './api-error.js';
+import type { ApiFieldError, AuditQuery, BrokerApi, BrokerEvent, BrokerInfo, CredentialRef, IdentitySessions, TargetDetail, TargetHealth, TargetInfo, TargetInput } from './api.js';
 import { ConfigError } from './config/types.js';
 import { KeychainItemExists, KeychainUnavailable, removeTarget, TargetInputError } from './config/write.js';
 import { parseKeychainId } from './credentials/providers/keychain.js';
@@ -55,27 +56,6 @@ export interface BrokerApiOptions {
 export interface BrokerApiService extends BrokerApi {
   /** Stops listening to the audit feed and the identity layer. */
   close(): void;
-}
-
-/** An error a BrokerApi call answers with: HTTP status plus the ApiErrorBody fields. */
-export class ApiError extends Error {
-  override name = 'ApiError';
-  readonly code: ApiErrorCode;
-  readonly fields: ApiFieldError[];
-  readonly keychainConflict?: ApiErrorBody['keychainConflict'];
-  constructor(
-    readonly status: 400 | 404 | 409 | 500 | 503,
-    message: string,
-    body: Partial<Omit<ApiErrorBody, 'error'>> = {},
-  ) {
-    super(message);
-    this.code = body.code ?? ({ 400: 'invalid_input', 404: 'not_found', 409: 'conflict', 500: 'internal', 503: 'keychain_unavailable' } as const)[status];
-    this.fields = body.fields ?? [];
-    if (body.keychainConflict) this.keychainConflict = body.keychainConflict;
-  }
-  body(): ApiErrorBody {
-    return { error: this.message, code: this.code, ...(this.fields.length ? { fields: this.fields } : {}), ...(this.keychainConflict ? { keychainConflict: this.keychainConflict } : {}) };
-  }
 }
 
 const FAILED_TYPES = new Set(['connection.failed', 'credential.failed', 'identity.failed', 'service.failed', 'config.rejected', 'ssh-agent.refused', 'target.test.failed']);

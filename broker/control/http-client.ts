@@ -2,7 +2,8 @@
 // fetch, no Node or DOM specifics. Events are read from the server-sent-events stream
 // with fetch rather than EventSource, because EventSource cannot send the bearer token
 // in a header (and a token in a URL ends up in logs and history).
-import type { ApiErrorBody, ApiErrorCode, ApiFieldError, BrokerApi, BrokerEvent } from '../api.js';
+import { ApiError } from '../api-error.js';
+import type { ApiErrorBody, BrokerApi, BrokerEvent } from '../api.js';
 
 export interface HttpClientOptions {
   /** http://127.0.0.1:PORT */
@@ -12,24 +13,6 @@ export interface HttpClientOptions {
   /** Told when the event stream drops or comes back (the client reconnects by itself). */
   onConnection?: (state: 'connected' | 'reconnecting') => void;
   reconnectMs?: number;
-}
-
-/** An error answer of the control API: the HTTP status plus the ApiErrorBody fields. */
-export class ControlApiError extends Error {
-  override name = 'ControlApiError';
-  readonly code: ApiErrorCode;
-  readonly fields: ApiFieldError[];
-  readonly keychainConflict?: ApiErrorBody['keychainConflict'];
-  constructor(
-    readonly status: number,
-    message: string,
-    body: Partial<ApiErrorBody> = {},
-  ) {
-    super(message);
-    this.code = body.code ?? (status === 401 ? 'unauthorized' : status === 404 ? 'not_found' : 'internal');
-    this.fields = body.fields ?? [];
-    if (body.keychainConflict) this.keychainConflict = body.keychainConflict;
-  }
 }
 
 export function createHttpBrokerApi(options: HttpClientOptions): BrokerApi {
@@ -43,7 +26,7 @@ export function createHttpBrokerApi(options: HttpClientOptions): BrokerApi {
       body: JSON.stringify({ args }),
     });
     const body = (await res.json().catch(() => ({}))) as { result?: T } & Partial<ApiErrorBody>;
-    if (!res.ok) throw new ControlApiError(res.status, body.error ?? `HTTP ${res.status}`, body);
+    if (!res.ok) throw new ApiError(res.status, body.error ?? `HTTP ${res.status}`, body);
     return body.result as T;
   }
 
@@ -84,7 +67,7 @@ async function streamEvents(
   while (!signal.aborted) {
     try {
       const res = await doFetch(`${options.baseUrl}/api/events`, { headers, signal });
-      if (!res.ok || !res.body) throw new ControlApiError(res.status, `event stream refused: HTTP ${res.status}`);
+      if (!res.ok || !res.body) throw new ApiError(res.status, `event stream refused: HTTP ${res.status}`);
       options.onConnection?.('connected');
       const reader = res.body.getReader();
       const decoder = new TextDecoder();

@@ -16,7 +16,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, sep } from 'node:path';
 import type { BrokerApi, BrokerEvent } from '../api.js';
-import { ApiError } from '../api-service.js';
+import { ApiError } from '../api-error.js';
 import type { Logger } from '../log.js';
 import { isCallMethod, validateArgs } from './validate.js';
 import { CodedError } from '../errors.js';

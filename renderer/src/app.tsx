@@ -4,7 +4,7 @@
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'react';
 import type { BrokerApi, ConnectorTemplate, IdentitySessionInfo, LoginStart, TargetInfo } from '../../broker/api.js';
 import type { AuditRecord } from '../../broker/audit/types.js';
-import { ControlApiError } from '../../broker/control/http-client.js';
+import { ApiError } from '../../broker/api-error.js';
 import { connect } from './api.js';
 import { apiErrorOf } from './api-error.js';
 import { groupAudit, recentConnections } from './audit-groups.js';
@@ -65,7 +65,7 @@ function Connected({ api, streamListener }: { api: BrokerApi; streamListener: Re
   /** Errors about the link itself go to the banner; the rest to the error notice. */
   const report = useCallback(
     (err: unknown, identity?: string) => {
-      if (err instanceof ControlApiError && err.status === 401) return dispatch({ type: 'unauthorized' });
+      if (err instanceof ApiError && err.status === 401) return dispatch({ type: 'unauthorized' });
       if (err instanceof TypeError) return dispatch({ type: 'stream-lost' }); // fetch could not reach the broker
       setError(apiErrorOf(err).message, identity);
     },
