@@ -1,11 +1,12 @@
 // `connector: http` (and Secretless Broker's `basic_auth`, `generic_http`, `aws`): an
 // HTTP proxy that adds the service's credential to every request. The broker's
-// listener hands each client socket to one Node HTTP server per service, which parses
-// requests with Node's limits (400 for malformed, 431 for huge headers, 408 for
-// slowloris); each request then goes upstream through a pooled undici dispatcher with
-// the client's own credentials stripped and the broker's added (proxy-request.ts).
+// listener hands each client socket to Node's HTTP parser (one per connection, bound to
+// that connection's context), which parses requests with Node's limits (400 for
+// malformed, 431 for huge headers, 408 for slowloris); each request then goes upstream
+// through the service's pooled undici dispatcher with the client's own credentials
+// stripped and the broker's added (proxy-request.ts).
 import type { Socket } from 'node:net';
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ServiceConfig } from '../../config/types.js';
 import { SettingsError } from '../../config/setting-checks.js';
@@ -45,49 +46,6 @@ function createHttpService(service: ServiceConfig, settings: HttpConfig, deps: C
   if (!auth) throw new SettingsError(issues.map((i) => `${i.key}: ${i.message}`).join('; '));
   const mechanism = createAuthMechanism(auth);
   const pool = createUpstreamPool({ verify: settings.verify, connectTimeoutMs: settings.connectTimeoutMs });
-  const clients = new WeakMap<Socket, RequestContext>();
-  const server = createServer({
-    maxHeaderSize: MAX_HEADER_BYTES,
-    headersTimeout: settings.headerTimeoutMs,
-    // Bodies may take long (1 GB uploads): only the head has a deadline.
-    requestTimeout: 0,
-    connectionsCheckingInterval: Math.min(1_000, settings.headerTimeoutMs / 2),
-    keepAliveTimeout: 5_000,
-  });
-  // Node checks the header deadline only on servers that emitted 'listening'; this one
-  // never listens (the broker's listener accepts), so start those checks by hand.
-  server.emit('listening');
-  const contextOf = (socket: Socket | Duplex) => clients.get(socket as Socket);
-  server.on('request', (req, res) => {
-    const rc = contextOf(req.socket);
-    if (rc) void proxyRequest(req, res, rc);
-    else res.destroy();
-  });
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const rc = contextOf(socket);
-    if (rc) void proxyUpgrade(req, socket, head, rc);
-    else socket.destroy();
-  });
-  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
-    const rc = contextOf(socket);
-    const message =
-      `CONNECT ${req.url ?? ''} refused: the broker cannot add credentials inside a TLS tunnel. ` +
-      'Send http:// URLs through this proxy and set `forceSSL: true` on the service so the broker uses HTTPS upstream, or use `upstream:` (reverse-proxy mode).';
-    rc?.record({ method: 'CONNECT', host: req.url ?? '', path: '', status: 405, outcome: 'command_refused' });
-    writeRawError(socket, errorBody(new BrokerError('command_refused', message), 405), req.headers.accept, { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' });
-  });
-  server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
-    const rc = contextOf(socket);
-    const [status, code, message] =
-      err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'packet_too_large', `request head larger than ${MAX_HEADER_BYTES} bytes`] as const
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT' ? [408, 'timeout', `request head not received within ${settings.headerTimeoutMs} ms`] as const
-      : [400, 'protocol_violation', 'malformed HTTP request'] as const;
-    rc?.ctx.logger.info('http client sent a bad request', { status, reason: err.code ?? 'error' });
-    // A reset or half-sent request has nobody left to answer.
-    if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
-    writeRawError(socket, errorBody(new BrokerError(code, message), status));
-  });
-
   const target = settings.mode.type === 'reverse' ? settings.mode.upstream.host : 'forward proxy';
   const tls = settings.mode.type === 'reverse' ? settings.mode.upstream.protocol === 'https:' : settings.mode.forceSSL;
   return {
@@ -101,8 +59,13 @@ function createHttpService(service: ServiceConfig, settings: HttpConfig, deps: C
         local: localOrigin(service),
         record: (r) => ctx.audit.record({ type: 'http.request', service: service.name, connectionId: ctx.connectionId, bytesIn: 0, bytesOut: 0, durationMs: 0, ...r }),
       };
-      clients.set(client, rc);
-      const done = new Promise<void>((resolve) => client.once('close', () => resolve()));
+      const server = serveConnection(rc);
+      const done = new Promise<void>((resolve) =>
+        client.once('close', () => {
+          server.close();
+          resolve();
+        }),
+      );
       server.emit('connection', client);
       const served: ServedConnection = { type: 'served', target, tls, authMethod: mechanism.name, done };
       // No writeError: errors are answered per request (proxy-request.ts); the handshake cannot fail.
@@ -113,11 +76,50 @@ function createHttpService(service: ServiceConfig, settings: HttpConfig, deps: C
       writeRawError(client, errorBody(err));
     },
     async close() {
-      server.close();
       await pool.close();
       deps.logger.debug('http service closed', { service: service.name });
     },
   };
+}
+
+/**
+ * Node's HTTP parser for one client connection, its handlers bound to that connection's
+ * context. It parses requests with Node's limits (400 malformed, 431 huge head, 408 slow
+ * head) and never listens: the broker's listener accepted the socket.
+ */
+function serveConnection(rc: RequestContext): Server {
+  const { settings } = rc;
+  const server = createServer({
+    maxHeaderSize: MAX_HEADER_BYTES,
+    headersTimeout: settings.headerTimeoutMs,
+    // Bodies may take long (1 GB uploads): only the head has a deadline.
+    requestTimeout: 0,
+    connectionsCheckingInterval: Math.min(1_000, settings.headerTimeoutMs / 2),
+    keepAliveTimeout: 5_000,
+  });
+  // Node checks the header deadline only on servers that emitted 'listening'; this one
+  // never listens, so start those checks by hand (close() stops them).
+  server.emit('listening');
+  server.on('request', (req, res) => void proxyRequest(req, res, rc));
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void proxyUpgrade(req, socket, head, rc));
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    const message =
+      `CONNECT ${req.url ?? ''} refused: the broker cannot add credentials inside a TLS tunnel. ` +
+      'Send http:// URLs through this proxy and set `forceSSL: true` on the service so the broker uses HTTPS upstream, or use `upstream:` (reverse-proxy mode).';
+    rc.record({ method: 'CONNECT', host: req.url ?? '', path: '', status: 405, outcome: 'command_refused' });
+    writeRawError(socket, errorBody(new BrokerError('command_refused', message), 405), req.headers.accept, { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' });
+  });
+  server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
+    const [status, code, message] =
+      err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'packet_too_large', `request head larger than ${MAX_HEADER_BYTES} bytes`] as const
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT' ? [408, 'timeout', `request head not received within ${settings.headerTimeoutMs} ms`] as const
+      : [400, 'protocol_violation', 'malformed HTTP request'] as const;
+    rc.ctx.logger.info('http client sent a bad request', { status, reason: err.code ?? 'error' });
+    // A reset or half-sent request has nobody left to answer.
+    if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
+    writeRawError(socket, errorBody(new BrokerError(code, message), status));
+  });
+  return server;
 }
 
 /** The broker's own origin for a service, for Location headers when the client sent no Host. */
