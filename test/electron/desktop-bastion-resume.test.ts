@@ -15,6 +15,7 @@ import { freePort } from '../fixtures/free-port.js';
 import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
 import { clientEnv, run } from '../fixtures/run.js';
 import { makeKey, startSshd, type KeyFiles, type Sshd } from '../fixtures/sshd.js';
+import { configYaml } from '../fixtures/yaml.js';
 
 let sshd: Sshd;
 let cluster: PgCluster;
@@ -33,22 +34,23 @@ before(async () => {
   mkdirSync(dir, { recursive: true });
   writeFileSync(
     join(dir, 'secretless.yml'),
-    `version: "2"
-services:
-  db:
-    connector: pg
-    listenOn: tcp://127.0.0.1:${await freePort()}
-    credentials:
-      host: 127.0.0.1
-      port: ${cluster.port}
-      username: ${cluster.users.scram.name}
-      password: { from: file, get: ${passwordFile} }
-      sslmode: disable
-      sshTunnelAddress: 127.0.0.1:${sshd.port}
-      sshTunnelUser: ${sshd.user}
-      sshTunnelPrivateKey: { from: file, get: ${bastionKey.path} }
-      sshTunnelHostKey: ${JSON.stringify(sshd.hostKeyFingerprint)}
-`,
+    configYaml({
+      db: {
+        connector: 'pg',
+        listenOn: `tcp://127.0.0.1:${await freePort()}`,
+        credentials: {
+          host: '127.0.0.1',
+          port: cluster.port,
+          username: cluster.users.scram.name,
+          password: { from: 'file', get: passwordFile },
+          sslmode: 'disable',
+          sshTunnelAddress: `127.0.0.1:${sshd.port}`,
+          sshTunnelUser: sshd.user,
+          sshTunnelPrivateKey: { from: 'file', get: bastionKey.path },
+          sshTunnelHostKey: sshd.hostKeyFingerprint,
+        },
+      },
+    }),
   );
   desktop = await launchApp({ home });
 });

@@ -10,19 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { closeHarness, launchApp, type DesktopApp } from '../electron-harness/harness.js';
+import { waitFor } from '../fixtures/wait-for.js';
+import { configYaml } from '../fixtures/yaml.js';
 
 after(closeHarness);
 
-const service = (name: string) => `  ${name}:
-    connector: pg
-    listenOn: tcp://127.0.0.1:0
-    credentials:
-      host: 127.0.0.1
-      port: 1
-      username: u
-      password: { from: literal, get: not-a-real-secret }
-`;
-const good = (...names: string[]) => `version: "2"\nservices:\n${names.map(service).join('')}`;
+/** A config with pg services of these names (their target is down: nothing here logs in). */
+const good = (...names: string[]) =>
+  configYaml(Object.fromEntries(names.map((n) => [n, { connector: 'pg', credentials: { host: '127.0.0.1', port: 1, username: 'u', password: { from: 'literal', get: 'not-a-real-secret' } } }])));
 // Line 5 is `    connector: nosuch`.
 const broken = `version: "2"\nservices:\n  db:\n    listenOn: tcp://127.0.0.1:0\n    connector: nosuch\n`;
 
@@ -219,12 +214,14 @@ async function terminalBroker(home: string, configFile: string) {
   const terminal = spawn(process.execPath, [bin, 'serve', '--ui', '-f', configFile], { env, stdio: 'ignore' });
   const exited = new Promise((r) => terminal.once('exit', r));
   const control = join(home, '.local', 'state', 'secretless-desktop', 'control.json');
-  for (let i = 0; !existsSync(control); i++) {
-    if (i > 1200 || terminal.exitCode !== null) {
-      terminal.kill('SIGKILL');
-      throw new Error('serve --ui did not start');
-    }
-    await new Promise((r) => setTimeout(r, 50));
+  try {
+    await waitFor('serve --ui to write its control file', () => {
+      if (terminal.exitCode !== null) throw new Error(`serve --ui exited with ${terminal.exitCode}`);
+      return existsSync(control);
+    }, 60_000);
+  } catch (err) {
+    terminal.kill('SIGKILL');
+    throw err;
   }
   return { terminal, exited };
 }

@@ -14,7 +14,8 @@ import { startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
 import { clientEnv, run } from '../fixtures/run.js';
 import { freePort } from '../fixtures/free-port.js';
 import { mountTmpfs } from '../fixtures/tmpfs.js';
-import { pgServiceYaml } from '../fixtures/pg-service-yaml.js';
+import { waitFor } from '../fixtures/wait-for.js';
+import { pgServiceYaml, rawYaml } from '../fixtures/yaml.js';
 
 const CLI = join(process.cwd(), 'bin', 'secretless-desktop.js');
 const SECRET = 'S3cretPw-hostile';
@@ -31,8 +32,9 @@ after(async () => {
   await cluster?.stop();
 });
 
+/** A config with one pg service `a`; the password is YAML text as given (line 10). */
 function pgService(port: number, password: string): string {
-  return `version: "2"\nservices:\n${pgServiceYaml({ name: 'a', listenOn: `tcp://127.0.0.1:${port}`, targetPort: cluster.port, password })}`;
+  return `version: "2"\nservices:\n${pgServiceYaml('a', { listenOn: `tcp://127.0.0.1:${port}`, targetPort: cluster.port, password: rawYaml(password) })}`;
 }
 
 /** A large mapping merged into many services: quadratic copying, without the budget minutes of it. */
@@ -60,10 +62,10 @@ function serve(args: string[], env: NodeJS.ProcessEnv = {}): Serve {
     output: () => out,
     exited,
     async waitFor(re, from = 0) {
-      while (!re.test(out.slice(from))) {
+      await waitFor(() => `${re} in:\n${out}`, () => {
         if (child.exitCode !== null) throw new Error(`exited before ${re}:\n${out}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+        return re.test(out.slice(from));
+      }, 120_000);
     },
   };
 }

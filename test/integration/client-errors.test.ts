@@ -15,7 +15,7 @@ import { startMariaDb, type MariaDb } from '../fixtures/mariadb-cluster.js';
 import pg from 'pg';
 import { clientEnv, psql, run } from '../fixtures/run.js';
 import { makeKey, sshOptions } from '../fixtures/sshd.js';
-import { pgServiceYaml } from '../fixtures/pg-service-yaml.js';
+import { pgServiceYaml, rawYaml } from '../fixtures/yaml.js';
 
 let cluster: PgCluster;
 let maria: MariaDb;
@@ -26,8 +26,8 @@ let downPort: number;
 const MISSING_FILE_NAME = 'no-such-password-file-7c1';
 const SSH_USER = 'deploy-user-5e2';
 
-function pgService(name: string, listenOn: string, password: string, extra = ''): string {
-  return pgServiceYaml({ name, listenOn, targetPort: cluster.port, password, extra });
+function pgService(name: string, listenOn: string, password: string, options?: Record<string, boolean>): string {
+  return pgServiceYaml(name, { listenOn, targetPort: cluster.port, password: rawYaml(password), options });
 }
 
 before(async () => {
@@ -37,7 +37,7 @@ before(async () => {
   const missing = `{from: file, get: ${join(dir, MISSING_FILE_NAME)}}`;
   broker = await startTestBroker(yaml = `version: 2
 services:
-${pgService('pg-provider', 'tcp://127.0.0.1:0', missing)}${pgService('pg-wrong', 'tcp://127.0.0.1:0', 'not-the-password')}${pgService('pg-unix', `unix://${join(dir, '.s.PGSQL.5432')}`, missing)}${pgService('pg-verbose', 'tcp://127.0.0.1:0', missing, '\n    verboseClientErrors: true')}${pgService('pg-ok', 'tcp://127.0.0.1:0', JSON.stringify(cluster.users.scram.password))}  my-ok:
+${pgService('pg-provider', 'tcp://127.0.0.1:0', missing)}${pgService('pg-wrong', 'tcp://127.0.0.1:0', 'not-the-password')}${pgService('pg-unix', `unix://${join(dir, '.s.PGSQL.5432')}`, missing)}${pgService('pg-verbose', 'tcp://127.0.0.1:0', missing, { verboseClientErrors: true })}${pgService('pg-ok', 'tcp://127.0.0.1:0', JSON.stringify(cluster.users.scram.password))}  my-ok:
     connector: mysql
     listenOn: tcp://127.0.0.1:0
     credentials: {host: 127.0.0.1, port: ${maria.port}, username: ${maria.users.native.name}, password: ${JSON.stringify(maria.users.native.password)}, sslmode: disable}
@@ -73,7 +73,7 @@ function referenceIn(output: string, service: string, details: RegExp): string {
 describe('client-facing errors', () => {
   test('a brokered session may change its own password; the broker is then locked out, and the audit says so plainly', async () => {
     await cluster.psql(`CREATE ROLE self_changer LOGIN PASSWORD 'orig-pw-123'; GRANT CONNECT ON DATABASE app TO self_changer;`);
-    await broker.apply(yaml + pgServiceYaml({ name: 'pg-self', listenOn: 'tcp://127.0.0.1:0', targetPort: cluster.port, username: 'self_changer', password: 'orig-pw-123' }));
+    await broker.apply(yaml + pgServiceYaml('pg-self', { targetPort: cluster.port, username: 'self_changer', password: 'orig-pw-123' }));
     const port = broker.tcp('pg-self').port;
     // What the security model says: the client has every right of the brokered role.
     const changed = await psql('127.0.0.1', port, "ALTER ROLE CURRENT_USER PASSWORD 'the-client-knows-this'");
