@@ -2,10 +2,12 @@
 // Node raises the soft limit to the hard one at start; the broker caps open client
 // connections below what the limit allows (two descriptors each, a reserve kept), so a
 // flood of clients gets the protocol's own "too many connections" (psql, mariadb) rather
-// than a bare reset, the control API stays reachable, and the audit log says so once.
+// than a bare reset (HTTP clients a 503 with Retry-After), the control API stays
+// reachable, and the audit log says so once.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,11 +25,15 @@ let child: ChildProcess;
 let output = '';
 let pgPort: number;
 let myPort: number;
+let httpPort: number;
+let upstream: Server;
 const auditPath = () => join(dir, 'audit.jsonl');
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sl-fdlimit-'));
-  [pgPort, myPort] = [await freePort(), await freePort()];
+  [pgPort, myPort, httpPort] = [await freePort(), await freePort(), await freePort()];
+  upstream = createServer((_req, res) => res.end('hello from the upstream\n'));
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
   const down = await closedPort();
   writeFileSync(
     join(dir, 'secretless.yml'),
@@ -41,6 +47,11 @@ services:
     connector: mysql
     listenOn: tcp://127.0.0.1:${myPort}
     credentials: { host: 127.0.0.1, port: ${down}, username: app, sslmode: disable }
+  api:
+    connector: http
+    listenOn: tcp://127.0.0.1:${httpPort}
+    credentials: { token: not-a-real-token }
+    config: { upstream: "http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}" }
 `,
   );
   child = spawn('prlimit', [`--nofile=${SOFT}:${HARD}`, process.execPath, CLI, 'serve', '--ui', '-f', join(dir, 'secretless.yml'), '--audit-log', auditPath()], {
@@ -48,11 +59,12 @@ services:
   });
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
-  await waitFor(() => `the broker to listen; output:\n${output}`, () => /Open the Secretless Desktop UI: \S+/.test(output) && output.includes('service=maria'));
+  await waitFor(() => `the broker to listen; output:\n${output}`, () => /Open the Secretless Desktop UI: \S+/.test(output) && output.includes('service=maria') && output.includes('service=api'));
 });
 
 after(() => {
   child?.kill('SIGTERM');
+  upstream?.close();
 });
 
 function auditRecords(): { type: string; state?: string; limit?: number; refused?: number }[] {
@@ -81,6 +93,12 @@ test('above the connection limit psql and mariadb get "too many connections", th
     const maria = await run('mariadb', ['--no-defaults', '-h', '127.0.0.1', '-P', String(myPort), '-u', 'x', '--skip-ssl', '-e', 'select 1']);
     assert.notEqual(maria.code, 0);
     assert.match(maria.stderr, /ERROR 1040 \(08004\).*the broker has \d+ connections open/);
+    // curl: the HTTP service answers as an overloaded server does.
+    const curl = await run('curl', ['-sS', '-i', '--max-time', '30', `http://127.0.0.1:${httpPort}/`]);
+    assert.equal(curl.code, 0, curl.stderr);
+    assert.match(curl.stdout, /^HTTP\/1\.1 503 Service Unavailable\r\n/);
+    assert.match(curl.stdout, /\r\nretry-after: 5\r\n/i);
+    assert.match(curl.stdout, new RegExp(`\r\n\r\nsecretless-desktop: the broker has ${LIMIT} connections open, its limit \\(serve --max-connections\\); service 'api' cannot take another now \\(too_many_connections\\)\n$`));
     // A flood beyond the limit: every client gets an answer, none a bare reset.
     const answers = await Promise.all(
       Array.from({ length: 40 }, () => {
@@ -104,5 +122,8 @@ test('above the connection limit psql and mariadb get "too many connections", th
   }
   await waitFor('the limit to clear in the audit', () => auditRecords().some((r) => r.type === 'connection.limit' && r.state === 'cleared'));
   const cleared = auditRecords().find((r) => r.type === 'connection.limit' && r.state === 'cleared')!;
-  assert.equal(cleared.refused, 42);
+  assert.equal(cleared.refused, 43);
+  // Below the limit again, the HTTP service serves.
+  const again = await run('curl', ['-sS', '--max-time', '30', `http://127.0.0.1:${httpPort}/`]);
+  assert.equal(again.stdout, 'hello from the upstream\n', again.stderr);
 });

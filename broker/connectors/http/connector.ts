@@ -18,6 +18,9 @@ import { errorBody, writeRawError } from './respond.js';
 import { checkHttpService, chooseAuth, HTTP_CONFIG_KEYS, parseHttpConfig, type HttpConfig, type HttpConnectorName } from './settings.js';
 import { createUpstreamPool } from './upstream-pool.js';
 
+/** What a client refused over the connection limit is told to wait before trying again. */
+const RETRY_AFTER_SECONDS = 5;
+
 /** Largest request head accepted (Node's default is 16 KiB); larger gets 431. */
 const MAX_HEADER_BYTES = 32 * 1024;
 
@@ -72,8 +75,10 @@ function createHttpService(service: ServiceConfig, settings: HttpConfig, deps: C
       return { handshake: Promise.resolve(served) };
     },
     // Answered before the request is read: curl and SDKs read a response that comes early.
+    // Over the connection limit it is a 503 with Retry-After, as an overloaded server says.
     refuse(client, err) {
-      writeRawError(client, errorBody(err));
+      client.resume(); // the request is read and dropped, so closing does not reset the answer
+      writeRawError(client, errorBody(err), undefined, err.code === 'too_many_connections' ? { 'retry-after': String(RETRY_AFTER_SECONDS) } : {});
     },
     async close() {
       await pool.close();
