@@ -13,6 +13,14 @@ export interface OutgoingRequest {
   headers: Record<string, string | string[]>;
 }
 
+export interface ApplyExtra {
+  clientAuthorization?: string;
+  /** The hash of the body the broker read (a 'hash' body plan). */
+  payloadHash?: string;
+  /** The client's x-amz-content-sha256: how its streamed body is framed and hashed. */
+  clientPayloadHash?: string;
+}
+
 /** How the body is sent: streamed as is, or read first (SigV4 needs its hash). */
 export type BodyPlan = { type: 'stream' } | { type: 'hash'; maxBytes: number };
 
@@ -21,7 +29,7 @@ export interface AuthMechanism {
   readonly headerNames: string[];
   bodyPlan(req: OutgoingRequest, clientAuthorization: string | undefined): BodyPlan;
   /** Adds the credential to req (headers, query); `payloadHash` when the plan was 'hash'. */
-  apply(req: OutgoingRequest, creds: ResolvedCredentials, extra: { clientAuthorization?: string; payloadHash?: string }): Promise<void>;
+  apply(req: OutgoingRequest, creds: ResolvedCredentials, extra: ApplyExtra): Promise<void>;
   /** For audit and the UI. */
   readonly name: string;
 }
@@ -91,13 +99,31 @@ function createSigV4(auth: Extract<HttpAuth, { type: 'aws-sigv4' }>): AuthMechan
         method: req.method,
         url: req.url,
         headers: req.headers,
-        payloadHash: extra.payloadHash ?? 'UNSIGNED-PAYLOAD',
+        payloadHash: extra.payloadHash ?? streamedPayloadHash(extra.clientPayloadHash),
         scope: scopeOf(req.url, extra.clientAuthorization),
         keys: { accessKeyId: need(creds, 'accessKeyId'), secretAccessKey: need(creds, 'secretAccessKey'), ...(sessionToken ? { sessionToken } : {}) },
       });
       Object.assign(req.headers, added);
     },
   };
+}
+
+/**
+ * The x-amz-content-sha256 to sign a streamed body with. The client's value describes
+ * the body it sends, so it is kept when the broker can sign for it: the body's own hash
+ * (S3 checks it), UNSIGNED-PAYLOAD, or aws-chunked framing without chunk signatures
+ * (STREAMING-UNSIGNED-PAYLOAD-TRAILER, newer SDKs' checksum trailers). Chunks signed with
+ * the client's own keys cannot be re-signed: a clear refusal instead of S3's error.
+ */
+function streamedPayloadHash(client: string | undefined): string {
+  if (client === undefined || client === 'UNSIGNED-PAYLOAD' || client === 'STREAMING-UNSIGNED-PAYLOAD-TRAILER' || /^[0-9a-f]{64}$/.test(client)) return client ?? 'UNSIGNED-PAYLOAD';
+  if (client.startsWith('STREAMING-')) {
+    throw new BrokerError(
+      'protocol_violation',
+      `the client signed its upload in chunks (x-amz-content-sha256: ${client}) with its own keys, which the broker cannot re-sign; send it unsigned (aws --no-sign-request, or an SDK with unsigned payloads)`,
+    );
+  }
+  return 'UNSIGNED-PAYLOAD';
 }
 
 function need(creds: ResolvedCredentials, key: string): string {

@@ -89,7 +89,12 @@ async function prepare(req: IncomingMessage, rc: RequestContext, refuse: (status
     body = hasBody ? buffered : undefined;
     if (hasBody) out.headers['content-length'] = String(buffered.length);
   }
-  await rc.mechanism.apply(out, creds, { ...(clientAuthorization ? { clientAuthorization } : {}), ...(payloadHash ? { payloadHash } : {}) });
+  const clientPayloadHash = req.headers['x-amz-content-sha256'];
+  await rc.mechanism.apply(out, creds, {
+    ...(clientAuthorization ? { clientAuthorization } : {}),
+    ...(payloadHash ? { payloadHash } : {}),
+    ...(typeof clientPayloadHash === 'string' ? { clientPayloadHash } : {}),
+  });
   return { url, out, body, dispatcher: await rc.pool.dispatcher(creds) };
 }
 
