@@ -604,6 +604,11 @@ function parseSettingsMap(
   }
   for (const item of entriesOf(ctx, entry.value, keyPath, here.service)) {
     const at: At = { ...here, node: item.keyNode, path: `${path}.${item.key}` };
+    const unsupported = spec?.unsupportedSettings?.[item.key];
+    if (unsupported) {
+      add(ctx, at, unsupported);
+      continue;
+    }
     if (spec && !spec.configKeys.includes(item.key)) {
       const expected = spec.configKeys.length > 0 ? `expected ${list(spec.configKeys)}` : 'it takes no settings';
       add(ctx, at, `unknown setting '${item.key}' for ${owner}${didYouMean(item.key, spec.configKeys)}: ${expected}`);

@@ -84,6 +84,8 @@ export interface ConnectorSpec {
   knownCredentials: string[] | 'any';
   /** Keys allowed in the service's `config:` block. */
   configKeys: string[];
+  /** Settings other brokers take (Secretless Broker configs) that this connector does not support, with what to do instead. */
+  unsupportedSettings?: Record<string, string>;
   /** Checks one setting's value; returns what is wrong with it (reported with key and line). */
   checkSetting?: (key: string, value: unknown) => string | undefined;
   /**

@@ -181,3 +181,31 @@ test('SigV4: scope from host or from a client signature; the signature verifies 
   );
   assert.equal(added.authorization, expected.headers.authorization);
 });
+
+test("Secretless Broker's generic_http oauth1 (OAuth 1.0a signing, not supported): a config error naming the key and line, not unsigned requests", () => {
+  // Secretless Broker's own example, examples/generic_connector_configs/oauth1_secretless.yml.
+  const found = issues(`version: 2
+services:
+  generic-oauth1:
+    connector: generic_http
+    listenOn: tcp://127.0.0.1:8071
+    credentials:
+      consumer_key: { from: env, get: CK }
+      consumer_secret: { from: env, get: CS }
+      token: { from: env, get: T }
+      token_secret: { from: env, get: TS }
+    config:
+      oauth1:
+        consumer_key: "{{ .consumer_key }}"
+        consumer_secret: "{{ .consumer_secret }}"
+        token: "{{ .token }}"
+        token_secret: "{{ .token_secret }}"
+      forceSSL: true
+      authenticateURLsMatching:
+        - ^http[s]*
+`);
+  assert.equal(found.length, 1, JSON.stringify(found));
+  assert.equal(found[0]!.line, 12);
+  assert.equal(found[0]!.path, 'services.generic-oauth1.config.oauth1');
+  assert.match(found[0]!.message, /^OAuth 1\.0a request signing \(Secretless Broker's generic_http `oauth1`\) is not supported: the broker would send these requests unsigned/);
+});

@@ -32,6 +32,11 @@ export function httpConnector(name: HttpConnectorName): Connector<HttpConfig> {
       // Template variables are credential names of the user's choosing.
       knownCredentials: 'any',
       configKeys: HTTP_CONFIG_KEYS,
+      unsupportedSettings: {
+        oauth1:
+          "OAuth 1.0a request signing (Secretless Broker's generic_http `oauth1`) is not supported: the broker would send these requests unsigned. " +
+          'Use `headers:` templates or a bearer `token` if the API accepts them, or keep this service on Secretless Broker',
+      },
       checkService: (service) => checkHttpService(name, service.config, service.credentials),
       parseSettings(raw) {
         const { config, issues } = parseHttpConfig(name, raw);
