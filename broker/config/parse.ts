@@ -591,7 +591,7 @@ function parseSettingsMap(
   entry: Entry | undefined,
   keyPath: string[],
   at: At,
-  spec: Pick<ConnectorSpec, 'configKeys' | 'checkSetting'> | undefined,
+  spec: Pick<ConnectorSpec, 'configKeys' | 'checkSetting' | 'unsupportedSettings'> | undefined,
   owner: string,
 ): Record<string, unknown> {
   const path = at.path;
