@@ -255,7 +255,10 @@ function refuseBody(req: IncomingMessage, res: ServerResponse): void {
   });
   req.resume();
   res.setHeader('Connection', 'close');
-  send(res, 413, { error: `the body is larger than ${MAX_BODY / 1024 / 1024} MiB` });
+  // The answer is complete at once (Content-Length), but the socket closes only after the
+  // body has been read: closing it earlier made a client still sending (curl) fail with
+  // "Send failure: Broken pipe" instead of reading the 413.
+  send(res, 413, { error: `the body is larger than ${MAX_BODY / 1024 / 1024} MiB` }, req.readableEnded ? undefined : req);
 }
 
 const DISCARD_LIMIT = 64 * 1024 * 1024;
@@ -279,7 +282,8 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+/** Writes the answer; with `endAfter`, the response (and a `Connection: close` socket) ends once that request has been read. */
+function send(res: ServerResponse, status: number, body: unknown, endAfter?: IncomingMessage): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     'Content-Type': 'application/json; charset=utf-8',
@@ -287,5 +291,9 @@ function send(res: ServerResponse, status: number, body: unknown): void {
     'Cache-Control': 'no-store',
     'X-Content-Type-Options': 'nosniff',
   });
-  res.end(text);
+  if (!endAfter) return void res.end(text);
+  res.write(text);
+  const end = () => res.end();
+  endAfter.once('end', end);
+  endAfter.once('close', end);
 }
