@@ -50,6 +50,8 @@ interface Session {
   reason?: string;
   token?: { jwt: string; claims: TokenClaims };
   reading?: Promise<void>;
+  /** A change was seen during a read: read once more after it (the read may have seen the old file). */
+  changedDuringRead?: boolean;
   started: boolean;
   failures: number;
   /** The reason of the last failed read, until a read succeeds. */
@@ -141,15 +143,27 @@ export function createWorkloadSessions(options: WorkloadSessionsOptions): Worklo
       } finally {
         schedule(s);
       }
-    })().finally(() => (s.reading = undefined));
+    })().finally(() => {
+      s.reading = undefined;
+      if (s.changedDuringRead) {
+        s.changedDuringRead = false;
+        void read(s).catch(() => {});
+      }
+    });
     return s.reading;
+  }
+
+  /** A watch event: a rotation is several events (new dir, ..data_tmp, rename), and one read may run before the swap. */
+  function changed(s: Session): void {
+    if (s.reading) s.changedDuringRead = true;
+    else void read(s).catch(() => {});
   }
 
   function start(s: Session): Promise<void> {
     if (s.started) return s.reading ?? Promise.resolve();
     s.started = true;
     const stop = s.source.watch?.(
-      () => void read(s).catch(() => {}),
+      () => changed(s),
       (reason) => logger.warn('token file watch', { identity: s.config.name, reason }),
     );
     if (stop) s.stopWatch = stop;
