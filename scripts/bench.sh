@@ -4,6 +4,8 @@
 # broker vs haproxy, redis-benchmark) and the HTTP one (direct vs broker vs nginx as a
 # reverse proxy, wrk) and the same-user check (its lookup, and churn with it on and
 # off); those four take --quick only.
+# The same-user bench reads the kernel's TCP hash size from `dmesg` (util-linux, Essential on
+# Debian, so on every machine; it prints the figure without it).
 # test/bench/instructions.ts (instruction counts under callgrind) is run by hand:
 #   node dist/test/bench/instructions.js --broker OLD_CHECKOUT --broker .
 # Installs missing Debian packages when root (otherwise prints the command and runs the
