@@ -13,6 +13,7 @@ import { SettingsError } from '../../config/setting-checks.js';
 import { BrokerError } from '../../errors.js';
 import type { ConnectionContext, Connector, ConnectorDeps, ServedConnection, ServiceConnector } from '../types.js';
 import { createAuthMechanism } from './auth.js';
+import { createFastLane } from './fast-lane.js';
 import { createCredentialCache, proxyRequest, proxyUpgrade, type RequestContext } from './proxy-request.js';
 import { errorBody, writeRawError } from './respond.js';
 import { checkHttpService, chooseAuth, HTTP_CONFIG_KEYS, parseHttpConfig, type HttpConfig, type HttpConnectorName } from './settings.js';
@@ -56,6 +57,7 @@ function createHttpService(service: ServiceConfig, settings: HttpConfig, deps: C
   const pool = createUpstreamPool({ verify: settings.verify, connectTimeoutMs: settings.connectTimeoutMs });
   const target = settings.mode.type === 'reverse' ? settings.mode.upstream.host : 'forward proxy';
   const tls = settings.mode.type === 'reverse' ? settings.mode.upstream.protocol === 'https:' : settings.mode.forceSSL;
+  const lane = createFastLane({ settings, mechanism });
   return {
     connect(client: Socket, ctx: ConnectionContext) {
       const rc: RequestContext = {
@@ -67,14 +69,25 @@ function createHttpService(service: ServiceConfig, settings: HttpConfig, deps: C
         local: localOrigin(service),
         record: (r) => ctx.audit.record({ type: 'http.request', service: service.name, connectionId: ctx.connectionId, bytesIn: 0, bytesOut: 0, durationMs: 0, ...r }),
       };
-      const server = serveConnection(rc);
+      let server: Server | undefined;
+      const toNode = () => {
+        server = serveConnection(rc);
+        server.emit('connection', client);
+      };
       const done = new Promise<void>((resolve) =>
         client.once('close', () => {
-          server.close();
+          server?.close();
           resolve();
         }),
       );
-      server.emit('connection', client);
+      if (!lane) toNode();
+      else {
+        lane.serve(client, rc, (pending) => {
+          if (pending) client.unshift(pending);
+          toNode();
+          client.resume();
+        });
+      }
       const served: ServedConnection = { type: 'served', target, tls, authMethod: mechanism.name, done };
       // No writeError: errors are answered per request (proxy-request.ts); the handshake cannot fail.
       return { handshake: Promise.resolve(served) };
@@ -86,6 +99,7 @@ function createHttpService(service: ServiceConfig, settings: HttpConfig, deps: C
       writeRawError(client, errorBody(err), undefined, err.code === 'too_many_connections' ? { 'retry-after': String(RETRY_AFTER_SECONDS) } : {});
     },
     async close() {
+      lane?.close();
       await pool.close();
       deps.logger.debug('http service closed', { service: service.name });
     },

@@ -54,15 +54,18 @@ export function joinUpstream(upstream: URL, requestTarget: string): URL {
  * removed; Host set to the upstream's. `rawHeaders` is Node's flat [name, value, ...].
  */
 export function upstreamHeaders(rawHeaders: string[], url: URL, brokerSet: Iterable<string>): Record<string, string | string[]> {
-  // Expect: 100-continue was answered by the broker's own server already.
-  const drop = new Set([...HOP_BY_HOP, ...CLIENT_CREDENTIALS, 'host', 'expect', ...[...brokerSet].map((h) => h.toLowerCase())]);
+  const drop = dropSetFor(brokerSet);
+  let named: Set<string> | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]!.toLowerCase() === 'connection') for (const t of rawHeaders[i + 1]!.split(',')) drop.add(t.trim().toLowerCase());
+    if (rawHeaders[i]!.toLowerCase() === 'connection') {
+      named ??= new Set();
+      for (const t of rawHeaders[i + 1]!.split(',')) named.add(t.trim().toLowerCase());
+    }
   }
   const out: Record<string, string | string[]> = {};
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!.toLowerCase();
-    if (drop.has(name)) continue;
+    if (drop.has(name) || named?.has(name)) continue;
     const prev = out[name];
     out[name] = prev === undefined ? rawHeaders[i + 1]! : Array.isArray(prev) ? [...prev, rawHeaders[i + 1]!] : [prev, rawHeaders[i + 1]!];
   }
@@ -70,17 +73,30 @@ export function upstreamHeaders(rawHeaders: string[], url: URL, brokerSet: Itera
   return out;
 }
 
+// The headers a request never carries upstream, per set of broker-set names (one per
+// service's auth mechanism): built once, not per request.
+const dropSets = new WeakMap<object, Set<string>>();
+function dropSetFor(brokerSet: Iterable<string>): Set<string> {
+  let drop = dropSets.get(brokerSet as object);
+  if (!drop) {
+    // Expect: 100-continue was answered by the broker's own server already.
+    drop = new Set([...HOP_BY_HOP, ...CLIENT_CREDENTIALS, 'host', 'expect', ...[...brokerSet].map((h) => h.toLowerCase())]);
+    dropSets.set(brokerSet as object, drop);
+  }
+  return drop;
+}
+
 /** Response headers to pass to the client: hop-by-hop removed, Location mapped back. */
 export function clientHeaders(
   headers: Record<string, string | string[] | undefined>,
   mapLocation: (value: string) => string,
 ): Record<string, string | string[]> {
-  const drop = new Set(HOP_BY_HOP);
   const conn = headers.connection;
-  if (typeof conn === 'string') for (const t of conn.split(',')) drop.add(t.trim().toLowerCase());
+  const named = typeof conn === 'string' ? new Set(conn.split(',').map((t) => t.trim().toLowerCase())) : undefined;
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || drop.has(name)) continue;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || named?.has(name)) continue;
     out[name] = (name === 'location' || name === 'content-location') && typeof value === 'string' ? mapLocation(value) : value;
   }
   return out;
