@@ -3,6 +3,7 @@
 // tracker that finds where an answer ends without changing a byte.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { joinUpstream } from '../../broker/connectors/http/request-head.js';
 import { ChunkedTracker, MAX_FAST_HEAD_BYTES, parseRequestHead, parseResponseHead, serializeFields } from '../../broker/connectors/http/wire.js';
 
 const req = (s: string) => parseRequestHead(Buffer.from(s, 'latin1'));
@@ -47,6 +48,8 @@ test('anything but the plainest request goes to Node: framing a proxy could read
     'CONNECT a:443 HTTP/1.1\r\n\r\n',
     'get / HTTP/1.1\r\n\r\n',
     'GET /a b HTTP/1.1\r\n\r\n',
+    'GET /a#frag HTTP/1.1\r\n\r\n',
+    'GET /a\\b HTTP/1.1\r\n\r\n',
     'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n',
     'garbage\r\n\r\n',
   ];
@@ -110,5 +113,17 @@ test('the chunked tracker finds the end of a body however it is split, and count
 test('malformed chunked framing is an error, not a guess', () => {
   for (const bad of ['x\r\n', '\r\n', '4\r\nWikiX\r\n', '4\r\nWiki\rX', '4\nWiki', '1234567890abc\r\n', '0\r\nbad\nline\r\n\r\n']) {
     assert.throws(() => new ChunkedTracker().feed(Buffer.from(bad, 'latin1')), Error, JSON.stringify(bad));
+  }
+});
+
+test("the fast lane's one-parse upstream URL (base + target) is joinUpstream's, for every target it accepts", () => {
+  const targets = ['/', '/a', '/a/', '/a/../../b', '//evil.example/x', '/%2e%2e/x', '/a?b=1&c=%20', '/a?', '/\u00e9'.normalize(), '/a;b', "/a'b\"c<d>", '/api/v1?x=/y?z'];
+  for (const upstream of ['http://up.local', 'http://up.local:8080/base', 'https://up.local/base/', 'http://[::1]:9/b']) {
+    const u = new URL(upstream);
+    const base = u.origin + u.pathname.replace(/\/+$/, '');
+    for (const t of targets) {
+      if (req(`GET ${t} HTTP/1.1\r\n\r\n`).type !== 'head') continue;
+      assert.equal(new URL(base + t).href, joinUpstream(u, t).href, `${upstream} + ${t}`);
+    }
   }
 });

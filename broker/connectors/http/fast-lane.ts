@@ -15,7 +15,7 @@ import { STATUS_CODES } from 'node:http';
 import { BrokerError, type BrokerErrorCode } from '../../errors.js';
 import type { OutgoingRequest } from './auth.js';
 import type { RequestContext } from './proxy-request.js';
-import { auditPath, clientHeaders, joinUpstream, mapLocationReverse, upstreamHeaders } from './request-head.js';
+import { auditPath, clientHeaders, mapLocationReverse, upstreamHeaders } from './request-head.js';
 import { errorBody, writeRawError } from './respond.js';
 import { upstreamError, type UpstreamTls } from './upstream-pool.js';
 import { ChunkedTracker, parseRequestHead, parseResponseHead, serializeFields, type Framing } from './wire.js';
@@ -57,6 +57,7 @@ export function createFastLane(rc: Pick<RequestContext, 'settings' | 'mechanism'
   }, TICK_MS).unref();
   const lane: Lane = {
     upstream,
+    base: upstream.origin + upstream.pathname.replace(/\/+$/, ''),
     https,
     take(key) {
       for (let i = idle.length - 1; i >= 0; i--) {
@@ -95,6 +96,8 @@ export function createFastLane(rc: Pick<RequestContext, 'settings' | 'mechanism'
 
 interface Lane {
   upstream: URL;
+  /** Origin and base path, without a trailing slash: a request's target is appended. */
+  base: string;
   https: boolean;
   take(key: string): UpstreamConn | undefined;
   open(tls: UpstreamTls | undefined): UpstreamConn;
@@ -235,7 +238,9 @@ class FastConnection {
     this.headSent = false;
     this.outcome = 'ok';
     this.phase = 'preparing';
-    const url = joinUpstream(this.lane.upstream, head.target);
+    // One parse of the whole URL (joinUpstream's result, without its two URL copies);
+    // the target is origin-form, so it can only extend the upstream's path.
+    const url = new URL(this.lane.base + head.target);
     const out: OutgoingRequest = { method: head.method, url, headers: upstreamHeaders(head.rawHeaders, url, this.rc.mechanism.headerNames) };
     const clientAuthorization = headerValue(head.rawHeaders, 'authorization');
     this.rc.credentials

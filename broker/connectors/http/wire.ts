@@ -10,7 +10,8 @@
 export const MAX_FAST_HEAD_BYTES = 16 * 1024;
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
-const REQUEST_LINE = /^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) (\/[!-~]*) HTTP\/1\.1$/;
+// No '#' (a fragment has no business in a request) and no '\\' (URL parsers read it as '/').
+const REQUEST_LINE = /^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) (\/[!-"$-[\]-~]*) HTTP\/1\.1$/;
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-5]\d\d)(?: ([^\0-\x08\x0a-\x1f\x7f]*))?$/;
 const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Control characters other than HTAB: never in a field value (a bare LF would split a line). */
