@@ -211,12 +211,15 @@ test('hardening: permissions, navigation, window.open, IPC from elsewhere, packa
 async function terminalBroker(home: string, configFile: string) {
   const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config'), XDG_STATE_HOME: join(home, '.local', 'state') };
   const bin = join(process.cwd(), 'bin', 'secretless-desktop.js');
-  const terminal = spawn(process.execPath, [bin, 'serve', '--ui', '-f', configFile], { env, stdio: 'ignore' });
+  const terminal = spawn(process.execPath, [bin, 'serve', '--ui', '-f', configFile], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  // What serve said on stderr, for the failure message if it exits at start.
+  let stderr = '';
+  terminal.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const exited = new Promise((r) => terminal.once('exit', r));
   const control = join(home, '.local', 'state', 'secretless-desktop', 'control.json');
   try {
     await waitFor('serve --ui to write its control file', () => {
-      if (terminal.exitCode !== null) throw new Error(`serve --ui exited with ${terminal.exitCode}`);
+      if (terminal.exitCode !== null) throw new Error(`serve --ui exited with ${terminal.exitCode}: ${stderr}`);
       return existsSync(control);
     }, 60_000);
   } catch (err) {
