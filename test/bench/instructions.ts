@@ -14,7 +14,7 @@
 //   http   ka     curl, sequential GETs on one keep-alive connection (per request)
 //          close  curl, a new connection per GET                     (per request)
 //
-//   node dist/test/bench/instructions.js [--broker DIR]... [--protocol pg,mysql,redis] [--scale X]
+//   node dist/test/bench/instructions.js [--broker DIR]... [--protocol pg,mysql,redis] [--workload login,...] [--scale X]
 //
 // Each --broker is a built checkout (its bin/secretless-desktop.js is run); default: this one.
 import { spawn, spawnSync } from 'node:child_process';
@@ -30,11 +30,18 @@ import { clientEnv } from '../fixtures/run.js';
 import { waitFor } from '../fixtures/wait-for.js';
 
 const { values } = parseArgs({
-  options: { broker: { type: 'string', multiple: true }, protocol: { type: 'string', default: 'pg,mysql,redis,http' }, scale: { type: 'string', default: '1' } },
+  options: { broker: { type: 'string', multiple: true }, protocol: { type: 'string', default: 'pg,mysql,redis,http' }, scale: { type: 'string', default: '1' }, workload: { type: 'string' } },
 });
 const brokers = (values.broker ?? [process.cwd()]).map((d) => resolve(d));
 const scale = Number(values.scale);
 const n = (base: number) => Math.max(1, Math.round(base * scale));
+/**
+ * Logins before counting starts. With 10-20, half of a pg login's instructions were V8
+ * compiling the login path (TurboFan on its worker threads), not the broker's own work.
+ */
+const WARM_LOGINS = 150;
+/** Workload names to run (all when not given). */
+const only = values.workload?.split(',');
 
 interface Workload {
   name: string;
@@ -78,7 +85,7 @@ async function pgTarget(dir: string): Promise<Target> {
     credentials: dbCredentials(cluster.port, cluster.users.scram.name),
     env: { PW: cluster.users.scram.password },
     warm: (port) => {
-      pgbench(port, ['-C', '-t', '20', '-f', join(dir, 'select1.sql')]);
+      pgbench(port, ['-C', '-t', String(WARM_LOGINS), '-f', join(dir, 'select1.sql')]);
       pgbench(port, ['-t', '500', '-f', join(dir, 'select1.sql')]);
     },
     workloads: [
@@ -108,7 +115,7 @@ async function mysqlTarget(): Promise<Target> {
     credentials: dbCredentials(db.port, db.users.native.name),
     env: { PW: db.users.native.password },
     warm: (port) => {
-      for (let i = 0; i < 10; i++) cli(port, ['-e', 'SELECT 1']);
+      for (let i = 0; i < WARM_LOGINS; i++) cli(port, ['-e', 'SELECT 1']);
       slap(port, 500);
     },
     workloads: [
@@ -213,11 +220,13 @@ async function measure(broker: string, target: Target, dir: string, tag: string)
 
 const makers: Record<string, (dir: string) => Promise<Target>> = { pg: pgTarget, mysql: mysqlTarget, redis: redisTarget, http: httpTarget };
 const dir = mkdtempSync(join(tmpdir(), 'sd-instr-'));
+process.stderr.write(`callgrind dumps in ${dir}\n`);
 const lines: string[] = [`instructions (callgrind Ir, user space) per unit; builds: ${brokers.join(', ')}`];
 for (const protocol of values.protocol!.split(',')) {
   const make = makers[protocol];
   if (!make) throw new Error(`unknown protocol '${protocol}'`);
   const target = await make(dir);
+  if (only) target.workloads = target.workloads.filter((w) => only.includes(w.name));
   try {
     const perBroker: Map<string, number>[] = [];
     for (const [i, broker] of brokers.entries()) perBroker.push(await measure(broker, target, dir, `${protocol}${i}`));
