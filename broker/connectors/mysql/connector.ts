@@ -33,7 +33,7 @@ import { clientState, greetClient, readClientLogin, writePackets, type ClientLog
 import { clientFacingCapabilities, PASSTHROUGH_CAPS, PASSTHROUGH_MARIADB_CAPS } from './capabilities.js';
 import { CAP, encodeErr, encodePacket, type Greeting, type HandshakeResponse } from './codec.js';
 import { createCommandFilter } from './command-filter.js';
-import { BackendErr, loginTarget, MYSQL_CREDENTIALS, openTarget, type TargetLink } from './target-side.js';
+import { BackendErr, dropLink, loginTarget, MYSQL_CREDENTIALS, openTarget, type TargetLink } from './target-side.js';
 import { databaseForm, databaseSettings, defaultDatabase, type DatabaseSettings } from '../database-settings.js';
 
 const COM_QUIT = 0x01;
@@ -78,8 +78,7 @@ export const mysqlConnector: Connector<DatabaseSettings> = {
           throw new BrokerError('target_error', `the target of service '${service.name}' changed its capabilities since the last connection (${lost}); connect again`);
         return await finishLogin(state, link, login, offered, creds, ctx);
       } catch (err) {
-        link?.reader.detach();
-        link?.socket.destroy();
+        if (link) dropLink(link);
         throw err;
       } finally {
         release();
@@ -110,8 +109,7 @@ export const mysqlConnector: Connector<DatabaseSettings> = {
         const login = await readLogin(state, scramble, ctx);
         return await finishLogin(state, link, login, offered, creds, ctx);
       } catch (err) {
-        link.reader.detach();
-        link.socket.destroy();
+        dropLink(link);
         throw err;
       } finally {
         release();
@@ -129,6 +127,7 @@ export const mysqlConnector: Connector<DatabaseSettings> = {
 
     async function finishLogin(state: ClientState, link: TargetLink, login: ClientLogin, offered: Offer, creds: ResolvedCredentials, ctx: ConnectionContext): Promise<Upstream> {
       const result = await loginTarget(link, login.response, offered, creds, ctx);
+      link.endDeadline();
       writePackets(state, [...login.beforeOk, result.ok]);
       const upstream: Upstream = {
         type: 'upstream',
@@ -189,8 +188,7 @@ export const mysqlConnector: Connector<DatabaseSettings> = {
           link.socket.end(encodePacket(0, Buffer.from([COM_QUIT])));
           return { target: link.addr.display, authMethod: result.authMethod };
         } finally {
-          link.reader.detach();
-          link.socket.destroy();
+          dropLink(link);
         }
       },
     };

@@ -10,6 +10,7 @@ import { backendTlsFromCredentials, upgradeToTls, type BackendTlsSettings } from
 import { abortError } from '../../net/abort.js';
 import { dial, targetAddress, type TargetAddress, type Tunnel } from '../../net/dial.js';
 import { createSocketReader, type SocketReader } from '../../net/socket-reader.js';
+import { loginDeadline } from '../login-deadline.js';
 import type { ConnectionContext } from '../types.js';
 import { greetingMechanism, switchMechanism } from './auth-mechanisms.js';
 import { backendCapabilities } from './capabilities.js';
@@ -51,6 +52,8 @@ export interface TargetLink {
   addr: TargetAddress;
   tls: BackendTlsSettings;
   signal: AbortSignal;
+  /** The login is over (either way): stops its deadline. */
+  endDeadline(): void;
   nextSeq: number;
 }
 
@@ -79,8 +82,15 @@ export async function openTarget(creds: ResolvedCredentials, ctx: ConnectionCont
   const addr = mysqlTarget(creds);
   const tls = await backendTlsFromCredentials(creds, addr.host);
   // One deadline for connect, TLS and login: a silent target must not hang the client.
-  const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeouts.authMs)]);
-  const socket = await dial({ host: addr.host, port: addr.port, path: addr.path, signal, timeoutMs: timeouts.connectMs, service: name, via });
+  const deadline = loginDeadline(ctx.signal, timeouts.authMs);
+  const signal = deadline.signal;
+  let socket: Socket;
+  try {
+    socket = await dial({ host: addr.host, port: addr.port, path: addr.path, signal, timeoutMs: timeouts.connectMs, service: name, via });
+  } catch (err) {
+    deadline.done();
+    throw err;
+  }
   const reader = targetReader(socket, addr, signal, name);
   const partial = { reader, nextSeq: 0 };
   try {
@@ -94,12 +104,20 @@ export async function openTarget(creds: ResolvedCredentials, ctx: ConnectionCont
     if (hello.type === 'err') throw new BackendErr(hello);
     if (!(hello.capabilities & CAP.PROTOCOL_41) || !(hello.capabilities & CAP.SECURE_CONNECTION))
       throw new BrokerError('target_protocol_error', `the target ${addr.display} does not speak the 4.1 protocol`);
-    return { socket, reader, greeting: hello, addr, tls, signal, nextSeq: partial.nextSeq };
+    return { socket, reader, greeting: hello, addr, tls, signal, endDeadline: deadline.done, nextSeq: partial.nextSeq };
   } catch (err) {
+    deadline.done();
     reader.detach();
     socket.destroy();
     throw err;
   }
+}
+
+/** A link given up on (a failed login, a probe that is done): its deadline, reader and socket go. */
+export function dropLink(link: TargetLink): void {
+  link.endDeadline();
+  link.reader.detach();
+  link.socket.destroy();
 }
 
 export interface BackendLogin {

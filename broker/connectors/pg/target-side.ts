@@ -9,6 +9,7 @@ import { backendTlsFromCredentials, upgradeToTls, type BackendTlsSettings } from
 import { abortError } from '../../net/abort.js';
 import { dial, targetAddress, type TargetAddress, type Tunnel } from '../../net/dial.js';
 import { createSocketReader } from '../../net/socket-reader.js';
+import { loginDeadline } from '../login-deadline.js';
 import type { ConnectionContext, Upstream } from '../types.js';
 import { authenticateBackend } from './backend-auth.js';
 import type { CancelRegistry, CancelTarget } from './cancel.js';
@@ -78,8 +79,15 @@ export async function openAuthenticated(
   const addr: LinkAddress = { ...pgTarget(creds), via };
   const tls = await backendTlsFromCredentials(creds, addr.host);
   // One deadline for connect, TLS and login: a target that accepts and then says nothing must not hang the client.
-  const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeouts.authMs)]);
-  const link = await openLink(addr, tls, name, signal, timeouts.connectMs);
+  const deadline = loginDeadline(ctx.signal, timeouts.authMs);
+  const signal = deadline.signal;
+  let link: TargetLink;
+  try {
+    link = await openLink(addr, tls, name, signal, timeouts.connectMs);
+  } catch (err) {
+    deadline.done();
+    throw err;
+  }
   const username = creds.text('username')!;
   const reader = createSocketReader(link.socket, {
     signal,
@@ -115,6 +123,8 @@ export async function openAuthenticated(
     reader.detach();
     link.socket.destroy();
     throw err;
+  } finally {
+    deadline.done();
   }
 }
 
