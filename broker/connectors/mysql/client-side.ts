@@ -3,13 +3,13 @@
 // on, and its own random scramble), takes whatever user and password the client sends
 // without using them, and remembers the client's database, character set, attributes
 // and chosen capabilities for the backend login.
-import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import * as tls from 'node:tls';
 import { BrokerError } from '../../errors.js';
 import { abortError } from '../../net/abort.js';
 import { createSocketReader, type SocketReader } from '../../net/socket-reader.js';
 import { acceptTls } from '../../tls/client-tls.js';
+import { loginRandom } from '../login-random.js';
 import type { ConnectionContext } from '../types.js';
 import { CACHING_SHA2_PLUGIN, FAST_AUTH_SUCCESS } from './auth-caching-sha2.js';
 import { NATIVE_PLUGIN } from './auth-native.js';
@@ -47,7 +47,7 @@ export function clientState(socket: Socket, ctx: ConnectionContext): ClientState
 
 /** Printable, NUL-free bytes, as servers generate them (clients read part 2 up to a NUL). */
 export function newScramble(): Buffer {
-  const b = randomBytes(20);
+  const b = loginRandom(20);
   for (let i = 0; i < b.length; i++) b[i] = 0x21 + (b[i]! % 94);
   return b;
 }

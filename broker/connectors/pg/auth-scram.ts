@@ -2,10 +2,11 @@
 // tls-server-end-point), as PostgreSQL speaks it. The expensive PBKDF2 step is cached
 // per (password, salt, iterations) so connection churn does not pay it each time: the
 // backend keeps the same salt until the role's password changes.
-import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, pbkdf2, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import { BrokerError, CodedError } from '../../errors.js';
 import { tlsServerEndPoint } from '../../tls/channel-binding.js';
+import { loginRandom } from '../login-random.js';
 import type { PgAuthMechanism } from './auth-mechanism.js';
 import { encodeSaslInitialResponse, encodeSaslResponse, type AuthRequest } from './codec.js';
 
@@ -77,7 +78,7 @@ function parseAttributes(msg: string): Map<string, string> {
 export function createScramClient(options: ScramOptions): ScramClient {
   const plus = options.channelBinding !== undefined;
   const gs2Header = plus ? 'p=tls-server-end-point,,' : options.bindingSupported ? 'y,,' : 'n,,';
-  const clientNonce = options.nonce ?? randomBytes(18).toString('base64');
+  const clientNonce = options.nonce ?? loginRandom(18).toString('base64');
   const clientFirstBare = `n=${options.username ?? ''},r=${clientNonce}`;
   let expectedServerSignature: Buffer | undefined;
 
