@@ -10,8 +10,11 @@ import { defaultBrokerSettings, type BrokerSettings } from '../config/broker-set
 
 export type AutoLockEvent = 'screen-lock' | 'sleep';
 
-export function settingsOf(config: BrokerConfig): BrokerSettings {
-  return config.settings ?? defaultBrokerSettings();
+/** Parsed once: approvals read the settings several times per connection. */
+let defaults: Readonly<BrokerSettings> | undefined;
+
+export function settingsOf(config: BrokerConfig): Readonly<BrokerSettings> {
+  return config.settings ?? (defaults ??= Object.freeze(defaultBrokerSettings()));
 }
 
 /** Whether the config has a service that asks (its own approval:, else the default). */
