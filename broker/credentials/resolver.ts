@@ -1,5 +1,6 @@
 // Resolves a service's credentials as one group per new connection: ids are grouped by
 // provider, each provider is asked once for all of its ids, providers run in parallel.
+// Literals (plain YAML values) are configuration: taken as they are, no provider call.
 // Values with an expiry come from the cache (value-cache.ts) until expiryMarginMs
 // before they expire; a changed value is audited as a rotation (rotation-detector.ts).
 // Audit events and errors name service, provider and id, never a value (a literal's id
@@ -62,7 +63,13 @@ export function createResolver(opts: ResolverOptions): Resolver {
     const specs = Object.entries(creds);
     const cached = new Map<string, CacheEntry>();
     const wanted = new Map<string, Set<string>>();
+    let literals = false;
     for (const [, { provider, id }] of specs) {
+      // A literal is configuration: its value is its id (assemble), no provider is asked.
+      if (provider === LITERAL_PROVIDER) {
+        literals = true;
+        continue;
+      }
       const key = cacheKey(provider, id);
       const hit = cache.get(service, key);
       if (hit) cached.set(key, hit);
@@ -70,6 +77,7 @@ export function createResolver(opts: ResolverOptions): Resolver {
       else wanted.set(provider, new Set([id]));
     }
 
+    if (literals && signal.aborted) throw cancelled(service, signal);
     const outcomes = await fetchAll(wanted, signal);
     const fetched = new Map<string, SecretValue>();
     for (const o of outcomes) {
@@ -182,6 +190,10 @@ function assemble(
   const values = new Map<string, Buffer>();
   let expiresAt: Date | undefined;
   for (const [name, { provider, id }] of specs) {
+    if (provider === LITERAL_PROVIDER) {
+      values.set(name, Buffer.from(id, 'utf8'));
+      continue;
+    }
     const key = cacheKey(provider, id);
     const got = fetched.get(key) ?? cached.get(key)!;
     values.set(name, Buffer.from(got.value));
