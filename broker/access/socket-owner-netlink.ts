@@ -51,6 +51,9 @@ for line in sys.stdin:
     sys.stdout.flush()
 `;
 
+/** An address as the helper reads it: 32 hex digits (an IPv4 address padded with zeros). */
+const hex16 = (b: Buffer): string => b.toString('hex').padEnd(32, '0');
+
 const AF_INET = 2;
 const AF_INET6 = 10;
 
@@ -142,8 +145,7 @@ export function createNetlinkLookup(command = 'python3'): NetlinkLookup {
           clearTimeout(timer);
           resolve(row);
         });
-        const pad = (b: Buffer) => Buffer.concat([b, Buffer.alloc(16 - b.length)]).toString('hex');
-        child.stdin.write(`${id} ${family === 'ipv4' ? AF_INET : AF_INET6} ${pad(local)} ${localPort} ${pad(remote)} ${remotePort}\n`);
+        child.stdin.write(`${id} ${family === 'ipv4' ? AF_INET : AF_INET6} ${hex16(local)} ${localPort} ${hex16(remote)} ${remotePort}\n`);
       });
     },
     ready: () => start(),

@@ -100,6 +100,25 @@ test('Linux: the owner of a real loopback client socket is this process user, ov
   assert.equal(nowhere.type, 'unknown');
 });
 
+test('Linux: lookups asked together (clients accepted at once) each get their own socket, IPv4 and IPv6', async () => {
+  const pairs = await Promise.all([pair('127.0.0.1'), pair('127.0.0.1'), pair('::1'), pair('127.0.0.1')]);
+  // The helper does not keep the process alive: the open sockets do while it starts.
+  const netlink = createNetlinkLookup();
+  try {
+    assert.equal(await netlink.ready(), true);
+    const bytes = (a: string) => (net.isIPv4(a) ? Buffer.from(a.split('.').map(Number)) : ipv6Bytes(a));
+    const ask = (e: TcpEnds) => netlink.find(net.isIPv4(e.clientAddress) ? 'ipv4' : 'ipv6', bytes(e.clientAddress), e.clientPort, bytes(e.localAddress), e.localPort);
+    // A port nobody uses, asked in the same batch: no row, and no answer mixed up with it.
+    const rows = await Promise.all([...pairs.map((p) => ask(p.ends)), ask({ ...pairs[0]!.ends, clientPort: 1 })]);
+    for (const [i, row] of rows.slice(0, -1).entries()) assert.ok(row !== 'unavailable' && row?.uid === process.getuid!() && row.inode !== '0', `${i}: ${JSON.stringify(row)}`);
+    assert.equal(new Set(rows.slice(0, -1).map((r) => (r as { inode: string }).inode)).size, pairs.length);
+    assert.equal(rows.at(-1), undefined);
+  } finally {
+    for (const p of pairs) p.close();
+    netlink.close();
+  }
+});
+
 test('Linux: a client already closed (uid 0, inode 0 in TIME_WAIT/FIN_WAIT2) is unknown, not root', async () => {
   const ends: TcpEnds = { clientAddress: '127.0.0.1', clientPort: 0xd431, localAddress: '127.0.0.1', localPort: 5432 };
   const lo = procHex(Buffer.from([127, 0, 0, 1]));
