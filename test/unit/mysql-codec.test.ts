@@ -23,6 +23,8 @@ import {
   parseServerHello,
   type Greeting,
 } from '../../broker/connectors/mysql/codec.js';
+import type { Socket } from 'node:net';
+import { greetClient, greetFromTemplate, greetingTemplate, sameProfile } from '../../broker/connectors/mysql/client-side.js';
 
 const mariaGreeting: Greeting = {
   type: 'greeting',
@@ -67,6 +69,26 @@ test('an SSLRequest is recognised', () => {
   const ssl = parseHandshakeResponse(encodeSslRequest({ capabilities: CAP.PROTOCOL_41, mariadbCapabilities: 0, maxPacketSize: 1 << 24, charset: 33 }));
   assert.equal(ssl.type, 'ssl-request');
   assert.ok(ssl.capabilities & CAP.SSL);
+});
+
+test("the broker's greeting from a per-profile template is the one it would encode, with a new scramble each time", () => {
+  const written: Buffer[] = [];
+  const state = () => ({ socket: { write: (b: Buffer) => written.push(b) } as unknown as Socket, reader: undefined as never, nextSeq: 0 });
+  for (const [profile, tls] of [[mariaGreeting, false], [{ ...mariaGreeting, serverVersion: '8.0.36', capabilities: (mariaGreeting.capabilities | CAP.LONG_PASSWORD) >>> 0 }, true]] as const) {
+    const template = greetingTemplate(profile, tls);
+    const scrambles = [greetFromTemplate(state(), template), greetFromTemplate(state(), template)];
+    const direct = greetClient(state(), { ...profile, connectionId: 0 }, clientFacingCapabilities(profile), tls);
+    const [a, b, c] = written.splice(0).map((packet) => parseServerHello(packet.subarray(4)) as Greeting);
+    assert.deepEqual(a, { ...c!, scramble: scrambles[0] });
+    assert.deepEqual(b, { ...c!, scramble: scrambles[1] });
+    assert.deepEqual(c!.scramble, direct);
+    assert.notDeepEqual(scrambles[0], scrambles[1]);
+    assert.equal(a!.connectionId, 0);
+  }
+  // A target greeting that offers clients the same keeps the template; a changed one does not.
+  assert.equal(sameProfile(mariaGreeting, { ...mariaGreeting, connectionId: 7, scramble: Buffer.alloc(20) }), true);
+  assert.equal(sameProfile(mariaGreeting, { ...mariaGreeting, serverVersion: '5.5.5-10.11.7-MariaDB' }), false);
+  assert.equal(sameProfile(mariaGreeting, { ...mariaGreeting, capabilities: mariaGreeting.capabilities & ~CAP.SSL }), false);
 });
 
 test('malformed handshake responses and greetings throw MysqlProtocolError', () => {

@@ -12,6 +12,7 @@ import { acceptTls } from '../../tls/client-tls.js';
 import { loginRandom } from '../login-random.js';
 import type { ConnectionContext } from '../types.js';
 import { CACHING_SHA2_PLUGIN, FAST_AUTH_SUCCESS } from './auth-caching-sha2.js';
+import { clientFacingCapabilities } from './capabilities.js';
 import { NATIVE_PLUGIN } from './auth-native.js';
 import {
   CAP,
@@ -84,23 +85,58 @@ export interface ClientLogin {
   beforeOk: Buffer[];
 }
 
-export function greetClient(state: ClientState, backend: Greeting, offered: { capabilities: number; mariadbCapabilities: number }, offerTls = false): Buffer {
+type Offer = { capabilities: number; mariadbCapabilities: number };
+
+function greetingPayload(backend: Greeting, offered: Offer, offerTls: boolean, scramble: Buffer): Buffer {
+  return encodeGreeting({
+    serverVersion: backend.serverVersion,
+    // The backend's id, so KILL QUERY <id> from another session (mariadb's Ctrl-C) hits this session.
+    connectionId: backend.connectionId,
+    scramble,
+    capabilities: offerTls ? (offered.capabilities | CAP.SSL) >>> 0 : offered.capabilities,
+    mariadbCapabilities: offered.mariadbCapabilities,
+    charset: backend.charset || 45,
+    status: backend.status,
+    authPlugin: NATIVE_PLUGIN,
+  });
+}
+
+export function greetClient(state: ClientState, backend: Greeting, offered: Offer, offerTls = false): Buffer {
   const scramble = newScramble();
-  writePacket(
-    state,
-    encodeGreeting({
-      serverVersion: backend.serverVersion,
-      // The backend's id, so KILL QUERY <id> from another session (mariadb's Ctrl-C) hits this session.
-      connectionId: backend.connectionId,
-      scramble,
-      capabilities: offerTls ? (offered.capabilities | CAP.SSL) >>> 0 : offered.capabilities,
-      mariadbCapabilities: offered.mariadbCapabilities,
-      charset: backend.charset || 45,
-      status: backend.status,
-      authPlugin: NATIVE_PLUGIN,
-    }),
-  );
+  writePacket(state, greetingPayload(backend, offered, offerTls, scramble));
   return scramble;
+}
+
+/** The greeting the broker sends before dialing, encoded once per target profile: per client only the scramble is new. */
+export interface GreetingTemplate {
+  profile: Greeting;
+  offered: Offer;
+  payload: Buffer;
+  /** Where the scramble's two parts go (8 bytes, then 12). */
+  scrambleAt: readonly [number, number];
+}
+
+export function greetingTemplate(profile: Greeting, offerTls: boolean): GreetingTemplate {
+  const offered = clientFacingCapabilities(profile);
+  const payload = greetingPayload({ ...profile, connectionId: 0 }, offered, offerTls, Buffer.alloc(20, 0x21));
+  // Protocol 10, the NUL-terminated version, the 4-byte connection id, scramble part 1,
+  // 19 bytes of flags and lengths, then part 2 (encodeGreeting).
+  const first = 1 + Buffer.byteLength(profile.serverVersion) + 1 + 4;
+  return { profile, offered, payload, scrambleAt: [first, first + 8 + 19] };
+}
+
+export function greetFromTemplate(state: ClientState, template: GreetingTemplate): Buffer {
+  const scramble = newScramble();
+  const payload = Buffer.from(template.payload);
+  scramble.copy(payload, template.scrambleAt[0], 0, 8);
+  scramble.copy(payload, template.scrambleAt[1], 8);
+  writePacket(state, payload);
+  return scramble;
+}
+
+/** Whether two greetings offer clients the same (what a template is made of). */
+export function sameProfile(a: Greeting, b: Greeting): boolean {
+  return a.serverVersion === b.serverVersion && a.capabilities === b.capabilities && a.mariadbCapabilities === b.mariadbCapabilities && a.charset === b.charset && a.status === b.status;
 }
 
 /**

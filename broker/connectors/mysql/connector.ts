@@ -29,7 +29,7 @@ import type { ResolvedCredentials } from '../../credentials/types.js';
 import { createLoginLimit } from '../login-limit.js';
 import type { Connector, ConnectionContext, Handshake, ServiceConnector, Upstream } from '../types.js';
 import { clientTlsFor } from '../../tls/client-tls.js';
-import { clientState, greetClient, readClientLogin, writePackets, type ClientLogin, type ClientState } from './client-side.js';
+import { clientState, greetClient, greetFromTemplate, greetingTemplate, readClientLogin, sameProfile, writePackets, type ClientLogin, type ClientState, type GreetingTemplate } from './client-side.js';
 import { clientFacingCapabilities, PASSTHROUGH_CAPS, PASSTHROUGH_MARIADB_CAPS } from './capabilities.js';
 import { CAP, encodeErr, encodePacket, type Greeting, type HandshakeResponse } from './codec.js';
 import { createCommandFilter } from './command-filter.js';
@@ -55,6 +55,8 @@ export const mysqlConnector: Connector<DatabaseSettings> = {
     const logins = createLoginLimit(service.name, settings.maxConcurrentLogins);
     // The target's last greeting: what clients are offered before the broker dials.
     let profile: Greeting | undefined;
+    // The greeting offered from it, encoded once per profile.
+    let template: GreetingTemplate | undefined;
     // The connection that learns it (the first of the service) dials first; others wait
     // until its target has greeted.
     let learning: Promise<unknown> | undefined;
@@ -64,15 +66,16 @@ export const mysqlConnector: Connector<DatabaseSettings> = {
       if (!profile) return dialFirst(state, ctx);
       // The broker greets first and dials only once the client has answered, so a client
       // that connects and says nothing costs no credential fetch and no target slot.
-      const offered = clientFacingCapabilities(profile);
-      const scramble = greetClient(state, { ...profile, connectionId: 0 }, offered, !!clientTls);
+      if (template?.profile !== profile) template = greetingTemplate(profile, !!clientTls);
+      const offered = template.offered;
+      const scramble = greetFromTemplate(state, template);
       const login = await readLogin(state, scramble, ctx);
       const release = logins.acquire();
       let link: TargetLink | undefined;
       try {
         const { creds, via } = await credentials(ctx);
         link = await openTarget(creds, ctx, timeouts, via);
-        profile = link.greeting;
+        if (!sameProfile(profile, link.greeting)) profile = link.greeting;
         const lost = capabilitiesLost(login.response, offered, link.greeting);
         if (lost)
           throw new BrokerError('target_error', `the target of service '${service.name}' changed its capabilities since the last connection (${lost}); connect again`);
