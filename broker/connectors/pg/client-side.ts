@@ -79,6 +79,9 @@ export async function readClientStartup(
   throw new BrokerError('protocol_violation', 'too many encryption requests before the startup message');
 }
 
+/** How long forwarding one cancel request to the target may take. */
+const CANCEL_FORWARD_MS = 10_000;
+
 async function forwardCancel(pid: number, secret: Buffer, cancels: CancelRegistry, ctx: ConnectionContext): Promise<void> {
   const hit = cancels.find(pid, secret);
   if (!hit) {
@@ -86,7 +89,9 @@ async function forwardCancel(pid: number, secret: Buffer, cancels: CancelRegistr
     return;
   }
   try {
-    const socket = await hit.target.open(ctx.signal);
+    // Not the connection's signal: a client that sends its cancel request and hangs up at
+    // once (as a raw client may) must still get the query cancelled, as PostgreSQL does.
+    const socket = await hit.target.open(AbortSignal.timeout(CANCEL_FORWARD_MS));
     socket.end(encodeCancelRequest(pid, secret));
     socket.on('error', () => socket.destroy());
     ctx.audit.record({ type: 'cancel.forwarded', service: ctx.service.name, connectionId: hit.connectionId });
