@@ -63,6 +63,8 @@ const defaultKeep = 5;
 const defaultRecentLimit = 1000;
 // Past this many unwritten lines the disk is not keeping up: drop rather than grow forever.
 const maxQueuedLines = 100_000;
+// Lines that are worth a write of their own without waiting for more.
+const COALESCE_LINES = 1_000;
 
 export function createAuditLog(options: AuditLogOptions): AuditLog {
   const feed = createAuditFeed(options.now ?? (() => new Date()), options.recentLimit ?? defaultRecentLimit);
@@ -323,6 +325,15 @@ function createJsonlWriter(options: WriterOptions): JsonlWriter {
       }
       done += batch.length;
       settle();
+      // Under a steady stream of records each write would carry only what arrived during
+      // the one before (a thread-pool round trip per handful of records): wait for company
+      // again. flush() and close() do not wait.
+      if (queue.length > 0 && queue.length < COALESCE_LINES && waiters.length === 0 && !closed && options.coalesceMs > 0) {
+        draining = false;
+        timer = setTimeout(startDrain, options.coalesceMs);
+        timer.unref();
+        return;
+      }
     }
     draining = false;
   };
