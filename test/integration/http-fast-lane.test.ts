@@ -4,6 +4,7 @@
 // kept-alive connection, cuts an answer short, contradicts its own framing). Clients:
 // curl (several URLs on one connection), and raw sockets for pipelining and split heads.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
@@ -13,6 +14,7 @@ import { startTestBroker, type TestBroker } from '../fixtures/broker.js';
 import { waitFor } from '../fixtures/wait-for.js';
 
 const run = promisify(execFile);
+const BIG = Buffer.alloc(8 << 20, 0).map((_, i) => (i * 7 + (i >> 12)) % 251);
 const TOKEN = 'fast-lane-token-5e1b9c';
 
 let upstream: Server;
@@ -52,6 +54,19 @@ function route(req: IncomingMessage, res: ServerResponse): void {
       case '/hints':
         res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
         return void res.end('after hints');
+      case '/big': {
+        // 8 MiB in 1 MiB writes: more than the broker's read buffer, faster than a paused client reads.
+        res.writeHead(200, { 'content-length': BIG.length });
+        let at = 0;
+        const more = (): void => {
+          while (at < BIG.length) {
+            const ok = res.write(BIG.subarray(at, (at += 1 << 20)));
+            if (!ok) return void res.once('drain', more);
+          }
+          res.end();
+        };
+        return more();
+      }
       case '/empty':
         res.writeHead(204);
         return void res.end();
@@ -189,4 +204,26 @@ test('an answer cut short resets the client; contradictory framing is a 502; the
   const ok = records.find((r) => r.type === 'http.request' && r.path === '/echo/post');
   assert.ok(ok?.type === 'http.request' && ok.status === 200 && ok.bytesIn === 'body with length'.length && ok.bytesOut > 0, JSON.stringify(ok));
   assert.ok(!tb.output().includes(TOKEN), 'the token appears in no log or audit record');
+});
+
+test('a large answer to a client that stops reading arrives byte for byte (the broker waits for each write before reading on)', async () => {
+  const { host, port } = tb.tcp('api');
+  const socket = connect(port, host);
+  const chunks: Buffer[] = [];
+  let paused = false;
+  socket.on('data', (d: Buffer) => {
+    chunks.push(d);
+    if (!paused) {
+      // Stop reading for a while: the broker's writes back up and it must not reuse its read buffer meanwhile.
+      paused = true;
+      socket.pause();
+      setTimeout(() => socket.resume(), 500);
+    }
+  });
+  socket.write('GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  await new Promise((r) => socket.once('close', r));
+  const all = Buffer.concat(chunks);
+  const body = all.subarray(all.indexOf('\r\n\r\n') + 4);
+  assert.equal(body.length, BIG.length);
+  assert.equal(createHash('sha256').update(body).digest('hex'), createHash('sha256').update(BIG).digest('hex'));
 });

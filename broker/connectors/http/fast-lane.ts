@@ -30,6 +30,9 @@ const ANSWER_TIMEOUT_MS = 300_000;
 const TICK_MS = 1_000;
 /** Client bytes buffered past the request being served before the client is paused. */
 const MAX_BUFFERED = 64 * 1024;
+/** Read buffer of a plain-http upstream connection (answers can be large: a download reads this much at a time). */
+const UPSTREAM_READ_BYTES = 64 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 export interface FastLane {
   /** Serves `client`; calls handOff with unread bytes when Node's parser should take over. */
@@ -69,10 +72,17 @@ export function createFastLane(rc: Pick<RequestContext, 'settings' | 'mechanism'
       return undefined;
     },
     open(tls) {
-      const socket = tls
-        ? tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }), ...tls.options }).setNoDelay(true)
-        : connect({ host, port, noDelay: true });
-      return new UpstreamConn(socket, tls?.id ?? '', connectTimeoutMs, idle);
+      if (tls) {
+        const socket = tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }), ...tls.options }).setNoDelay(true);
+        return new UpstreamConn(socket, tls.id, connectTimeoutMs, idle, false);
+      }
+      // Plain TCP reads into one buffer the connection keeps (Node's onread): no Buffer
+      // and no stream event per answer.
+      let conn: UpstreamConn | undefined;
+      const buffer = Buffer.allocUnsafeSlow(UPSTREAM_READ_BYTES);
+      const socket = connect({ host, port, noDelay: true, onread: { buffer, callback: (n: number, buf: Uint8Array) => conn!.onRead(Buffer.from(buf.buffer, buf.byteOffset, n)) } });
+      conn = new UpstreamConn(socket, '', connectTimeoutMs, idle, true);
+      return conn;
     },
     give(u) {
       u.owner = undefined;
@@ -119,16 +129,14 @@ class UpstreamConn {
     readonly key: string,
     connectTimeoutMs: number,
     idle: UpstreamConn[],
+    direct: boolean,
   ) {
     socket.setTimeout(connectTimeoutMs, () => {
       const err = Object.assign(new Error('connect timed out'), { code: 'UND_ERR_CONNECT_TIMEOUT' });
       socket.destroy(err);
     });
     socket.once(key ? 'secureConnect' : 'connect', () => socket.setTimeout(0));
-    socket.on('data', (chunk: Buffer) => {
-      if (this.owner) this.owner.onUpstreamData(chunk);
-      else socket.destroy(); // an idle connection has nothing to say
-    });
+    if (!direct) socket.on('data', (chunk: Buffer) => void this.deliver(chunk, false));
     socket.on('drain', () => this.owner?.onUpstreamDrain());
     socket.on('end', () => this.owner?.onUpstreamEnd(this));
     socket.on('error', (err) => void (this.error = err));
@@ -137,6 +145,24 @@ class UpstreamConn {
       if (i >= 0) idle.splice(i, 1);
       this.owner?.onUpstreamClose(this);
     });
+  }
+
+  /** A read into the connection's own buffer (valid during the call): false stops reading until it may be reused. */
+  onRead(view: Buffer): boolean {
+    return this.deliver(view, true);
+  }
+
+  private deliver(chunk: Buffer, transient: boolean): boolean {
+    const owner = this.owner;
+    if (!owner) {
+      this.socket.destroy(); // an idle connection has nothing to say
+      return false;
+    }
+    owner.onUpstreamData(chunk, transient);
+    // A write to the client that still holds bytes of the read buffer: read again once it is flushed.
+    if (!transient || owner.client.writableLength === 0 || owner.client.destroyed) return true;
+    owner.client.write(EMPTY, () => this.socket.resume());
+    return false;
   }
 }
 
@@ -317,15 +343,18 @@ class FastConnection {
     if (this.bodyLeft === 0 && this.phase === 'sending') this.phase = 'awaiting';
   }
 
-  onUpstreamData(chunk: Buffer): void {
+  /** Bytes of the answer; `transient`: they are in the connection's read buffer (copy what is kept). */
+  onUpstreamData(chunk: Buffer, transient: boolean): void {
     this.activity++;
     if (this.headSent) return this.forwardAnswer(chunk, 0);
     if (this.phase !== 'awaiting' && this.phase !== 'sending') return void this.up?.socket.destroy();
+    // A concatenation is the broker's own; a view of the read buffer must be copied to be kept.
+    const owned = !transient || this.ubuf !== undefined;
     let buf = this.ubuf ? Buffer.concat([this.ubuf, chunk]) : chunk;
     for (;;) {
       const head = parseResponseHead(buf, this.method);
       if (head.type === 'incomplete') {
-        this.ubuf = buf;
+        this.ubuf = owned ? buf : Buffer.from(buf);
         return;
       }
       if (head.type === 'invalid') return this.fail(Object.assign(new Error(head.reason), { code: 'UND_ERR_SOCKET' }));
