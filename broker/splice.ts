@@ -8,6 +8,7 @@
 // sockets and SSH channels use the stream pipe.
 import type { Socket } from 'node:net';
 import { directRead, isPlainSocket } from './net/direct-read.js';
+import { directWriter } from './net/direct-write.js';
 
 export interface SpliceResult {
   bytesFromClient: number;
@@ -65,6 +66,14 @@ function pumpDirect(from: Socket, to: Socket, filter?: ChunkFilter): boolean {
     to.write(EMPTY, resume); // called once everything before it is written
     return false;
   };
+  // Straight to the handle where Node allows it (net/direct-write.ts), else Socket.write.
+  const writer = directWriter(to, resume);
+  const writeOne = writer ? (b: Buffer) => writer.write(b) : (b: Buffer) => (to.write(b), flushedNow());
+  const writeAll = (parts: Buffer[]): boolean => {
+    if (parts.length === 1) return writeOne(parts[0]!);
+    writeParts(to, parts);
+    return flushedNow();
+  };
   const small = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
   let next: Buffer | undefined;
   // No write still holds bytes of any buffer when a read happens (see flushedNow), so
@@ -74,16 +83,27 @@ function pumpDirect(from: Socket, to: Socket, filter?: ChunkFilter): boolean {
       if (n === buf.length) next = Buffer.allocUnsafeSlow(BULK_READ_BYTES);
     } else if (n < READ_BUFFER_BYTES) next = small;
   };
+  // The bytes of the last read; a read of the same size into the same buffer (a
+  // request/response loop) reuses the view instead of making a new one.
+  let view: Buffer = EMPTY;
+  let viewOf: Buffer = EMPTY;
+  const bytes = (n: number, buf: Buffer): Buffer => {
+    if (buf !== viewOf || view.length !== n) {
+      view = buf.subarray(0, n);
+      viewOf = buf;
+    }
+    return view;
+  };
   const onRead = filter
     ? (n: number, buf: Buffer) => {
-        writeParts(to, filter(buf.subarray(0, n)));
+        const more = writeAll(filter(bytes(n, buf)));
         resize(n, buf);
-        return flushedNow();
+        return more;
       }
     : (n: number, buf: Buffer) => {
-        to.write(buf.subarray(0, n));
+        const more = writeOne(bytes(n, buf));
         resize(n, buf);
-        return flushedNow();
+        return more;
       };
   const nextBuffer = () => {
     const b = next;

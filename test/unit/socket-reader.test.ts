@@ -10,6 +10,7 @@ import { createSocketReader, type Parsed, type SocketReaderOptions } from '../..
 import { encodeErrorResponse, parseMessage, type PgMessage } from '../../broker/connectors/pg/codec.js';
 import tls from 'node:tls';
 import { checkDirectRead, isPlainSocket } from '../../broker/net/direct-read.js';
+import { checkDirectWrite } from '../../broker/net/direct-write.js';
 import { splice } from '../../broker/splice.js';
 import { waitFor } from '../fixtures/wait-for.js';
 
@@ -469,6 +470,53 @@ test('splice between plain sockets reads into its own buffers (no stream data ev
   }
 });
 
+/** Resolves once `socket` has read `total` bytes in all. */
+function bytesIn(socket: Socket, total: number): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (socket.bytesRead < total) return;
+      socket.off('data', check);
+      resolve();
+    };
+    socket.on('data', check);
+    check();
+  });
+}
+
+test('splice between plain sockets writes to the handles directly (no Socket.write per message), every byte in order both ways', async () => {
+  checkDirectWrite();
+  const s = await handshaken();
+  try {
+    const done = splice(s.brokerClient, s.brokerUpstream, s.pending);
+    // Counted from here: the pending bytes above went through Socket.write on purpose.
+    let streamWrites = 0;
+    for (const sock of [s.brokerClient, s.brokerUpstream]) {
+      const write = sock.write.bind(sock) as (...args: unknown[]) => boolean;
+      sock.write = ((...args: unknown[]) => (streamWrites++, write(...args))) as typeof sock.write;
+    }
+    const atServer = collect(s.server, s.pending.toUpstream.length + 100 * 6);
+    const atApp = collect(s.app, s.pending.toClient.length + 100 * 6);
+    // Request/answer turns, as a client and a server take them.
+    for (let i = 0; i < 100; i++) {
+      const n = String(i).padStart(2, '0');
+      s.app.write(`ask:${n}`);
+      await bytesIn(s.server, s.pending.toUpstream.length + (i + 1) * 6);
+      s.server.write(`ans:${n}`);
+    }
+    const expected = (tag: string) => Array.from({ length: 100 }, (_, i) => `${tag}:${String(i).padStart(2, '0')}`).join('');
+    assert.equal((await atServer).toString('latin1'), s.pending.toUpstream.toString('latin1') + expected('ask'));
+    assert.equal((await atApp).toString('latin1'), s.pending.toClient.toString('latin1') + expected('ans'));
+    assert.equal(streamWrites, 0, 'no message went through Socket.write');
+    s.app.end();
+    await done;
+  } finally {
+    destroyAll(s.app, s.brokerClient, s.brokerUpstream, s.server);
+  }
+});
+
+/** Bytes a socket holds for its peer: in its Writable, or (direct writes) in libuv's write queue. */
+const heldForWriting = (socket: net.Socket) => socket.writableLength + ((socket as unknown as { _handle?: { writeQueueSize?: number } })._handle?.writeQueueSize ?? 0);
+
 test('splice: a reader that stops reading holds the broker\'s writes, and not a byte of what it gets is overwritten by later reads', async () => {
   const s = await handshaken();
   try {
@@ -485,7 +533,7 @@ test('splice: a reader that stops reading holds the broker\'s writes, and not a 
     for (const b of blocks) s.server.write(b);
     // The broker has a write waiting for the app (its bytes still in the read buffer) and
     // has not read all the server sent: the rest is read only after that write is done.
-    await waitFor('the broker to hold a write for the app', () => s.brokerClient.writableLength > 0);
+    await waitFor('the broker to hold a write for the app', () => heldForWriting(s.brokerClient) > 0);
     assert.ok(s.brokerUpstream.bytesRead < s.handshakeBytes + s.pending.toClient.length + fromServer.length, 'part of the server\'s bytes are still unread');
     const atApp = collect(s.app, s.pending.toClient.length + fromServer.length);
     s.app.resume();
