@@ -122,7 +122,9 @@ function pump(from: Socket, to: Socket, filter?: ChunkFilter): void {
 }
 
 function closeAfterFlush(socket: Socket): void {
-  if (socket.destroyed) return;
+  // Called on the peer's 'end' and again on its 'close': a second end() of an ending
+  // socket builds an ERR_STREAM_ALREADY_FINISHED error (stack and all) for nobody.
+  if (socket.destroyed || socket.writableEnded) return;
   socket.end();
   setTimeout(() => socket.destroy(), LINGER_MS).unref();
 }
