@@ -19,7 +19,7 @@ ensure_debian_packages lenient haproxy=haproxy pgbouncer=pgbouncer initdb=postgr
   pgbench=postgresql-client psql=postgresql-client openssl=openssl \
   mariadb-install-db=mariadb-server mariadb-slap=mariadb-client \
   redis-server=redis-server redis-benchmark=redis-tools /usr/sbin/nginx=nginx wrk=wrk \
-  valgrind=valgrind callgrind_control=valgrind
+  valgrind=valgrind callgrind_control=valgrind callgrind_annotate=valgrind
 
 npx tsc -p tsconfig.json
 node dist/test/bench/pg-bench.js "$@"
