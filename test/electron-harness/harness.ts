@@ -194,7 +194,8 @@ export async function launchApp(options: LaunchAppOptions = {}): Promise<Desktop
     notifications: () => s.notifications,
     window: () => s.windows.filter((w) => !w.isDestroyed()).at(-1),
     async page() {
-      const w = await until('the window', () => handle.window());
+      // A page evaluated while main's loadFile is still navigating loses its context: wait for the load.
+      const w = await until('the window with its page loaded', () => { const w = handle.window(); return w && !w.webContents.isLoading() ? w : undefined; });
       return w.page();
     },
     brokers: () => s.utilities,

@@ -19,7 +19,7 @@ import { app } from './standin.js';
 let nextId = 1;
 
 type WindowSurface = Pick<E.BrowserWindow, 'show' | 'hide' | 'focus' | 'isVisible' | 'isDestroyed' | 'minimize' | 'isMinimized' | 'restore' | 'close' | 'destroy' | 'removeMenu'>;
-type WebContentsSurface = Pick<E.WebContents, 'send' | 'isDestroyed' | 'setWindowOpenHandler' | 'id'>;
+type WebContentsSurface = Pick<E.WebContents, 'send' | 'isDestroyed' | 'isLoading' | 'setWindowOpenHandler' | 'id'>;
 
 export interface HarnessWebContents extends WebContentsSurface, EventEmitter {
   /** Everything main sent to the page (channel and arguments). */
@@ -53,6 +53,8 @@ export function createWindow(options: E.BrowserWindowConstructorOptions, s: Harn
     id,
     sent: [] as { channel: string; args: unknown[] }[],
     isDestroyed: () => destroyed,
+    // True until main's loadFile has finished (also before main asked for one).
+    isLoading: () => !loaded,
     setWindowOpenHandler: (handler: Parameters<E.WebContents['setWindowOpenHandler']>[0]) => void (openHandler = handler),
     send(channel: string, ...args: unknown[]) {
       if (destroyed) throw new Error('Object has been destroyed');
