@@ -12,7 +12,7 @@ import type { ServiceConfig } from '../config/types.js';
 import { BrokerError } from '../errors.js';
 import type { AccessCheck } from './gate.js';
 import { platformSocketOwner } from './platform.js';
-import { tcpEnds, type SocketOwner, type SocketOwnerLookup } from './socket-owner.js';
+import { tcpEnds, type SocketOwner, type SocketOwnerLookup, type TcpEnds } from './socket-owner.js';
 
 /** A user as the platform names it: a uid (POSIX) or SID (Windows), and the login name. */
 export interface OsUser {
@@ -71,7 +71,8 @@ export interface SameUserOptions {
 export function sameUserCheck(options: SameUserOptions = {}): AccessCheck {
   const lookup = options.lookup ?? platformSocketOwner();
   let self: Promise<OsUser> | undefined;
-  const selfUser = () => (self ??= (options.self ?? processUser)());
+  let selfKnown: OsUser | undefined; // once learnt, without an await per connection
+  const selfUser = () => (self ??= (options.self ?? processUser)().then((u) => (selfKnown = u)));
   const names = new Map<string, Promise<string | undefined>>();
   const nameOf = (uid: number | string) => {
     let name = names.get(String(uid));
@@ -80,17 +81,17 @@ export function sameUserCheck(options: SameUserOptions = {}): AccessCheck {
   };
 
   return async ({ socket, client, service, signal }) => {
-    const policy: AccessPolicy = { allowUsers: service.allowUsers, allowAnyUser: service.allowAnyUser };
-    const me = await selfUser();
+    const policy: AccessPolicy = service; // its allowUsers and allowAnyUser
+    const me = selfKnown ?? (await selfUser());
     let owner: SocketOwner;
     if (client.transport === 'unix') {
       // 0600 is the guard; a uid found by --peer-lookup is checked as well.
       if (client.uid === undefined) return client;
       owner = { type: 'user', uid: client.uid };
     } else {
-      const ends = tcpEnds(socket);
       if (policy.allowAnyUser) return client;
-      owner = ends && lookup ? await lookup(ends, signal).catch((err: Error) => ({ type: 'unknown' as const, reason: `the owner lookup failed: ${err.message}` })) : { type: 'unknown', reason: `no socket-owner lookup on ${process.platform}` };
+      const ends = tcpEnds(socket);
+      owner = ends && lookup ? await ownerOf(lookup, ends, signal) : { type: 'unknown', reason: `no socket-owner lookup on ${process.platform}` };
     }
     const known: ClientInfo = owner.type === 'user' ? { ...client, uid: owner.uid, user: owner.uid === me.uid ? me.name : (owner.name ?? (await nameOf(owner.uid))) } : client;
     const decision = decideSameUser(policy, me, owner.type === 'user' ? { ...owner, name: known.user } : owner);
@@ -98,6 +99,14 @@ export function sameUserCheck(options: SameUserOptions = {}): AccessCheck {
     const who = owner.type === 'user' ? `user '${known.user ?? '?'}' (uid ${owner.uid})` : `an unknown user (${owner.reason})`;
     throw new PeerNotAllowed(decision.message, known, `${decision.message}; the client is ${who}`);
   };
+}
+
+async function ownerOf(lookup: SocketOwnerLookup, ends: TcpEnds, signal: AbortSignal): Promise<SocketOwner> {
+  try {
+    return await lookup(ends, signal);
+  } catch (err) {
+    return { type: 'unknown', reason: `the owner lookup failed: ${(err as Error).message}` };
+  }
 }
 
 /** A refusal: the client's message, plus who it was for the audit and the log. */

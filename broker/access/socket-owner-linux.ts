@@ -21,13 +21,28 @@ export async function linuxSocketOwner(ends: TcpEnds): Promise<SocketOwner> {
 }
 
 function exactLookup(ends: TcpEnds): Promise<ProcTcpRow | undefined | 'unavailable'> {
-  const client = unmapIPv4(ends.clientAddress);
-  const local = unmapIPv4(ends.localAddress);
+  const client = addressHex(ends.clientAddress);
+  const local = addressHex(ends.localAddress);
   netlink ??= createNetlinkLookup();
   // An IPv4 query also finds an IPv6 socket connected to a v4-mapped address (same hash table).
-  if (net.isIPv4(client) && net.isIPv4(local)) return netlink.find('ipv4', ipv4Bytes(client), ends.clientPort, ipv4Bytes(local), ends.localPort);
-  if (net.isIPv6(client) && net.isIPv6(local)) return netlink.find('ipv6', ipv6Bytes(client), ends.clientPort, ipv6Bytes(local), ends.localPort);
-  return Promise.resolve(undefined);
+  if (client.family !== local.family || !client.family) return Promise.resolve(undefined);
+  return netlink.find(client.family, client.hex, ends.clientPort, local.hex, ends.localPort);
+}
+
+type HexAddress = { family: 'ipv4' | 'ipv6' | undefined; hex: string };
+/** Both ends of nearly every client are the same few addresses (127.0.0.1 and the listener's). */
+const hexAddresses = new Map<string, HexAddress>();
+
+/** An address as the netlink helper reads it (IPv4 for a v4-mapped one), kept per address. */
+export function addressHex(address: string): HexAddress {
+  let known = hexAddresses.get(address);
+  if (known) return known;
+  const plain = unmapIPv4(address);
+  const family = net.isIPv4(plain) ? 'ipv4' : net.isIPv6(plain) ? 'ipv6' : undefined;
+  known = { family, hex: family === 'ipv4' ? ipv4Bytes(plain).toString('hex') : family ? ipv6Bytes(plain).toString('hex') : '' };
+  if (hexAddresses.size >= 256) hexAddresses.clear(); // remote clients (allowRemote): many addresses
+  hexAddresses.set(address, known);
+  return known;
 }
 
 export function ownerOfRow(row: ProcTcpRow | undefined): SocketOwner {

@@ -52,7 +52,7 @@ for line in sys.stdin:
 `;
 
 /** An address as the helper reads it: 32 hex digits (an IPv4 address padded with zeros). */
-const hex16 = (b: Buffer): string => b.toString('hex').padEnd(32, '0');
+const hex16 = (b: Buffer | string): string => (typeof b === 'string' ? b : b.toString('hex')).padEnd(32, '0');
 
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -61,8 +61,9 @@ export interface NetlinkLookup {
   /**
    * The row, undefined when there is no such socket, or 'unavailable' (no python3, no
    * netlink, or the helper is still starting): use /proc. Never waits for the helper to start.
+   * Addresses are their bytes or those in hex (socket-owner-linux.ts passes hex it keeps).
    */
-  find(family: 'ipv4' | 'ipv6', local: Buffer, localPort: number, remote: Buffer, remotePort: number): Promise<ProcTcpRow | undefined | 'unavailable'>;
+  find(family: 'ipv4' | 'ipv6', local: Buffer | string, localPort: number, remote: Buffer | string, remotePort: number): Promise<ProcTcpRow | undefined | 'unavailable'>;
   /** Starts the helper; resolves true once it answers lookups, false if it cannot. */
   ready(): Promise<boolean>;
   close(): void;
@@ -77,15 +78,35 @@ export function createNetlinkLookup(command = 'python3'): NetlinkLookup {
   let ready = false;
   let failures = 0;
   let nextId = 0;
-  const pending = new Map<number, (row: ProcTcpRow | undefined | 'unavailable') => void>();
+  // In the order asked, so by deadline: one timer for all of them (a timer per lookup was
+  // a setTimeout and a clearTimeout per connection for an answer that takes 0.1 ms). It
+  // keeps the process alive only while an answer is awaited, as the helper itself does not.
+  const pending = new Map<number, { settle: (row: ProcTcpRow | undefined | 'unavailable') => void; due: number }>();
+  let sweep: NodeJS.Timeout | undefined;
+  const expire = () => {
+    sweep = undefined;
+    const now = performance.now();
+    for (const [id, p] of pending) {
+      if (p.due > now) {
+        armSweep(p.due - now);
+        return;
+      }
+      pending.delete(id);
+      p.settle('unavailable');
+    }
+  };
+  const armSweep = (ms: number) => {
+    sweep = setTimeout(expire, ms);
+  };
 
   const fail = () => {
     helper = undefined;
     started = undefined;
     ready = false;
     failures++;
-    for (const settle of pending.values()) settle('unavailable');
+    for (const p of pending.values()) p.settle('unavailable');
     pending.clear();
+    sweep?.unref();
   };
 
   function start(): Promise<boolean> {
@@ -118,9 +139,10 @@ export function createNetlinkLookup(command = 'python3'): NetlinkLookup {
           announce(true);
           continue;
         }
-        const settle = pending.get(Number(id));
+        const p = pending.get(Number(id));
         pending.delete(Number(id));
-        settle?.(uid === 'none' || uid === undefined ? undefined : { uid: Number(uid), inode: inode ?? '0' });
+        if (pending.size === 0) sweep?.unref();
+        p?.settle(uid === 'none' || uid === undefined ? undefined : { uid: Number(uid), inode: inode ?? '0' });
       }
     });
     // The helper must not keep the broker alive: it exits when its stdin closes.
@@ -136,15 +158,10 @@ export function createNetlinkLookup(command = 'python3'): NetlinkLookup {
       const child = helper;
       if (!ready || !child) return Promise.resolve('unavailable');
       const id = nextId++;
-      return new Promise((resolve) => {
-        const timer = setTimeout(() => {
-          pending.delete(id);
-          resolve('unavailable');
-        }, ANSWER_MS);
-        pending.set(id, (row) => {
-          clearTimeout(timer);
-          resolve(row);
-        });
+      return new Promise((settle) => {
+        pending.set(id, { settle, due: performance.now() + ANSWER_MS });
+        if (!sweep) armSweep(ANSWER_MS);
+        else if (pending.size === 1) sweep.ref();
         child.stdin.write(`${id} ${family === 'ipv4' ? AF_INET : AF_INET6} ${hex16(local)} ${localPort} ${hex16(remote)} ${remotePort}\n`);
       });
     },
