@@ -38,7 +38,23 @@ export function createFloodGuard(sink: AuditSink, options: FloodGuardOptions = {
   const fullPerInterval = options.fullPerInterval ?? 20;
   const holdMs = options.holdMs ?? 60_000;
   const now = options.now ?? Date.now;
-  const held = new Map<string, { opened: Opened; timer: NodeJS.Timeout }>();
+  // Held in the order opened, so by deadline (the same holdMs for all): one timer, armed for
+  // the oldest, instead of a setTimeout and a clearTimeout per connection.
+  const held = new Map<string, { opened: Opened; due: number }>();
+  let holdTimer: NodeJS.Timeout | undefined;
+  const writeDue = (): void => {
+    holdTimer = undefined;
+    const t = performance.now();
+    for (const [id, h] of held) {
+      if (h.due > t) return armHold(h.due - t);
+      held.delete(id);
+      sink.record(h.opened);
+    }
+  };
+  const armHold = (ms: number): void => {
+    holdTimer = setTimeout(writeDue, ms);
+    holdTimer.unref();
+  };
   const dropping = new Set<string>(); // connections whose records are being counted, not written
   const windows = new Map<string, Window>();
 
@@ -78,7 +94,6 @@ export function createFloodGuard(sink: AuditSink, options: FloodGuardOptions = {
     const h = held.get(id);
     if (!h) return undefined;
     held.delete(id);
-    clearTimeout(h.timer);
     return h.opened;
   };
 
@@ -107,12 +122,8 @@ export function createFloodGuard(sink: AuditSink, options: FloodGuardOptions = {
     record(event) {
       switch (event.type) {
         case 'connection.opened': {
-          const timer = setTimeout(() => {
-            const opened = release(event.connectionId);
-            if (opened) sink.record(opened);
-          }, holdMs);
-          timer.unref();
-          held.set(event.connectionId, { opened: event, timer });
+          held.set(event.connectionId, { opened: event, due: performance.now() + holdMs });
+          if (!holdTimer) armHold(holdMs);
           return;
         }
         case 'connection.failed': {

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createAuditLog } from '../../broker/audit/audit-log.js';
 import { createMemoryAudit } from '../../broker/audit/memory-audit.js';
+import { createFloodGuard } from '../../broker/audit/flood-guard.js';
 import type { AuditEvent, AuditRecord } from '../../broker/audit/types.js';
 import type { BrokerErrorCode } from '../../broker/errors.js';
 import { waitFor } from '../fixtures/wait-for.js';
@@ -192,6 +193,23 @@ test('without flush(), records reach the file shortly after (coalesced), in orde
     clearInterval(watcher);
     await log.close();
   }
+});
+
+test('a held opened record is written once its hold is over, each at its own time, and never twice', async () => {
+  const written: { event: AuditEvent; at: number }[] = [];
+  const t0 = performance.now();
+  const guard = createFloodGuard({ record: (event) => void written.push({ event, at: performance.now() - t0 }) }, { holdMs: 60 });
+  const opened = (connectionId: string): AuditEvent => ({ type: 'connection.opened', service: 'db', connectionId, client: { transport: 'tcp', address: '127.0.0.1' } });
+  guard.record(opened('a'));
+  guard.record(opened('b')); // logs in before its hold is over: written then, once
+  await new Promise((r) => setTimeout(r, 30));
+  guard.record(opened('c')); // held 60 ms from here, not from the first one's timer
+  guard.record({ type: 'connection.authenticated', service: 'db', connectionId: 'b', target: 'db:3306', tls: false, authMethod: 'mysql_native_password' });
+  await waitFor('the held records', () => written.filter((w) => w.event.type === 'connection.opened').length === 3, 2_000);
+  const at = (id: string) => written.find((w) => w.event.type === 'connection.opened' && w.event.connectionId === id)!.at;
+  assert.ok(at('a') >= 59 && at('c') >= 89 && at('b') < 59, JSON.stringify(written.map((w) => [w.event.type, 'connectionId' in w.event ? w.event.connectionId : '', Math.round(w.at)])));
+  await new Promise((r) => setTimeout(r, 80));
+  assert.equal(written.filter((w) => w.event.type === 'connection.opened').length, 3);
 });
 
 test('a flood of connections that never log in is aggregated per source; every real login stays, in full', async () => {
