@@ -60,6 +60,7 @@ export const mysqlConnector: Connector<DatabaseSettings> = {
     // The connection that learns it (the first of the service) dials first; others wait
     // until its target has greeted.
     let learning: Promise<unknown> | undefined;
+    let refusal: Buffer | undefined; // to COM_CHANGE_USER (installCommandFilter)
 
     async function handshake(state: ClientState, ctx: ConnectionContext): Promise<Handshake> {
       if (!profile && learning) await raceSignal(learning.catch(() => {}), ctx.signal);
@@ -141,7 +142,7 @@ export const mysqlConnector: Connector<DatabaseSettings> = {
         tls: !!(link.socket as { encrypted?: boolean }).encrypted,
         authMethod: result.authMethod,
       };
-      installCommandFilter(upstream, state.socket, ctx);
+      installCommandFilter(upstream, state.socket, ctx, (refusal ??= changeUserRefusal(service.name)));
       return upstream;
     }
 
@@ -228,12 +229,16 @@ async function greetForError(state: ClientState, ctx: ConnectionContext, clientT
 
 const ERROR_GREETING_WAIT_MS = 5_000;
 
-/** The data-phase check of client->target bytes: COM_CHANGE_USER is answered with an ERR here, never forwarded. */
-function installCommandFilter(upstream: Upstream, client: Socket, ctx: ConnectionContext): void {
-  const filter = createCommandFilter();
+/** The ERR a COM_CHANGE_USER gets: the same for every connection of a service, so encoded once. */
+function changeUserRefusal(service: string): Buffer {
   const { errno, sqlState } = errorCatalog.command_refused.mysql;
-  const message = `COM_CHANGE_USER is refused: service '${ctx.service.name}' always uses the broker's configured login; reconnect instead (COM_RESET_CONNECTION is allowed)`;
-  const refusal = encodePacket(1, encodeErr(errno, sqlState, message));
+  const message = `COM_CHANGE_USER is refused: service '${service}' always uses the broker's configured login; reconnect instead (COM_RESET_CONNECTION is allowed)`;
+  return encodePacket(1, encodeErr(errno, sqlState, message));
+}
+
+/** The data-phase check of client->target bytes: COM_CHANGE_USER is answered with an ERR here, never forwarded. */
+function installCommandFilter(upstream: Upstream, client: Socket, ctx: ConnectionContext, refusal: Buffer): void {
+  const filter = createCommandFilter();
   upstream.clientToTarget = (chunk) => {
     const { forward, refused } = filter.push(chunk);
     for (let i = 0; i < refused; i++) {
