@@ -199,7 +199,9 @@ function v8Share(file: string): { jit: number; gc: number } {
     if (!m || line.includes('PROGRAM TOTALS')) continue;
     const ir = Number(m[1]!.replace(/,/g, ''));
     if (/v8::internal::(compiler|maglev)::/.test(line)) jit += ir;
-    else if (/v8::internal::(Scaveng|Mark|ConcurrentMarking|Sweep|Heap::|Evacuat|MinorMark|MemoryAllocator)|heap::base::/.test(line)) gc += ir;
+    // A major GC also shows as incremental marking, slot updating, the marker's chunk map,
+    // object sizing and the string table's cleanup.
+    else if (/v8::internal::(Scaveng|Mark|ConcurrentMarking|IncrementalMarking|Sweep|Heap::|Evacuat|MinorMark|MemoryAllocator|RememberedSet|PointersUpdating|RecordMigratedSlot|LiveObjectRange|HeapObject::SizeFromMap|InternalizedStringTableCleaner)|heap::base::|_Map_base<v8::internal::MemoryChunk\*/.test(line)) gc += ir;
   }
   return { jit, gc };
 }
