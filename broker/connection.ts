@@ -9,7 +9,7 @@ import type { ConnectionContext, ConnectorConnection, Handshake, ServiceConnecto
 import type { ResolvedCredentials } from './credentials/types.js';
 import { BrokerError, clientErrorFor, toClientError } from './errors.js';
 import type { Logger } from './log.js';
-import { splice } from './splice.js';
+import { splice, type SpliceResult } from './splice.js';
 import type { ApprovalRequest } from './access/approvals.js';
 
 export interface ConnectionDeps {
@@ -83,6 +83,7 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
   };
 
   let connection: ConnectorConnection | undefined;
+  let bytes: SpliceResult | undefined;
   const done = (async () => {
     // Looked up before the handshake: the client is still there, waiting for our answer
     // (a short-lived client could otherwise be gone before a slow lookup finds it).
@@ -122,7 +123,9 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
         } else {
           const spliced = spliceUpstream(socket, upstream, controller.signal);
           upstream = null; // held connections keep only what the pipe needs
-          await spliced;
+          const counted = await spliced;
+          // The native pump moves bytes the socket's own counters never see.
+          if (counted.client === socket) bytes = counted;
         }
       }
     } catch (err) {
@@ -144,8 +147,8 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
       type: 'connection.closed',
       service: service.name,
       connectionId: id,
-      bytesFromClient: socket.bytesRead,
-      bytesToClient: socket.bytesWritten,
+      bytesFromClient: bytes?.bytesFromClient ?? socket.bytesRead,
+      bytesToClient: bytes?.bytesToClient ?? socket.bytesWritten,
       durationMs: Math.round(performance.now() - started),
     });
   }
@@ -179,13 +182,15 @@ function startHandshake(connector: ServiceConnector, socket: Socket, ctx: Connec
   }
 }
 
-function spliceUpstream(client: Socket, upstream: Upstream, signal: AbortSignal): Promise<void> {
+function spliceUpstream(client: Socket, upstream: Upstream, signal: AbortSignal): Promise<SpliceResult & { client: Socket }> {
   const { socket: up, onClose } = upstream;
   const onAbort = () => up.destroy();
   if (signal.aborted) onAbort();
   signal.addEventListener('abort', onAbort, { once: true });
-  return splice(upstream.client ?? client, up, { toUpstream: upstream.clientPending, toClient: upstream.upstreamPending }, upstream.clientToTarget).then(() => {
+  const spliced = upstream.client ?? client;
+  return splice(spliced, up, { toUpstream: upstream.clientPending, toClient: upstream.upstreamPending }, upstream.clientToTarget).then((counted) => {
     signal.removeEventListener('abort', onAbort);
     onClose?.();
+    return { ...counted, client: spliced };
   });
 }

@@ -6,9 +6,14 @@
 // allocation or stream event per chunk. A write the kernel did not take whole still
 // points into that buffer, so the direction stops reading until it is flushed. TLS
 // sockets and SSH channels use the stream pipe.
+//
+// On Linux, where the native pump is built (net/native-pump.ts), two plain sockets go to
+// it instead: a C thread moves their bytes, and a filter (Redis, MySQL) sees only the
+// reads its C precheck cannot pass.
 import type { Socket } from 'node:net';
 import { directRead, isPlainSocket } from './net/direct-read.js';
 import { directWriter } from './net/direct-write.js';
+import { canHandOver, handOver, nativePumpStatus, type NativeFilterSpec } from './net/native-pump.js';
 
 export interface SpliceResult {
   bytesFromClient: number;
@@ -29,7 +34,10 @@ const BULK_READ_BYTES = 64 * 1024;
 
 const EMPTY = Buffer.alloc(0);
 
-export type ChunkFilter = (chunk: Buffer) => Buffer[];
+export type ChunkFilter = ((chunk: Buffer) => Buffer[]) & {
+  /** Present when the native pump can precheck this filter's reads in C. */
+  native?: NativeFilterSpec;
+};
 
 function writeParts(to: Socket, parts: Buffer[]): void {
   if (parts.length === 1) {
@@ -135,6 +143,46 @@ function closeAfterFlush(socket: Socket): void {
  * given, sees every client->upstream chunk (pending bytes included).
  */
 export function splice(
+  client: Socket,
+  upstream: Socket,
+  pending: { toUpstream: Buffer; toClient: Buffer },
+  clientToTarget?: ChunkFilter,
+): Promise<SpliceResult> {
+  return spliceNative(client, upstream, pending, clientToTarget) ?? spliceJs(client, upstream, pending, clientToTarget);
+}
+
+/** The splice through the native pump, or null where it cannot take these sockets. */
+function spliceNative(client: Socket, upstream: Socket, pending: { toUpstream: Buffer; toClient: Buffer }, filter?: ChunkFilter): Promise<SpliceResult> | null {
+  if ((filter && !filter.native) || !nativePumpStatus().loaded || !isPlainSocket(client) || !isPlainSocket(upstream) || !canHandOver(client) || !canHandOver(upstream)) return null;
+  const toTarget = pending.toUpstream.length ? (filter ? filter(pending.toUpstream) : [pending.toUpstream]) : [];
+  const toClient = pending.toClient.length ? [pending.toClient] : [];
+  let done!: (fromClient: number, toClient: number) => void;
+  const result = new Promise<SpliceResult>((resolve) => {
+    done = (fromClient, toClientBytes) => {
+      const counted = { bytesFromClient: client.bytesRead + fromClient, bytesToClient: client.bytesWritten + firstToClient + toClientBytes };
+      let open = 2;
+      const closed = () => {
+        if (--open === 0) resolve(counted);
+      };
+      for (const s of [client, upstream]) {
+        if (s.closed) closed();
+        else {
+          s.once('close', closed);
+          s.destroy();
+        }
+      }
+    };
+  });
+  const handed = handOver(client, upstream, { toTarget, toClient }, { done: (a, b) => done(a, b), ...(filter ? { filter } : {}) }, filter?.native);
+  if (!handed) return null;
+  // Bytes the pump sends the client first: counted as written to it.
+  const firstToClient = pending.toClient.length + handed.targetBuffered.reduce((n, b) => n + b.length, 0);
+  // A JS-side error (a destroy(err) while the pump has the socket) only ends the pipe.
+  for (const s of [client, upstream]) s.on('error', () => {});
+  return result;
+}
+
+function spliceJs(
   client: Socket,
   upstream: Socket,
   pending: { toUpstream: Buffer; toClient: Buffer },

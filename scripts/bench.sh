@@ -22,6 +22,8 @@ ensure_debian_packages lenient haproxy=haproxy pgbouncer=pgbouncer initdb=postgr
   valgrind=valgrind callgrind_control=valgrind callgrind_annotate=valgrind
 
 npx tsc -p tsconfig.json
+# The native data pump (Linux; optional: without it the broker pipes in JS).
+bash scripts/build-native.sh
 node dist/test/bench/pg-bench.js "$@"
 quick_args=()
 for arg in "$@"; do if [[ "$arg" == --quick ]]; then quick_args+=("$arg"); fi; done

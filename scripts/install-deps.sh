@@ -20,7 +20,8 @@ ensure_debian_packages strict \
   mount=mount umount=mount mkfifo=coreutils curl=curl useradd=passwd id=coreutils getent=libc-bin python3=python3-minimal \
   /usr/sbin/nginx=nginx /usr/bin/aws=awscli \
   /usr/lib/rabbitmq/bin/rabbitmq-server=rabbitmq-server epmd=erlang-base \
-  /usr/bin/python3=python3 /usr/lib/python3/dist-packages/prometheus_client/parser.py=python3-prometheus-client
+  /usr/bin/python3=python3 /usr/lib/python3/dist-packages/prometheus_client/parser.py=python3-prometheus-client \
+  cc=gcc
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "installing npm packages (npm ci)" >&2

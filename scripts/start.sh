@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 npx tsc -p tsconfig.json
+# The native data pump (Linux; optional: without it the broker pipes in JS).
+bash scripts/build-native.sh
 npx vite build -c renderer/vite.config.ts
 
 has_display() {

@@ -9,6 +9,8 @@ bash scripts/install-deps.sh
 # source would otherwise keep running from its stale copy in dist/.
 rm -rf dist
 npx tsc -p tsconfig.json
+# The native data pump (Linux; optional: without it the broker pipes in JS).
+bash scripts/build-native.sh
 # The desktop app: Electron main/preload against the real electron types (emitted to
 # dist/electron: the harness in test/electron-harness runs them), the renderer's own
 # typecheck, and its Vite build (dist/ui, served by `serve --ui`, loaded by the harness).

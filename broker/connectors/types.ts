@@ -10,6 +10,7 @@ import type { ConnectorSpec, ServiceConfig } from '../config/types.js';
 import type { ResolvedCredentials } from '../credentials/types.js';
 import type { BrokerError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { ChunkFilter } from '../splice.js';
 import type { BastionPool } from '../ssh/bastion-pool.js';
 
 export interface ConnectionContext {
@@ -48,7 +49,7 @@ export interface Upstream {
    * (MySQL refuses COM_CHANGE_USER this way). It runs per chunk, so it must only look at
    * framing, never buffer or parse payloads. Absent for a plain pipe.
    */
-  clientToTarget?: (chunk: Buffer) => Buffer[];
+  clientToTarget?: ChunkFilter;
 }
 
 /**

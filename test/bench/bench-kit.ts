@@ -78,10 +78,15 @@ export async function startHaproxy(dir: string, target: number): Promise<Endpoin
   return { name: 'haproxy', port, pid: child.pid!, password: true };
 }
 
+/** SECRETLESS_NATIVE_PUMP=0 in the bench's environment runs the broker with its JS pipe, for comparison. */
+export function pumpSetting(): NodeJS.ProcessEnv {
+  return process.env.SECRETLESS_NATIVE_PUMP ? { SECRETLESS_NATIVE_PUMP: process.env.SECRETLESS_NATIVE_PUMP } : {};
+}
+
 /** `secretless-desktop serve -f cfg` as its own process, logging to dir/broker.log. */
 export async function startBrokerProcess(root: string, dir: string, cfg: string, port: number, env: NodeJS.ProcessEnv): Promise<Endpoint> {
   const child = spawn(join(root, 'bin', 'secretless-desktop.js'), ['serve', '-f', cfg, '--audit-log', join(dir, 'audit.jsonl'), '--log-level', 'warn'], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...pumpSetting(), ...env },
     stdio: ['ignore', openSync(join(dir, 'broker.log'), 'a'), openSync(join(dir, 'broker.log'), 'a')],
   });
   children.add(child);

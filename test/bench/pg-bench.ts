@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { freePort } from '../fixtures/free-port.js';
 import { pgBinDir, startPgCluster, type PgCluster } from '../fixtures/pg-cluster.js';
+import { pumpSetting } from './bench-kit.js';
 
 // ---------- options ----------
 
@@ -442,7 +443,7 @@ function brokerYaml(pgService: { port: number; listen: number }, fake?: { port: 
 async function startBroker(setup: Setup, cfgPath: string, services: number): Promise<ChildProcess> {
   const bin = join(ROOT, 'bin', 'secretless-desktop.js');
   const log = join(setup.dir, 'broker.log');
-  const env = cleanEnv({ SD_BENCH_PGPASS: setup.cluster.users.scram.password, SD_BENCH_FAKEPASS: 'unused-by-trust' });
+  const env = cleanEnv({ SD_BENCH_PGPASS: setup.cluster.users.scram.password, SD_BENCH_FAKEPASS: 'unused-by-trust', ...pumpSetting() });
   // Run the launcher itself (not `node launcher`) so its V8 flags apply, as for users.
   const args = ['serve', '-f', cfgPath, '--audit-log', join(setup.dir, 'audit.jsonl'), ...setup.brokerArgs];
   const child = spawn(bin, args, {

@@ -11,6 +11,7 @@ import { encodeErrorResponse, parseMessage, type PgMessage } from '../../broker/
 import tls from 'node:tls';
 import { checkDirectRead, isPlainSocket } from '../../broker/net/direct-read.js';
 import { checkDirectWrite } from '../../broker/net/direct-write.js';
+import { setNativePump } from '../../broker/net/native-pump.js';
 import { splice } from '../../broker/splice.js';
 import { waitFor } from '../fixtures/wait-for.js';
 
@@ -297,6 +298,32 @@ test('reader: a second read while one is pending is refused', async () => {
 
 // ---- splice ----
 
+/** A splice test run twice: through the JS pipe and through the native pump (where it is built). */
+function bothPipes(name: string, fn: () => Promise<void>): void {
+  for (const pipe of ['js', 'native'] as const) {
+    test(`${name} (${pipe} pipe)`, async () => {
+      setNativePump(pipe === 'native');
+      try {
+        await fn();
+      } finally {
+        setNativePump(true);
+      }
+    });
+  }
+}
+
+/** A test of the JS pipe's own mechanics (the native pump off). */
+function jsPipe(name: string, fn: () => Promise<void>): void {
+  test(name, async () => {
+    setNativePump(false);
+    try {
+      await fn();
+    } finally {
+      setNativePump(true);
+    }
+  });
+}
+
 /**
  * Builds the production shape: app <-> brokerClient (accepted by the broker) and
  * brokerUpstream <-> server (dialled by the broker), then runs a handshake on both
@@ -322,7 +349,7 @@ async function handshaken() {
   return { app, brokerClient, brokerUpstream, server, pending, handshakeBytes: hello.length };
 }
 
-test('splice: pending bytes first, then 5 MB each way intact, then close propagates with byte counts', async () => {
+bothPipes('splice: pending bytes first, then 5 MB each way intact, then close propagates with byte counts', async () => {
   const s = await handshaken();
   try {
     // Bytes sent after the handshake but before the splice starts must come after the pending ones.
@@ -366,7 +393,7 @@ test('splice: pending bytes first, then 5 MB each way intact, then close propaga
   }
 });
 
-test('splice: the server closing closes the app side and resolves', async () => {
+bothPipes('splice: the server closing closes the app side and resolves', async () => {
   const s = await handshaken();
   try {
     const atApp = collect(s.app, s.pending.toClient.length);
@@ -385,7 +412,7 @@ test('splice: the server closing closes the app side and resolves', async () => 
   }
 });
 
-test('splice: an app that sends and closes at once still gets every byte to the server', async () => {
+bothPipes('splice: an app that sends and closes at once still gets every byte to the server', async () => {
   const s = await handshaken();
   try {
     const payload = randomBytes(1024 * 1024);
@@ -402,7 +429,7 @@ test('splice: an app that sends and closes at once still gets every byte to the 
   }
 });
 
-test('splice: an abrupt reset on one side destroys the other and resolves', async () => {
+bothPipes('splice: an abrupt reset on one side destroys the other and resolves', async () => {
   const s = await handshaken();
   try {
     s.app.on('error', () => {});
@@ -418,7 +445,7 @@ test('splice: an abrupt reset on one side destroys the other and resolves', asyn
   }
 });
 
-test('splice with a client->target filter: pending bytes and 5 MB pass through it, dropped bytes never arrive, the other way is untouched', async () => {
+bothPipes('splice with a client->target filter: pending bytes and 5 MB pass through it, dropped bytes never arrive, the other way is untouched', async () => {
   const s = await handshaken();
   try {
     // The filter drops every 'X' byte and splits chunks in two, to check ordering and backpressure.
@@ -452,7 +479,7 @@ test('splice with a client->target filter: pending bytes and 5 MB pass through i
   }
 });
 
-test('splice between plain sockets reads into its own buffers (no stream data events), TLS would not qualify', async () => {
+jsPipe('splice between plain sockets reads into its own buffers (no stream data events), TLS would not qualify', async () => {
   checkDirectRead();
   const s = await handshaken();
   try {
@@ -483,7 +510,7 @@ function bytesIn(socket: Socket, total: number): Promise<void> {
   });
 }
 
-test('splice between plain sockets writes to the handles directly (no Socket.write per message), every byte in order both ways', async () => {
+jsPipe('splice between plain sockets writes to the handles directly (no Socket.write per message), every byte in order both ways', async () => {
   checkDirectWrite();
   const s = await handshaken();
   try {
@@ -517,7 +544,7 @@ test('splice between plain sockets writes to the handles directly (no Socket.wri
 /** Bytes a socket holds for its peer: in its Writable, or (direct writes) in libuv's write queue. */
 const heldForWriting = (socket: net.Socket) => socket.writableLength + ((socket as unknown as { _handle?: { writeQueueSize?: number } })._handle?.writeQueueSize ?? 0);
 
-test('splice: a reader that stops reading holds the broker\'s writes, and not a byte of what it gets is overwritten by later reads', async () => {
+jsPipe('splice: a reader that stops reading holds the broker\'s writes, and not a byte of what it gets is overwritten by later reads', async () => {
   const s = await handshaken();
   try {
     // The app reads nothing for a while: the broker's writes to it cannot complete, so

@@ -19,6 +19,8 @@ export interface FilterResult {
 
 export interface CommandFilter {
   push(chunk: Buffer): FilterResult;
+  /** Between packets, the last one not continued: a chunk of whole command packets would be judged on its own. */
+  idle(): boolean;
 }
 
 export function createCommandFilter(blocked: ReadonlySet<number> = new Set([COM.CHANGE_USER])): CommandFilter {
@@ -76,5 +78,6 @@ export function createCommandFilter(blocked: ReadonlySet<number> = new Set([COM.
       if (runStart < chunk.length) forward.push(runStart === 0 ? chunk : chunk.subarray(runStart));
       return { forward, refused };
     },
+    idle: () => carry === null && remaining === 0 && prevLength !== MAX_PAYLOAD && !(prevSeq === 255 && prevLength > 0),
   };
 }

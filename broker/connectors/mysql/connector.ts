@@ -239,7 +239,7 @@ function changeUserRefusal(service: string): Buffer {
 /** The data-phase check of client->target bytes: COM_CHANGE_USER is answered with an ERR here, never forwarded. */
 function installCommandFilter(upstream: Upstream, client: Socket, ctx: ConnectionContext, refusal: Buffer): void {
   const filter = createCommandFilter();
-  upstream.clientToTarget = (chunk) => {
+  const check = (chunk: Buffer) => {
     const { forward, refused } = filter.push(chunk);
     for (let i = 0; i < refused; i++) {
       ctx.logger.info('COM_CHANGE_USER refused', { service: ctx.service.name });
@@ -247,6 +247,8 @@ function installCommandFilter(upstream: Upstream, client: Socket, ctx: Connectio
     }
     return forward;
   };
+  // The native pump passes whole command packets itself while the filter is idle.
+  upstream.clientToTarget = Object.assign(check, { native: { kind: 'mysql' as const, idle: () => filter.idle() } });
 }
 
 type Offer = ReturnType<typeof clientFacingCapabilities>;

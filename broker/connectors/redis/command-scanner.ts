@@ -25,6 +25,8 @@ export type ScanFailure = 'invalid multibulk length' | 'invalid bulk length' | "
 export interface CommandScanner {
   /** Bytes to forward for this chunk, in order. */
   push(chunk: Buffer): Buffer[];
+  /** At a command start with nothing carried over (and not broken): a chunk of plain commands would be forwarded as it is. */
+  idle(): boolean;
 }
 
 export interface ScannerHooks {
@@ -322,5 +324,6 @@ export function createCommandScanner(hooks: ScannerHooks): CommandScanner {
       const end = plainCommandsEnd(input, 0, input.length);
       return end === input.length ? [input] : scan(input, end);
     },
+    idle: () => !broken && carry === null && state === St.Start,
   };
 }

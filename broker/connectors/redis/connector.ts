@@ -6,6 +6,7 @@
 // command scanner, which replaces AUTH and HELLO-with-AUTH per interception.ts.
 import { databaseLiteralChecks, defineSettings, durationMs, type SettingsOf } from '../../config/setting-checks.js';
 import { createDbTunnel, SSH_TUNNEL_KEYS, sshTunnelSetting } from '../../ssh/db-tunnel.js';
+import type { ChunkFilter } from '../../splice.js';
 import type { Connector, ConnectionContext, ServiceConnector, Upstream } from '../types.js';
 import { createCommandScanner } from './command-scanner.js';
 import { intercept, type BrokerLogin } from './interception.js';
@@ -99,7 +100,7 @@ export const redisConnector: Connector<RedisSettings> = {
 };
 
 /** The client->server filter of the data phase: the command scanner with the interception rule. */
-function interceptor(ctx: ConnectionContext, login: BrokerLogin): (chunk: Buffer) => Buffer[] {
+function interceptor(ctx: ConnectionContext, login: BrokerLogin): ChunkFilter {
   const scanner = createCommandScanner({
     rewrite(args) {
       const result = intercept(args, login);
@@ -115,6 +116,7 @@ function interceptor(ctx: ConnectionContext, login: BrokerLogin): (chunk: Buffer
       ctx.logger.info('client sent a malformed request; the server rejects it and closes', { reason });
     },
   });
-  return (chunk) => scanner.push(chunk);
+  // The native pump passes reads of plain commands itself while the scanner is idle.
+  return Object.assign((chunk: Buffer) => scanner.push(chunk), { native: { kind: 'redis' as const, idle: () => scanner.idle() } });
 }
 
