@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { nativePumpStatus } from '../../broker/net/native-pump.js';
-import { splice, type ChunkFilter } from '../../broker/splice.js';
+import { splice, type ChunkFilter, type SpliceResult } from '../../broker/splice.js';
 import { createCommandScanner } from '../../broker/connectors/redis/command-scanner.js';
 import { createCommandFilter } from '../../broker/connectors/mysql/command-filter.js';
 import { waitFor } from '../fixtures/wait-for.js';
@@ -31,6 +31,14 @@ async function chain() {
   const [brokerUpstream, server] = await socketPair();
   for (const s of [app, server]) s.on('error', () => {});
   return { app, brokerClient, brokerUpstream, server, all: [app, brokerClient, brokerUpstream, server] };
+}
+
+/** The app hangs up, the server sees it and hangs up too: the splice's result. */
+async function hangUp(s: Awaited<ReturnType<typeof chain>>, done: Promise<SpliceResult>): Promise<SpliceResult> {
+  s.app.end();
+  await once(s.server, 'end');
+  s.server.end();
+  return done;
 }
 
 function collect(socket: Socket, total: number): Promise<Buffer> {
@@ -72,10 +80,7 @@ test('the pump moves every byte both ways while Node reads none of them; the cou
     assert.ok((await atServer).equals(Buffer.concat([Buffer.from('first;'), up])));
     assert.ok((await atApp).equals(Buffer.concat([Buffer.from('hello;'), down])));
     assert.deepEqual({ client: s.brokerClient.bytesRead, upstream: s.brokerUpstream.bytesRead }, before, 'Node read nothing: the pump did');
-    s.app.end();
-    await once(s.server, 'end');
-    s.server.end();
-    const result = await done;
+    const result = await hangUp(s, done);
     assert.equal(result.bytesFromClient, up.length);
     assert.equal(result.bytesToClient, 6 + down.length);
     assert.ok(s.brokerClient.destroyed && s.brokerUpstream.destroyed);
@@ -158,10 +163,7 @@ test('Redis: reads of plain commands pass in C; AUTH and commands cut across rea
     assert.equal((await atServer).toString(), expected);
     assert.ok(jsReads.some((r) => r.toString().includes('AUTH')), 'the AUTH read went to JS');
     assert.ok(!jsReads.some((r) => r.toString().includes('broker-pw')));
-    s.app.end();
-    await once(s.server, 'end');
-    s.server.end();
-    await done;
+    await hangUp(s, done);
   } finally {
     for (const x of s.all) x.destroy();
   }
@@ -187,10 +189,7 @@ test('MySQL: whole command packets pass in C; COM_CHANGE_USER goes to the JS fil
     s.app.write(query);
     assert.ok((await atServer).equals(Buffer.concat([query, query, query])), 'COM_CHANGE_USER never reached the server');
     assert.equal(jsReads.length, 1);
-    s.app.end();
-    await once(s.server, 'end');
-    s.server.end();
-    await done;
+    await hangUp(s, done);
   } finally {
     for (const x of s.all) x.destroy();
   }
