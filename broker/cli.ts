@@ -33,6 +33,7 @@ import type { HealthServer } from './control/health-server.js';
 import { VERSION } from './version.js';
 import { argumentErrorText, COMMAND_HELP, isArgumentError } from './cli-help.js';
 import { didYouMean } from './suggest.js';
+import { nativePumpStatus } from './net/native-pump.js';
 
 const USAGE = `Usage: secretless-desktop <command> [options]
 
@@ -280,6 +281,8 @@ async function serve(args: string[]): Promise<void> {
     maxConnections: parseMaxConnections(values['max-connections']),
   });
   logger.info('connection limit', { maxConnections: broker.maxConnections, openFileLimit: descriptorLimit() ?? 'unknown' });
+  const pump = nativePumpStatus();
+  logger.info('data path', pump.loaded ? { pipe: 'native' } : { pipe: 'js', why: pump.reason });
 
   /** A start that fails: close what was started and exit 2; a signal now ends the process at once. */
   const failStart = async (message: string | undefined, started: () => Promise<void> = async () => {}): Promise<void> => {

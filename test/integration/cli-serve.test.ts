@@ -77,6 +77,8 @@ describe('secretless-desktop serve', () => {
       await s.waitFor(new RegExp(`service listening service=a address=tcp://127.0.0.1:${pa}`));
       assert.equal(await query(pa!), 'scram_user');
       assert.equal(await query(pb!), 'md5_user');
+      // Which pipe carries the data phase: on Linux the native pump, built by the test script.
+      assert.match(s.output(), process.platform === 'linux' ? /data path pipe=native/ : /data path pipe=js why="not Linux"/);
 
       // A session on the unchanged service stays open across the reload.
       const held = new pg.Client({ host: '127.0.0.1', port: pa, database: 'app', user: 'x' });
