@@ -21,7 +21,7 @@ ensure_debian_packages strict \
   /usr/sbin/nginx=nginx /usr/bin/aws=awscli \
   /usr/lib/rabbitmq/bin/rabbitmq-server=rabbitmq-server epmd=erlang-base \
   /usr/bin/python3=python3 /usr/lib/python3/dist-packages/prometheus_client/parser.py=python3-prometheus-client \
-  cc=gcc
+  cc=gcc /usr/include/linux/inet_diag.h=linux-libc-dev /usr/include/stdio.h=libc6-dev
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "installing npm packages (npm ci)" >&2

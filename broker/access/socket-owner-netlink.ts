@@ -6,9 +6,18 @@
 // per line: `ID FAMILY SRC SPORT DST DPORT` (addresses as 32 hex digits) in, `ID UID
 // INODE` or `ID none` out. The answer is the kernel's inet_diag_msg: uid and inode of
 // the socket; TIME_WAIT entries have inode 0, as in /proc.
+//
+// Where the broker's native module is built (Linux, broker/native/sock-diag.c), the same
+// request is made in-process instead: no helper, no pipe round trip per connection.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { Socket } from 'node:net';
+import { loadAddon } from '../native/addon.js';
 import type { ProcTcpRow } from './socket-owner.js';
+
+interface SockDiag {
+  /** [uid, inode], null when there is no such socket, undefined when netlink failed. */
+  find(family: number, local: Buffer, localPort: number, remote: Buffer, remotePort: number): [number, number] | null | undefined;
+}
 
 // NETLINK_SOCK_DIAG = 4, SOCK_DIAG_BY_FAMILY = 20, NLM_F_REQUEST = 1, NLMSG_ERROR = 2,
 // INET_DIAG_NOCOOKIE = ~0. inet_diag_req_v2: family, protocol (6, TCP), ext, pad,
@@ -66,13 +75,20 @@ export interface NetlinkLookup {
   find(family: 'ipv4' | 'ipv6', local: Buffer | string, localPort: number, remote: Buffer | string, remotePort: number): Promise<ProcTcpRow | undefined | 'unavailable'>;
   /** Starts the helper; resolves true once it answers lookups, false if it cannot. */
   ready(): Promise<boolean>;
+  /** Lookups are made in-process by the native module, without the helper. */
+  readonly inProcess: boolean;
   close(): void;
 }
 
 /** How long one answer may take before that lookup falls back to /proc. */
 const ANSWER_MS = 2_000;
 
-export function createNetlinkLookup(command = 'python3'): NetlinkLookup {
+/** The 16 address bytes sock_diag takes. */
+const bytes16 = (b: Buffer | string): Buffer => Buffer.from(hex16(b), 'hex');
+
+/** `native: false` leaves the in-process lookup out (tests of the helper). */
+export function createNetlinkLookup(command = 'python3', options: { native?: boolean } = {}): NetlinkLookup {
+  const native = options.native === false ? null : loadAddon<SockDiag>('sock-diag').module;
   let helper: ChildProcessWithoutNullStreams | undefined;
   let started: Promise<boolean> | undefined;
   let ready = false;
@@ -154,6 +170,11 @@ export function createNetlinkLookup(command = 'python3'): NetlinkLookup {
 
   return {
     find(family, local, localPort, remote, remotePort) {
+      if (native) {
+        const row = native.find(family === 'ipv4' ? AF_INET : AF_INET6, bytes16(local), localPort, bytes16(remote), remotePort);
+        if (row !== undefined) return Promise.resolve(row === null ? undefined : { uid: row[0], inode: String(row[1]) });
+        // netlink failed in-process: the helper may still answer
+      }
       void start();
       const child = helper;
       if (!ready || !child) return Promise.resolve('unavailable');
@@ -165,7 +186,9 @@ export function createNetlinkLookup(command = 'python3'): NetlinkLookup {
         child.stdin.write(`${id} ${family === 'ipv4' ? AF_INET : AF_INET6} ${hex16(local)} ${localPort} ${hex16(remote)} ${remotePort}\n`);
       });
     },
-    ready: () => start(),
+    ready: () => (native ? Promise.resolve(true) : start()),
+    /** Whether lookups are made in-process (the native module) rather than by the helper. */
+    inProcess: native !== null,
     close() {
       helper?.kill();
       helper = undefined;

@@ -1,13 +1,13 @@
 // The native data pump (broker/native/pump.c, Linux): after login, the two plain sockets
 // of a connection are handed to a C thread that moves their bytes with read and write,
 // so a message costs no JS and no Node socket layer. Built by scripts/build-native.sh;
-// where it is not built (or SECRETLESS_NATIVE_PUMP=0) splice.ts pipes in JS.
+// where it is not built (or SECRETLESS_NATIVE=0) splice.ts pipes in JS.
 //
 // The JS sockets stay open while the pump has the connection (it works on their fds):
 // they stop reading, keep their 'close' event for the end of the connection, and
 // destroying one of them (an abort) asks the pump to end the connection first: the fds
 // are closed only once the pump has let go of them, so no fd number is reused under it.
-import { createRequire } from 'node:module';
+import { loadAddon } from '../native/addon.js';
 import type { Socket } from 'node:net';
 
 interface PumpBinding {
@@ -51,16 +51,15 @@ function onEvent(id: number, type: 'done' | 'filter', a: number | Buffer, b?: nu
 
 function load(): PumpBinding | null {
   if (binding !== undefined) return binding;
-  binding = null;
-  if (process.platform !== 'linux') loadError = 'not Linux';
-  else if (process.env.SECRETLESS_NATIVE_PUMP === '0') loadError = 'SECRETLESS_NATIVE_PUMP=0';
+  const addon = loadAddon<PumpBinding>('pump');
+  binding = addon.module;
+  if (!addon.module) loadError = addon.reason;
   else {
     try {
-      const b = createRequire(import.meta.url)('../native/pump.node') as PumpBinding;
-      b.init(onEvent);
-      binding = b;
+      addon.module.init(onEvent);
     } catch (err) {
-      loadError = (err as Error).message.split('\n')[0];
+      binding = null;
+      loadError = (err as Error).message;
     }
   }
   return binding;

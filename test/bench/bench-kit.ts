@@ -78,9 +78,9 @@ export async function startHaproxy(dir: string, target: number): Promise<Endpoin
   return { name: 'haproxy', port, pid: child.pid!, password: true };
 }
 
-/** SECRETLESS_NATIVE_PUMP=0 in the bench's environment runs the broker with its JS pipe, for comparison. */
+/** SECRETLESS_NATIVE=0 in the bench's environment runs the broker with its JS pipe, for comparison. */
 export function pumpSetting(): NodeJS.ProcessEnv {
-  return process.env.SECRETLESS_NATIVE_PUMP ? { SECRETLESS_NATIVE_PUMP: process.env.SECRETLESS_NATIVE_PUMP } : {};
+  return process.env.SECRETLESS_NATIVE ? { SECRETLESS_NATIVE: process.env.SECRETLESS_NATIVE } : {};
 }
 
 /** `secretless-desktop serve -f cfg` as its own process, logging to dir/broker.log. */

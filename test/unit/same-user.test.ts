@@ -83,13 +83,18 @@ test('Linux: the owner of a real loopback client socket is this process user, ov
   const p = await pair('127.0.0.1');
   try {
     assert.equal((await findClientRow(p.ends))?.uid, process.getuid!());
+    // In-process (the native module, built on Linux by the test script) and by the helper.
     const netlink = createNetlinkLookup();
-    assert.equal(await netlink.ready(), true);
-    const row = await netlink.find('ipv4', Buffer.from([127, 0, 0, 1]), p.ends.clientPort, Buffer.from([127, 0, 0, 1]), p.ends.localPort);
-    assert.ok(row !== 'unavailable' && row?.uid === process.getuid!() && row.inode !== '0', JSON.stringify(row));
-    netlink.close();
-    // Without the helper the lookup says so, and linuxSocketOwner falls back to /proc.
-    const missing = createNetlinkLookup('/nonexistent/python3');
+    assert.equal(netlink.inProcess, true, 'the native sock_diag lookup is built and loaded');
+    for (const lookup of [netlink, createNetlinkLookup('python3', { native: false })]) {
+      assert.equal(await lookup.ready(), true);
+      const row = await lookup.find('ipv4', Buffer.from([127, 0, 0, 1]), p.ends.clientPort, Buffer.from([127, 0, 0, 1]), p.ends.localPort);
+      assert.ok(row !== 'unavailable' && row?.uid === process.getuid!() && row.inode !== '0', JSON.stringify(row));
+      assert.equal(row.inode, (await findClientRow(p.ends))?.inode, 'the same socket as /proc/net/tcp names');
+      lookup.close();
+    }
+    // Without the module and the helper the lookup says so, and linuxSocketOwner falls back to /proc.
+    const missing = createNetlinkLookup('/nonexistent/python3', { native: false });
     assert.equal(await missing.ready(), false);
     assert.equal(await missing.find('ipv4', Buffer.from([127, 0, 0, 1]), p.ends.clientPort, Buffer.from([127, 0, 0, 1]), p.ends.localPort), 'unavailable');
   } finally {
@@ -100,10 +105,11 @@ test('Linux: the owner of a real loopback client socket is this process user, ov
   assert.equal(nowhere.type, 'unknown');
 });
 
-test('Linux: lookups asked together (clients accepted at once) each get their own socket, IPv4 and IPv6', async () => {
+for (const native of [true, false]) test(`Linux: lookups asked together (clients accepted at once) each get their own socket, IPv4 and IPv6 (${native ? 'in-process' : 'helper'})`, async () => {
   const pairs = await Promise.all([pair('127.0.0.1'), pair('127.0.0.1'), pair('::1'), pair('127.0.0.1')]);
   // The helper does not keep the process alive: the open sockets do while it starts.
-  const netlink = createNetlinkLookup();
+  const netlink = createNetlinkLookup('python3', { native });
+  assert.equal(netlink.inProcess, native);
   try {
     assert.equal(await netlink.ready(), true);
     const bytes = (a: string) => (net.isIPv4(a) ? Buffer.from(a.split('.').map(Number)) : ipv6Bytes(a));
