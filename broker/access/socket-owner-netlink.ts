@@ -11,7 +11,7 @@
 // request is made in-process instead: no helper, no pipe round trip per connection.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { Socket } from 'node:net';
-import { loadAddon } from '../native/addon.js';
+import { loadAddon } from '../net/native-addon.js';
 import type { ProcTcpRow } from './socket-owner.js';
 
 interface SockDiag {

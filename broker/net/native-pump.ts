@@ -7,7 +7,7 @@
 // they stop reading, keep their 'close' event for the end of the connection, and
 // destroying one of them (an abort) asks the pump to end the connection first: the fds
 // are closed only once the pump has let go of them, so no fd number is reused under it.
-import { loadAddon } from '../native/addon.js';
+import { loadAddon } from './native-addon.js';
 import type { Socket } from 'node:net';
 
 interface PumpBinding {
