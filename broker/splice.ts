@@ -176,7 +176,7 @@ function spliceNative(client: Socket, upstream: Socket, pending: { toUpstream: B
   const handed = handOver(client, upstream, { toTarget, toClient }, { done: (a, b) => done(a, b), ...(filter ? { filter } : {}) }, filter?.native);
   if (!handed) return null;
   // Bytes the pump sends the client first: counted as written to it.
-  const firstToClient = pending.toClient.length + handed.targetBuffered.reduce((n, b) => n + b.length, 0);
+  const firstToClient = handed.firstToClientBytes;
   // A JS-side error (a destroy(err) while the pump has the socket) only ends the pipe.
   for (const s of [client, upstream]) s.on('error', () => {});
   return result;

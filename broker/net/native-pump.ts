@@ -142,7 +142,8 @@ export interface NativePipe {
 
 /**
  * Hands `client` and `target` (both passing canHandOver) to the pump, with bytes to
- * send first each way; null when the pump is not available.
+ * send first each way (what Node had buffered is added); null when the pump is not
+ * available. firstToClientBytes: what the pump sends the client before any read.
  */
 export function handOver(
   client: Socket,
@@ -150,7 +151,7 @@ export function handOver(
   first: { toTarget: Buffer[]; toClient: Buffer[] },
   handlers: PumpHandlers,
   filter?: NativeFilterSpec,
-): { pipe: NativePipe; clientBuffered: Buffer[]; targetBuffered: Buffer[] } | null {
+): { pipe: NativePipe; firstToClientBytes: number } | null {
   const b = enabled ? load() : null;
   if (!b) return null;
   const clientBuffered = stopReading(client);
@@ -184,5 +185,5 @@ export function handOver(
         }
       : {}),
   });
-  return { pipe: { close }, clientBuffered, targetBuffered };
+  return { pipe: { close }, firstToClientBytes: toClient.reduce((n, part) => n + part.length, 0) };
 }
