@@ -1,14 +1,13 @@
-// What the MySQL and Redis benchmarks share: the three paths (direct, the broker as its
-// own process, haproxy in tcp mode), child processes, CPU time from /proc, interleaved
-// rounds and number formatting.
+// What the MySQL and Redis benchmarks share: the paths (direct, the broker as its own
+// process, haproxy in tcp mode, and for MySQL a bare Node proxy: node-floor.ts), child
+// processes, CPU time from /proc, interleaved rounds and number formatting.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, readFileSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { freePort } from '../fixtures/free-port.js';
 
-export type PathName = 'direct' | 'broker' | 'haproxy';
-export const PATHS: PathName[] = ['direct', 'broker', 'haproxy'];
+export type PathName = 'direct' | 'broker' | 'haproxy' | 'node';
 
 export interface Endpoint {
   name: PathName;
@@ -22,6 +21,8 @@ export interface Sample {
   value: number;
   /** Proxy CPU seconds per unit of work. */
   cpuPerUnit?: number;
+  /** The user-space part of it (the rest is the kernel's, on the proxy's behalf). */
+  userPerUnit?: number;
   /** Round-trip latency percentiles of the run, µs (one client). */
   p50us?: number;
   p99us?: number;
@@ -32,8 +33,14 @@ export const children = new Set<ChildProcess>();
 
 /** User + system CPU seconds of a process so far. */
 export function cpuSeconds(pid: number): number {
+  const { user, system } = cpuSplit(pid);
+  return user + system;
+}
+
+/** User and system CPU seconds of a process so far. */
+export function cpuSplit(pid: number): { user: number; system: number } {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks of 1/100 s
+  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 }; // utime, stime: clock ticks of 1/100 s
 }
 
 export function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -78,6 +85,19 @@ export async function startHaproxy(dir: string, target: number): Promise<Endpoin
   return { name: 'haproxy', port, pid: child.pid!, password: true };
 }
 
+/** The bare Node proxy (node-floor.ts) in front of 127.0.0.1:target, with the broker's pump setting. */
+export async function startNodeFloor(root: string, dir: string, target: number): Promise<Endpoint> {
+  const port = await freePort();
+  const log = openSync(join(dir, 'node-floor.log'), 'a');
+  const child = spawn(process.execPath, [join(root, 'dist', 'test', 'bench', 'node-floor.js'), String(port), String(target)], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...pumpSetting() },
+    stdio: ['ignore', log, log],
+  });
+  children.add(child);
+  await waitForPort(port);
+  return { name: 'node', port, pid: child.pid!, password: true };
+}
+
 /** SECRETLESS_NATIVE=0 in the bench's environment runs the broker with its JS pipe, for comparison. */
 export function pumpSetting(): NodeJS.ProcessEnv {
   return process.env.SECRETLESS_NATIVE ? { SECRETLESS_NATIVE: process.env.SECRETLESS_NATIVE } : {};
@@ -97,6 +117,8 @@ export async function startBrokerProcess(root: string, dir: string, cfg: string,
 export interface Figure {
   name: string;
   measure: (ep: Endpoint) => Promise<Sample>;
+  /** Only these paths (default: every endpoint). */
+  paths?: PathName[];
 }
 
 /** Every figure on every path, `rounds` times, the path order rotated per round so no path always runs on a warmer server. */
@@ -106,10 +128,11 @@ export async function interleavedRounds(figures: Figure[], endpoints: Endpoint[]
     for (const fig of figures) {
       const slot = results.get(fig.name) ?? new Map<PathName, Sample[]>();
       results.set(fig.name, slot);
-      const order = PATHS.map((_, i) => PATHS[(i + r) % PATHS.length]!);
-      for (const name of order) {
-        const s = await fig.measure(endpoints.find((e) => e.name === name)!);
-        slot.set(name, [...(slot.get(name) ?? []), s]);
+      const eps = fig.paths ? endpoints.filter((e) => fig.paths!.includes(e.name)) : endpoints;
+      const order = eps.map((_, i) => eps[(i + r) % eps.length]!);
+      for (const ep of order) {
+        const s = await fig.measure(ep);
+        slot.set(ep.name, [...(slot.get(ep.name) ?? []), s]);
       }
     }
   }

@@ -16,7 +16,7 @@ import { encodePacket } from '../../broker/connectors/mysql/codec.js';
 import { createCommandFilter } from '../../broker/connectors/mysql/command-filter.js';
 import { freePort } from '../fixtures/free-port.js';
 import { startMariaDb, type MariaDb } from '../fixtures/mariadb-cluster.js';
-import { addedLatencyRow, benchArgs, children, cpuSeconds, fmt, interleavedRounds, median, run, startBrokerProcess, startHaproxy, type Endpoint, type Figure, type PathName, percentiles, type Sample } from './bench-kit.js';
+import { addedLatencyRow, benchArgs, children, cpuSeconds, fmt, interleavedRounds, median, run, startBrokerProcess, startHaproxy, startNodeFloor, cpuSplit, type Endpoint, type Figure, type PathName, percentiles, type Sample } from './bench-kit.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -74,7 +74,7 @@ async function roundTrips(ep: Endpoint, db: MariaDb, count: number): Promise<Sam
 async function churn(ep: Endpoint, db: MariaDb, parallel: number, seconds: number): Promise<Sample> {
   const end = performance.now() + seconds * 1000;
   let count = 0;
-  const cpu0 = ep.pid ? cpuSeconds(ep.pid) : 0;
+  const cpu0 = ep.pid ? cpuSplit(ep.pid) : undefined;
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: parallel }, async () => {
@@ -89,7 +89,9 @@ async function churn(ep: Endpoint, db: MariaDb, parallel: number, seconds: numbe
     }),
   );
   const elapsed = (performance.now() - t0) / 1000;
-  return { value: count / elapsed, cpuPerUnit: ep.pid ? (cpuSeconds(ep.pid) - cpu0) / count : undefined };
+  if (!cpu0) return { value: count / elapsed };
+  const cpu1 = cpuSplit(ep.pid!);
+  return { value: count / elapsed, cpuPerUnit: (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / count, userPerUnit: (cpu1.user - cpu0.user) / count };
 }
 
 function rssKb(pid: number): number {
@@ -139,12 +141,15 @@ async function main(): Promise<void> {
   process.on('exit', cleanup);
   try {
     const endpoints: Endpoint[] = [{ name: 'direct', port: db.port, password: true }, await startBroker(dir, db), await startHaproxy(dir, db.port)];
+    // The bare Node proxy only where a login is the work (churn): after login it moves bytes with the broker's own pump.
+    if (want('churn')) endpoints.push(await startNodeFloor(ROOT, dir, db.port));
+    const threePaths: PathName[] = ['direct', 'broker', 'haproxy'];
     const figures: (Figure & { unit: string; cpuUnit: string })[] = [];
     const q = quick ? 20_000 : 60_000;
     if (want('select')) {
-      figures.push({ name: 'mariadb-slap SELECT 1, 8 clients', unit: 'q/s', cpuUnit: 'µs/q', measure: (ep) => slap(ep, db, 8, q) });
-      figures.push({ name: 'mariadb-slap SELECT 1, 1 client', unit: 'q/s', cpuUnit: 'µs/q', measure: (ep) => slap(ep, db, 1, q / 4) });
-      figures.push({ name: 'SELECT 1 round trips, 1 client (mysql2)', unit: 'q/s', cpuUnit: 'µs/q', measure: (ep) => roundTrips(ep, db, q / 4) });
+      figures.push({ name: 'mariadb-slap SELECT 1, 8 clients', paths: threePaths, unit: 'q/s', cpuUnit: 'µs/q', measure: (ep) => slap(ep, db, 8, q) });
+      figures.push({ name: 'mariadb-slap SELECT 1, 1 client', paths: threePaths, unit: 'q/s', cpuUnit: 'µs/q', measure: (ep) => slap(ep, db, 1, q / 4) });
+      figures.push({ name: 'SELECT 1 round trips, 1 client (mysql2)', paths: threePaths, unit: 'q/s', cpuUnit: 'µs/q', measure: (ep) => roundTrips(ep, db, q / 4) });
     }
     if (want('churn'))
       figures.push({ name: 'connection churn (mysql2 connect+SELECT 1+quit, 4 parallel)', unit: 'conn/s', cpuUnit: 'µs/conn', measure: (ep) => churn(ep, db, 4, quick ? 3 : 6) });
@@ -153,22 +158,24 @@ async function main(): Promise<void> {
     lines.push(`MySQL bench: MariaDB ${(await db.sql('SELECT VERSION()')).trim()}, Node ${process.version}, ${cpus()[0]?.model ?? '?'} x${availableParallelism()}, ${rounds} round(s), medians`);
     if (figures.length) {
       lines.push('');
-      lines.push('| figure | direct | broker | haproxy (tcp) |');
-      lines.push('| --- | --- | --- | --- |');
+      lines.push('| figure | direct | broker | haproxy (tcp) | bare Node proxy (node-floor.ts) |');
+      lines.push('| --- | --- | --- | --- | --- |');
     }
     for (const fig of figures) {
       const slot = results.get(fig.name)!;
       const med = (p: PathName) => median(slot.get(p)!.map((s) => s.value));
       const cpu = (p: PathName) => {
         const v = slot.get(p)!.map((s) => s.cpuPerUnit).filter((x): x is number => x !== undefined);
-        return v.length ? ` (${fmt(median(v) * 1e6)} ${fig.cpuUnit} CPU)` : '';
+        const user = slot.get(p)!.map((s) => s.userPerUnit).filter((x): x is number => x !== undefined);
+        const split = user.length ? `, ${fmt(median(user) * 1e6)} in user space` : '';
+        return v.length ? ` (${fmt(median(v) * 1e6)} ${fig.cpuUnit} CPU${split})` : '';
       };
       const direct = med('direct');
-      const cell = (p: PathName) => `${fmt(med(p))} ${fig.unit} **${(med(p) / direct).toFixed(2)}x**${cpu(p)}`;
-      const range = (p: PathName) => slot.get(p)!.map((s) => fmt(s.value)).join('/');
-      lines.push(`| ${fig.name} | ${fmt(direct)} ${fig.unit} | ${cell('broker')} | ${cell('haproxy')} |`);
-      lines.push(`|   rounds | ${range('direct')} | ${range('broker')} | ${range('haproxy')} |`);
-      if (slot.get('direct')![0]!.p50us !== undefined) lines.push(addedLatencyRow(fig.name, slot, false));
+      const cell = (p: PathName) => (slot.has(p) ? `${fmt(med(p))} ${fig.unit} **${(med(p) / direct).toFixed(2)}x**${cpu(p)}` : '-');
+      const range = (p: PathName) => slot.get(p)?.map((s) => fmt(s.value)).join('/') ?? '-';
+      lines.push(`| ${fig.name} | ${fmt(direct)} ${fig.unit} | ${cell('broker')} | ${cell('haproxy')} | ${cell('node')} |`);
+      lines.push(`|   rounds | ${range('direct')} | ${range('broker')} | ${range('haproxy')} | ${range('node')} |`);
+      if (slot.get('direct')![0]!.p50us !== undefined) lines.push(`${addedLatencyRow(fig.name, slot, false)} - |`);
     }
     if (want('memory')) {
       const n = quick ? 100 : 300;
