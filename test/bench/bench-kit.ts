@@ -146,11 +146,11 @@ export function fmt(n: number): string {
 }
 
 /** --quick, --rounds N and the named sections on the command line. */
-export function benchArgs(sectionNames: string[]): { quick: boolean; rounds: number; want: (s: string) => boolean } {
+export function benchArgs(sectionNames: string[], defaultRounds = 3): { quick: boolean; rounds: number; want: (s: string) => boolean } {
   const argv = process.argv.slice(2);
   const quick = argv.includes('--quick');
   const roundsIdx = argv.indexOf('--rounds');
-  const rounds = roundsIdx >= 0 ? Number(argv[roundsIdx + 1]) : quick ? 1 : 3;
+  const rounds = roundsIdx >= 0 ? Number(argv[roundsIdx + 1]) : quick ? 1 : defaultRounds;
   const sections = argv.filter((a) => sectionNames.includes(a));
   return { quick, rounds, want: (s) => sections.length === 0 || sections.includes(s) };
 }
