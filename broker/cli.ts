@@ -282,7 +282,7 @@ async function serve(args: string[]): Promise<void> {
   });
   logger.info('connection limit', { maxConnections: broker.maxConnections, openFileLimit: descriptorLimit() ?? 'unknown' });
   const pump = nativePumpStatus();
-  logger.info('data path', pump.loaded ? { pipe: 'native' } : { pipe: 'js', why: pump.reason });
+  logger.info('data path', pump.loaded ? { pipe: 'native', threads: pump.threads } : { pipe: 'js', why: pump.reason });
 
   /** A start that fails: close what was started and exit 2; a signal now ends the process at once. */
   const failStart = async (message: string | undefined, started: () => Promise<void> = async () => {}): Promise<void> => {

@@ -1,6 +1,7 @@
 // The data phase in C, for Linux: after login the broker hands the two plain sockets of a
 // connection to this pump, which moves bytes between them on a thread of its own (epoll,
-// read, write) until both sides are done. It exists because a Node.js pipe spends most
+// read, write; one such thread per CPU, up to four, each with its share of the
+// connections) until both sides are done. It exists because a Node.js pipe spends most
 // of its user-space time per message in Node's socket layer (libuv -> C++ -> JS and
 // back, per read and per write); here a message costs one read and one write call.
 //
@@ -90,15 +91,24 @@ typedef struct event {
   size_t len;
 } event_t;
 
-static int epfd = -1, wakefd = -1;
-static pthread_t thread;
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static cmd_t *cmdHead, *cmdTail;
+// One worker per CPU (at most MAX_WORKERS), as haproxy runs one thread per CPU: a pair
+// lives on worker id % nWorkers from add() to done. What a worker's thread alone touches
+// is thread-local below; what JS posts to it is here.
+#define MAX_WORKERS 4
+typedef struct worker {
+  int epfd, wakefd;
+  pthread_t thread;
+  pthread_mutex_t lock;
+  cmd_t *cmdHead, *cmdTail;
+} worker_t;
+static worker_t workers[MAX_WORKERS];
+static int nWorkers;
 static napi_threadsafe_function tsfn;
 static uint32_t nextId;
-static pair_t *pairs; // owned by the pump thread
-static int lingering;
-static char readBuf[READ_BYTES]; // shared by every pair: only a write's leftover is copied
+static __thread worker_t *self;  // this thread's worker
+static __thread pair_t *pairs;   // its pairs
+static __thread int lingering;   // how many of them linger
+static __thread char *readBuf;   // READ_BYTES shared by its pairs: only a write's leftover is copied
 
 static int64_t nowMs(void) {
   struct timespec ts;
@@ -185,18 +195,18 @@ static void watch(pair_t *p, int idx) {
   if (in->pending.len) ev |= EPOLLOUT;
   if (ev == s->ev) return;
   struct epoll_event e = {.events = ev, .data.ptr = s};
-  if (!ev) epoll_ctl(epfd, EPOLL_CTL_DEL, p->fd[idx], NULL);
-  else epoll_ctl(epfd, s->ev ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, p->fd[idx], &e);
+  if (!ev) epoll_ctl(self->epfd, EPOLL_CTL_DEL, p->fd[idx], NULL);
+  else epoll_ctl(self->epfd, s->ev ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, p->fd[idx], &e);
   s->ev = ev;
 }
 
-static pair_t *dead; // finished this turn: freed after the turn's events
+static __thread pair_t *dead; // finished this turn: freed after the turn's events
 
 static void finish(pair_t *p) {
   if (p->dead) return;
   p->dead = 1;
   for (int i = 0; i < 2; i++) {
-    if (p->side[i].ev) epoll_ctl(epfd, EPOLL_CTL_DEL, p->fd[i], NULL);
+    if (p->side[i].ev) epoll_ctl(self->epfd, EPOLL_CTL_DEL, p->fd[i], NULL);
     shutdown(p->fd[i], SHUT_RDWR);
     free(p->d[i].pending.data);
     p->d[i].pending = (buf_t){0};
@@ -351,20 +361,22 @@ static void runCommand(cmd_t *c) {
 }
 
 static void *loop(void *arg) {
-  (void)arg;
+  self = arg;
+  readBuf = malloc(READ_BYTES);
+  if (!readBuf) abort(); // at start, before any pair: nothing to lose yet
   struct epoll_event evs[256];
   for (;;) {
-    int n = epoll_wait(epfd, evs, 256, lingering ? 1000 : -1);
+    int n = epoll_wait(self->epfd, evs, 256, lingering ? 1000 : -1);
     if (n < 0 && errno != EINTR) break;
     for (int i = 0; i < n; i++) {
       side_t *s = evs[i].data.ptr;
       if (!s) {
         uint64_t v;
-        if (read(wakefd, &v, sizeof v) < 0) { /* already drained */ }
-        pthread_mutex_lock(&lock);
-        cmd_t *c = cmdHead;
-        cmdHead = cmdTail = NULL;
-        pthread_mutex_unlock(&lock);
+        if (read(self->wakefd, &v, sizeof v) < 0) { /* already drained */ }
+        pthread_mutex_lock(&self->lock);
+        cmd_t *c = self->cmdHead;
+        self->cmdHead = self->cmdTail = NULL;
+        pthread_mutex_unlock(&self->lock);
         while (c) {
           cmd_t *next = c->next;
           runCommand(c);
@@ -413,14 +425,16 @@ static void *loop(void *arg) {
   return NULL;
 }
 
-static void post(cmd_t *c) {
-  pthread_mutex_lock(&lock);
-  if (cmdTail) cmdTail->next = c;
-  else cmdHead = c;
-  cmdTail = c;
-  pthread_mutex_unlock(&lock);
+// To the worker of pair `id`.
+static void post(uint32_t id, cmd_t *c) {
+  worker_t *w = &workers[id % (uint32_t)nWorkers];
+  pthread_mutex_lock(&w->lock);
+  if (w->cmdTail) w->cmdTail->next = c;
+  else w->cmdHead = c;
+  w->cmdTail = c;
+  pthread_mutex_unlock(&w->lock);
   uint64_t one = 1;
-  if (write(wakefd, &one, sizeof one) < 0) { /* the counter is full: the thread is awake anyway */ }
+  if (write(w->wakefd, &one, sizeof one) < 0) { /* the counter is full: the thread is awake anyway */ }
 }
 
 // --- N-API -------------------------------------------------------------------------
@@ -468,27 +482,43 @@ static int getBytes(napi_env env, napi_value v, char **out, size_t *len) {
   return 0;
 }
 
-// init(callback): starts the thread. The callback holds the process open only while ref()ed.
+// init(callback): starts the threads. The callback holds the process open only while ref()ed.
 static napi_value Init(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], name;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (epfd >= 0) return undefined(env);
+  if (nWorkers > 0) {
+    napi_value started;
+    napi_create_int32(env, nWorkers, &started);
+    return started;
+  }
   napi_create_string_utf8(env, "secretless-pump", NAPI_AUTO_LENGTH, &name);
   if (napi_create_threadsafe_function(env, argv[0], NULL, name, 0, 1, NULL, NULL, NULL, callJs, &tsfn) != napi_ok) {
     napi_throw_error(env, NULL, "pump: no threadsafe function");
     return NULL;
   }
   napi_unref_threadsafe_function(env, tsfn);
-  epfd = epoll_create1(EPOLL_CLOEXEC);
-  wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  struct epoll_event e = {.events = EPOLLIN, .data.ptr = NULL};
-  if (epfd < 0 || wakefd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, wakefd, &e) < 0 || pthread_create(&thread, NULL, loop, NULL) != 0) {
-    napi_throw_error(env, NULL, "pump: cannot start its thread");
-    return NULL;
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  const char *wanted = getenv("SECRETLESS_PUMP_THREADS"); // a number, for measurements
+  if (wanted && atoi(wanted) > 0) cpus = atoi(wanted);
+  int count = cpus < 1 ? 1 : cpus > MAX_WORKERS ? MAX_WORKERS : (int)cpus;
+  for (int i = 0; i < count; i++) {
+    worker_t *w = &workers[i];
+    pthread_mutex_init(&w->lock, NULL);
+    w->epfd = epoll_create1(EPOLL_CLOEXEC);
+    w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event e = {.events = EPOLLIN, .data.ptr = NULL};
+    if (w->epfd < 0 || w->wakefd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wakefd, &e) < 0 || pthread_create(&w->thread, NULL, loop, w) != 0) {
+      if (i > 0) break; // fewer workers than wanted still work
+      napi_throw_error(env, NULL, "pump: cannot start its thread");
+      return NULL;
+    }
+    pthread_detach(w->thread);
+    nWorkers = i + 1;
   }
-  pthread_detach(thread);
-  return undefined(env);
+  napi_value started;
+  napi_create_int32(env, nWorkers, &started);
+  return started;
 }
 
 static napi_value Add(napi_env env, napi_callback_info info) {
@@ -539,7 +569,7 @@ static napi_value Add(napi_env env, napi_callback_info info) {
   uint32_t id = p->id = __atomic_add_fetch(&nextId, 1, __ATOMIC_RELAXED);
   c->type = CMD_ADD;
   c->pair = p;
-  post(c);
+  post(id, c);
   napi_create_uint32(env, id, &result);
   return result;
 }
@@ -560,7 +590,7 @@ static napi_value Inject(napi_env env, napi_callback_info info) {
   c->type = CMD_INJECT;
   c->id = id;
   c->jsIdle = jsIdle;
-  post(c);
+  post(id, c);
   return undefined(env);
 }
 
@@ -577,7 +607,7 @@ static napi_value Close(napi_env env, napi_callback_info info) {
   }
   c->type = CMD_CLOSE;
   c->id = id;
-  post(c);
+  post(id, c);
   return undefined(env);
 }
 

@@ -11,7 +11,8 @@ import { loadAddon } from './native-addon.js';
 import type { Socket } from 'node:net';
 
 interface PumpBinding {
-  init(onEvent: (id: number, type: 'done' | 'filter', a: number | Buffer, b?: number) => void): void;
+  /** Starts the pump's threads (one per CPU, at most 4); returns how many run. */
+  init(onEvent: (id: number, type: 'done' | 'filter', a: number | Buffer, b?: number) => void): number;
   add(clientFd: number, targetFd: number, filter: number, jsIdle: boolean, toTarget: Buffer | null, toClient: Buffer | null): number;
   inject(id: number, bytes: Buffer | null, jsIdle: boolean): void;
   close(id: number): void;
@@ -35,6 +36,7 @@ export interface PumpHandlers {
 
 let binding: PumpBinding | null | undefined;
 let loadError: string | undefined;
+let threads = 0;
 const active = new Map<number, PumpHandlers>();
 
 function onEvent(id: number, type: 'done' | 'filter', a: number | Buffer, b?: number): void {
@@ -56,7 +58,7 @@ function load(): PumpBinding | null {
   if (!addon.module) loadError = addon.reason;
   else {
     try {
-      addon.module.init(onEvent);
+      threads = addon.module.init(onEvent);
     } catch (err) {
       binding = null;
       loadError = (err as Error).message;
@@ -67,10 +69,10 @@ function load(): PumpBinding | null {
 
 let enabled = true;
 
-/** Whether the native pump is in use, and why not. */
-export function nativePumpStatus(): { loaded: boolean; reason?: string } {
+/** Whether the native pump is in use (and on how many threads), and why not. */
+export function nativePumpStatus(): { loaded: true; threads: number } | { loaded: false; reason: string } {
   if (!enabled) return { loaded: false, reason: 'turned off' };
-  return load() ? { loaded: true } : { loaded: false, reason: loadError ?? 'unknown' };
+  return load() ? { loaded: true, threads } : { loaded: false, reason: loadError ?? 'unknown' };
 }
 
 /** Turns the pump off (or on again) for later splices: tests of the JS pipe. */

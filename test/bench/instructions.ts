@@ -14,7 +14,7 @@
 //   http   ka     curl, sequential GETs on one keep-alive connection (per request)
 //          close  curl, a new connection per GET                     (per request)
 //
-//   node dist/test/bench/instructions.js [--broker DIR]... [--protocol pg,mysql,redis] [--workload login,...] [--scale X]
+//   node dist/test/bench/instructions.js [--broker DIR]... [--protocol pg,mysql,redis] [--workload login,...] [--scale X] [--semi-space MB]
 //
 // Each --broker is a built checkout (its bin/secretless-desktop.js is run); default: this one.
 // Each figure is printed twice: all instructions, and without V8's optimizing compilers
@@ -32,7 +32,15 @@ import { clientEnv } from '../fixtures/run.js';
 import { waitFor } from '../fixtures/wait-for.js';
 
 const { values } = parseArgs({
-  options: { broker: { type: 'string', multiple: true }, protocol: { type: 'string', default: 'pg,mysql,redis,http' }, scale: { type: 'string', default: '1' }, workload: { type: 'string' } },
+  options: {
+    broker: { type: 'string', multiple: true },
+    protocol: { type: 'string', default: 'pg,mysql,redis,http' },
+    scale: { type: 'string', default: '1' },
+    workload: { type: 'string' },
+    // V8's young generation per semi-space in MB (the launcher's setting by default): its
+    // size trades RSS for the garbage collector's share of each message.
+    'semi-space': { type: 'string', default: '2' },
+  },
 });
 const brokers = (values.broker ?? [process.cwd()]).map((d) => resolve(d));
 const scale = Number(values.scale);
@@ -220,7 +228,7 @@ async function measure(broker: string, target: Target, dir: string, tag: string)
   writeFileSync(cfg, `version: "2"\nservices:\n  db:\n    connector: ${target.protocol}\n    listenOn: tcp://127.0.0.1:${port}\n    credentials:\n${target.credentials}${target.extra ?? ''}`);
   const out = join(dir, `callgrind.${tag}`);
   // Not instrumented until the workload starts: startup under full instrumentation takes minutes.
-  const child = spawn('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`, process.execPath, '--max-semi-space-size=2', join(broker, 'bin', 'secretless-desktop.js'), 'serve', '-f', cfg, '--audit-log', join(dir, `audit-${tag}.jsonl`)], {
+  const child = spawn('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`, process.execPath, `--max-semi-space-size=${values['semi-space']}`, join(broker, 'bin', 'secretless-desktop.js'), 'serve', '-f', cfg, '--audit-log', join(dir, `audit-${tag}.jsonl`)], {
     env: { ...clientEnv(), ...target.env, XDG_STATE_HOME: join(dir, 'state'), XDG_CONFIG_HOME: join(dir, 'config') },
   });
   let log = '';

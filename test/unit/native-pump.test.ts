@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import net, { type AddressInfo, type Socket } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { nativePumpStatus } from '../../broker/net/native-pump.js';
 import { splice, type ChunkFilter, type SpliceResult } from '../../broker/splice.js';
 import { createCommandScanner } from '../../broker/connectors/redis/command-scanner.js';
@@ -60,10 +61,32 @@ function collect(socket: Socket, total: number): Promise<Buffer> {
 
 const NONE = { toUpstream: Buffer.alloc(0), toClient: Buffer.alloc(0) };
 
-test('the native pump is built and loaded on Linux (scripts/build-native.sh); elsewhere the broker says why not', () => {
+test('the native pump is built and loaded on Linux (scripts/build-native.sh), one thread per CPU up to four; elsewhere the broker says why not', () => {
   const status = nativePumpStatus();
-  if (process.platform === 'linux') assert.deepEqual(status, { loaded: true }, `the native pump did not load: ${status.reason}`);
+  if (process.platform === 'linux') assert.deepEqual(status, { loaded: true, threads: Math.min(4, availableParallelism()) }, `the native pump did not load: ${JSON.stringify(status)}`);
   else assert.equal(status.loaded, false);
+});
+
+test('connections spread over the pump threads each get exactly their own bytes, both ways, at once', async () => {
+  const chains = await Promise.all(Array.from({ length: 8 }, () => chain()));
+  try {
+    const runs = chains.map(async (s, i) => {
+      const done = splice(s.brokerClient, s.brokerUpstream, NONE);
+      const up = Buffer.concat([Buffer.from(`up ${i};`), randomBytes(512 * 1024)]);
+      const down = Buffer.concat([Buffer.from(`down ${i};`), randomBytes(512 * 1024)]);
+      const atServer = collect(s.server, up.length);
+      const atApp = collect(s.app, down.length);
+      s.app.write(up);
+      s.server.write(down);
+      assert.ok((await atServer).equals(up), `connection ${i}: the server got another connection's bytes or lost some`);
+      assert.ok((await atApp).equals(down), `connection ${i}: the app got another connection's bytes or lost some`);
+      const result = await hangUp(s, done);
+      assert.deepEqual([result.bytesFromClient, result.bytesToClient], [up.length, down.length]);
+    });
+    await Promise.all(runs);
+  } finally {
+    for (const s of chains) for (const x of s.all) x.destroy();
+  }
 });
 
 test('the pump moves every byte both ways while Node reads none of them; the counts include what it moved', async () => {
