@@ -98,9 +98,14 @@ export async function startNodeFloor(root: string, dir: string, target: number):
   return { name: 'node', port, pid: child.pid!, password: true };
 }
 
-/** SECRETLESS_NATIVE=0 in the bench's environment runs the broker with its JS pipe, for comparison. */
+/**
+ * SECRETLESS_NATIVE=0 in the bench's environment runs the broker with its JS pipe, and
+ * SECRETLESS_PUMP_THREADS=N its pump with N threads, for comparison.
+ */
 export function pumpSetting(): NodeJS.ProcessEnv {
-  return process.env.SECRETLESS_NATIVE ? { SECRETLESS_NATIVE: process.env.SECRETLESS_NATIVE } : {};
+  const out: NodeJS.ProcessEnv = {};
+  for (const name of ['SECRETLESS_NATIVE', 'SECRETLESS_PUMP_THREADS']) if (process.env[name]) out[name] = process.env[name];
+  return out;
 }
 
 /** `secretless-desktop serve -f cfg` as its own process, logging to dir/broker.log. */
