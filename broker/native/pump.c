@@ -18,6 +18,7 @@
 //  - close(id): shut both sides down now (the broker aborted the connection).
 // The filter prechecks are conservative: they pass a read only when the JS filter would
 // forward it unchanged and stay at a message boundary (jsIdle); anything else goes to JS.
+#define _GNU_SOURCE // sched_getaffinity, CPU_COUNT
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <uv.h>
@@ -25,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -498,7 +500,9 @@ static napi_value Init(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_unref_threadsafe_function(env, tsfn);
-  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  // The CPUs this process may run on (a container's cpuset), not all the machine has.
+  cpu_set_t allowed;
+  long cpus = sched_getaffinity(0, sizeof allowed, &allowed) == 0 ? CPU_COUNT(&allowed) : sysconf(_SC_NPROCESSORS_ONLN);
   const char *wanted = getenv("SECRETLESS_PUMP_THREADS"); // a number, for measurements
   if (wanted && atoi(wanted) > 0) cpus = atoi(wanted);
   int count = cpus < 1 ? 1 : cpus > MAX_WORKERS ? MAX_WORKERS : (int)cpus;
