@@ -102,6 +102,7 @@ typedef struct worker {
   pthread_t thread;
   pthread_mutex_t lock;
   cmd_t *cmdHead, *cmdTail;
+  char *readBuf;
 } worker_t;
 static worker_t workers[MAX_WORKERS];
 static int nWorkers;
@@ -364,8 +365,7 @@ static void runCommand(cmd_t *c) {
 
 static void *loop(void *arg) {
   self = arg;
-  readBuf = malloc(READ_BYTES);
-  if (!readBuf) abort(); // at start, before any pair: nothing to lose yet
+  readBuf = self->readBuf;
   struct epoll_event evs[256];
   for (;;) {
     int n = epoll_wait(self->epfd, evs, 256, lingering ? 1000 : -1);
@@ -511,8 +511,9 @@ static napi_value Init(napi_env env, napi_callback_info info) {
     pthread_mutex_init(&w->lock, NULL);
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
     w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    w->readBuf = malloc(READ_BYTES);
     struct epoll_event e = {.events = EPOLLIN, .data.ptr = NULL};
-    if (w->epfd < 0 || w->wakefd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wakefd, &e) < 0 || pthread_create(&w->thread, NULL, loop, w) != 0) {
+    if (w->epfd < 0 || w->wakefd < 0 || !w->readBuf || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wakefd, &e) < 0 || pthread_create(&w->thread, NULL, loop, w) != 0) {
       if (i > 0) break; // fewer workers than wanted still work
       napi_throw_error(env, NULL, "pump: cannot start its thread");
       return NULL;
