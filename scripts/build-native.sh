@@ -17,7 +17,10 @@ command -v "$cc" >/dev/null || { echo "native modules: no C compiler ($cc), the 
 mkdir -p dist/broker/native
 for name in pump sock-diag; do
   out="dist/broker/native/$name.node"
-  if ! "$cc" -O2 -Wall -Wextra -Werror -std=gnu11 -shared -fPIC -pthread -I"$inc" -o "$out.tmp" "broker/native/$name.c"; then
+  sources="broker/native/$name.c"
+  [ "$name" = pump ] && sources="$sources broker/native/http-wire.c"
+  # shellcheck disable=SC2086 # the sources are words
+  if ! "$cc" -O2 -Wall -Wextra -Werror -std=gnu11 -shared -fPIC -pthread -I"$inc" -o "$out.tmp" $sources; then
     rm -f "$out.tmp"
     echo "native modules: $name did not build, the broker uses its JS path for it" >&2
     continue

@@ -7,16 +7,23 @@
 // they stop reading, keep their 'close' event for the end of the connection, and
 // destroying one of them (an abort) asks the pump to end the connection first: the fds
 // are closed only once the pump has let go of them, so no fd number is reused under it.
-import { loadAddon } from './native-addon.js';
+import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import { loadAddon } from './native-addon.js';
+
+type EventType = 'done' | 'filter' | 'records' | 'back' | 'head';
 
 interface PumpBinding {
   /** Starts the pump's threads (one per CPU, at most 4); returns how many run. */
-  init(onEvent: (id: number, type: 'done' | 'filter', a: number | Buffer, b?: number) => void): number;
+  init(onEvent: (id: number, type: EventType, a: number | Buffer | undefined, b?: number, c?: number) => void): number;
   add(clientFd: number, targetFd: number, filter: number, jsIdle: boolean, toTarget: Buffer | null, toClient: Buffer | null): number;
   inject(id: number, bytes: Buffer | null, jsIdle: boolean): void;
   close(id: number): void;
   ref(on: boolean): void;
+  /** Absent from a module built before the HTTP lane. */
+  addHttp?(clientFd: number, upstreamFd: number, prefix: Buffer, add: Buffer, drop: Buffer, credentialTtlMs: number, clientBytes: Buffer | null): number;
+  httpHead(id: number, head: Buffer): void;
+  httpReason(status: number, text: string): void;
 }
 
 /** A client->target filter the pump can precheck in C; JS gets only the reads it cannot pass. */
@@ -32,6 +39,8 @@ export interface PumpHandlers {
   /** The client->target bytes of a read the precheck did not pass: returns what to send instead. */
   filter?(bytes: Buffer): Buffer[];
   done(fromClient: number, toClient: number): void;
+  /** HTTP pairs only (handOverHttp). */
+  http?: Omit<HttpPumpHandlers, 'done'>;
 }
 
 let binding: PumpBinding | null | undefined;
@@ -39,16 +48,102 @@ let loadError: string | undefined;
 let threads = 0;
 const active = new Map<number, PumpHandlers>();
 
-function onEvent(id: number, type: 'done' | 'filter', a: number | Buffer, b?: number): void {
+/** What the HTTP lane did, for tests and diagnostics: hand-overs, requests served, hand-backs by reason. */
+export const httpLaneCounters = { handedOver: 0, records: 0, back: {} as Partial<Record<BackReason, number>> };
+
+function onEvent(id: number, type: EventType, a: number | Buffer | undefined, b?: number, c?: number): void {
+  if (type === 'records') {
+    return void eachRecord(a as Buffer, (pairId, r) => {
+      httpLaneCounters.records++;
+      active.get(pairId)?.http?.record(r);
+    });
+  }
   const h = active.get(id);
   if (!h) return;
-  if (type === 'done') {
-    active.delete(id);
-    if (active.size === 0) binding!.ref(false);
-    h.done(a as number, b!);
-    return;
+  switch (type) {
+    case 'done':
+      active.delete(id);
+      if (active.size === 0) binding!.ref(false);
+      return h.done(a as number, b!);
+    case 'filter':
+      return void h.filter!(a as Buffer);
+    case 'back': {
+      active.delete(id);
+      if (active.size === 0) binding!.ref(false);
+      const bytes = a as Buffer | undefined;
+      const infoLen = c ?? 0;
+      let request: HttpRecord | undefined;
+      if (bytes && infoLen > 0) eachRecord(bytes.subarray(0, infoLen), (_, r) => (request = r));
+      const rest = bytes && bytes.length > infoLen ? bytes.subarray(infoLen) : undefined;
+      const reason = BACK_REASONS[b!] ?? 'failed';
+      httpLaneCounters.back[reason] = (httpLaneCounters.back[reason] ?? 0) + 1;
+      return h.http!.back(reason, request, rest);
+    }
+    case 'head': {
+      const bytes = a as Buffer;
+      const flags = b!;
+      const headLen = c!;
+      let head: Buffer;
+      try {
+        head = h.http!.head(bytes.subarray(0, headLen), flags & 4 ? bytes.toString('latin1', headLen) : undefined, (flags & 1) !== 0, (flags & 2) !== 0);
+      } catch {
+        return binding!.close(id);
+      }
+      return binding!.httpHead(id, head);
+    }
   }
-  h.filter!(a as Buffer);
+}
+
+/** Why the HTTP lane gave a connection back (pump.c's BACK_* by number). */
+export type BackReason =
+  | 'request'
+  | 'credentials'
+  | 'rejected'
+  | 'upstream-spent'
+  | 'upstream-gone'
+  | 'idle'
+  | 'client-eof'
+  | 'retry'
+  | 'fail-closed'
+  | 'fail-reset'
+  | 'fail-invalid'
+  | 'fail-timeout'
+  | 'failed';
+const BACK_REASONS: (BackReason | undefined)[] = [undefined, 'request', 'credentials', 'rejected', 'upstream-spent', 'upstream-gone', 'idle', 'client-eof', 'retry', 'fail-closed', 'fail-reset', 'fail-invalid', 'fail-timeout'];
+
+/** One request the HTTP lane served, for the audit record. */
+export interface HttpRecord {
+  method: string;
+  /** The target up to its query (at most 512 bytes). */
+  path: string;
+  /** 0 when no answer head came. */
+  status: number;
+  outcome: 'ok' | 'target_rejected_credentials' | 'target_protocol_error';
+  bytesIn: number;
+  bytesOut: number;
+  durationMs: number;
+}
+
+const OUTCOMES = ['ok', 'target_rejected_credentials', 'target_protocol_error'] as const;
+
+/** pump.c's packed records (packRecord), in order. */
+function eachRecord(buf: Buffer, fn: (id: number, r: HttpRecord) => void): void {
+  let at = 0;
+  while (at + 32 <= buf.length) {
+    const methodLen = buf[at + 7]!;
+    const pathLen = buf.readUInt32LE(at + 12);
+    const text = at + 32;
+    fn(buf.readUInt32LE(at), {
+      status: buf.readUInt16LE(at + 4),
+      outcome: OUTCOMES[buf[at + 6]!] ?? 'target_protocol_error',
+      durationMs: Math.round(buf.readUInt32LE(at + 8) / 1000),
+      bytesIn: buf.readDoubleLE(at + 16),
+      bytesOut: buf.readDoubleLE(at + 24),
+      method: buf.toString('latin1', text, text + methodLen),
+      path: buf.toString('latin1', text + methodLen, text + methodLen + pathLen),
+    });
+    at = text + methodLen + pathLen;
+  }
 }
 
 function load(): PumpBinding | null {
@@ -59,6 +154,7 @@ function load(): PumpBinding | null {
   else {
     try {
       threads = addon.module.init(onEvent);
+      if (addon.module.addHttp) for (const [code, text] of Object.entries(STATUS_CODES)) if (text) addon.module.httpReason(Number(code), text);
     } catch (err) {
       binding = null;
       loadError = (err as Error).message;
@@ -84,6 +180,7 @@ interface Handle {
   fd?: number;
   reading?: boolean;
   readStop?(): number;
+  readStart?(): number;
   writeQueueSize?: number;
 }
 
@@ -120,20 +217,32 @@ function stopReading(s: Socket): Buffer[] {
   return buffered;
 }
 
+/** Node reads `s` again (the HTTP lane gave it back): libuv registers the fd anew. */
+function resumeReading(s: Socket): void {
+  const h = handleOf(s);
+  if (!h?.readStart || s.destroyed) return;
+  h.reading = true;
+  if (h.readStart() !== 0) s.destroy();
+}
+
 /**
  * Until the pump is done with `s`, destroy() (an abort, an error) asks the pump to end
- * the connection; the real destroy runs when the pump reports done. Returns the undo.
+ * the connection; the real destroy runs when the pump reports done. Returns the undo,
+ * which says whether a destroy was asked for meanwhile.
  */
-function deferDestroy(s: Socket, close: () => void): () => void {
+function deferDestroy(s: Socket, close: () => void): () => boolean {
   const own = Object.prototype.hasOwnProperty.call(s, 'destroy');
   const original = s.destroy;
+  let asked = false;
   s.destroy = function (this: Socket) {
+    asked = true;
     close();
     return this;
   } as Socket['destroy'];
   return () => {
     if (own) s.destroy = original;
     else delete (s as { destroy?: unknown }).destroy;
+    return asked;
   };
 }
 
@@ -188,4 +297,83 @@ export function handOver(
       : {}),
   });
   return { pipe: { close }, firstToClientBytes: toClient.reduce((n, part) => n + part.length, 0) };
+}
+
+/** What an HTTP pair's requests become upstream (pump.c's hw_conf_t). */
+export interface HttpPumpConf {
+  /** The upstream's base path without its trailing slash. */
+  prefix: string;
+  /** `host: ...\r\n` and the credential's header lines, CRLF-terminated (latin1). */
+  add: string;
+  /** Lowercase request header names never sent upstream. */
+  drop: Iterable<string>;
+  /** How long the credential may still be used; Infinity: until the upstream refuses it. */
+  credentialTtlMs: number;
+}
+
+export interface HttpPumpHandlers {
+  record(r: HttpRecord): void;
+  /** The client's head for an answer with a Location (JS maps it): returns it whole. */
+  head(head: Buffer, host: string | undefined, closeAfter: boolean, isHead: boolean): Buffer;
+  /**
+   * The connection is JS's again (both sockets read by Node again): `request` is the one
+   * in flight for a fail-* reason, `clientBytes` what the client sent that the lane did not use.
+   */
+  back(reason: BackReason, request: HttpRecord | undefined, clientBytes: Buffer | undefined): void;
+  /** The connection ended in the lane (both sides shut down): JS destroys the sockets. */
+  done(): void;
+}
+
+/** Whether handOverHttp can work here (the pump is built with its HTTP lane). */
+export function nativeHttpLane(): boolean {
+  return enabled && !!load()?.addHttp;
+}
+
+/**
+ * Hands an HTTP client connection and its kept-alive plain upstream connection (both
+ * passing canHandOver, at a request boundary) to the pump's HTTP lane; null when the
+ * lane is not available.
+ */
+export function handOverHttp(client: Socket, upstream: Socket, conf: HttpPumpConf, handlers: HttpPumpHandlers): NativePipe | null {
+  const b = enabled ? load() : null;
+  // An idle upstream has nothing to say: bytes waiting there are the caller's to handle.
+  if (!b?.addHttp || upstream.readableLength > 0) return null;
+  const clientBuffered = stopReading(client);
+  stopReading(upstream);
+  const id = b.addHttp(
+    handleOf(client)!.fd!,
+    handleOf(upstream)!.fd!,
+    Buffer.from(conf.prefix, 'latin1'),
+    Buffer.from(conf.add, 'latin1'),
+    Buffer.from([...conf.drop].map((n) => `${n}\n`).join(''), 'latin1'),
+    Number.isFinite(conf.credentialTtlMs) ? Math.max(1, conf.credentialTtlMs) : 0,
+    clientBuffered.length ? Buffer.concat(clientBuffered) : null,
+  );
+  httpLaneCounters.handedOver++;
+  if (active.size === 0) b.ref(true);
+  const close = () => b.close(id);
+  const undo = [deferDestroy(client, close), deferDestroy(upstream, close)];
+  const restore = (): boolean => undo.map((u) => u()).some((asked) => asked);
+  active.set(id, {
+    done() {
+      restore();
+      handlers.done();
+    },
+    http: {
+      record: (r) => handlers.record(r),
+      head: (head, host, closeAfter, isHead) => handlers.head(head, host, closeAfter, isHead),
+      back(reason, request, bytes) {
+        if (restore()) {
+          // Destroyed while the lane had it: the destroy runs now.
+          client.destroy();
+          upstream.destroy();
+          return handlers.done();
+        }
+        resumeReading(client);
+        resumeReading(upstream);
+        handlers.back(reason, request, bytes);
+      },
+    },
+  });
+  return { close };
 }

@@ -27,6 +27,8 @@ export type BodyPlan = { type: 'stream' } | { type: 'hash'; maxBytes: number };
 export interface AuthMechanism {
   /** Header names the mechanism sets: a client-sent header of that name is dropped. */
   readonly headerNames: string[];
+  /** Every request gets the same headers (no signature, no query parameters) while the credentials last. */
+  readonly headersOnly: boolean;
   bodyPlan(req: OutgoingRequest, clientAuthorization: string | undefined): BodyPlan;
   /** Adds the credential to req (headers, query); `payloadHash` when the plan was 'hash'. */
   apply(req: OutgoingRequest, creds: ResolvedCredentials, extra: ApplyExtra): Promise<void>;
@@ -40,6 +42,7 @@ export function createAuthMechanism(auth: HttpAuth): AuthMechanism {
       return {
         name: 'basic',
         headerNames: ['authorization'],
+        headersOnly: true,
         bodyPlan: () => ({ type: 'stream' }),
         async apply(req, creds) {
           const user = need(creds, 'username');
@@ -52,6 +55,7 @@ export function createAuthMechanism(auth: HttpAuth): AuthMechanism {
       return {
         name: 'bearer',
         headerNames: ['authorization'],
+        headersOnly: true,
         bodyPlan: () => ({ type: 'stream' }),
         async apply(req, creds) {
           req.headers.authorization = checkedHeaderValue('Authorization', `Bearer ${need(creds, 'token')}`);
@@ -61,6 +65,7 @@ export function createAuthMechanism(auth: HttpAuth): AuthMechanism {
       return {
         name: 'header-template',
         headerNames: auth.headers.map(([name]) => name.toLowerCase()),
+        headersOnly: auth.queryParams.length === 0,
         bodyPlan: () => ({ type: 'stream' }),
         async apply(req, creds) {
           const value = (k: string) => creds.text(k);
@@ -87,6 +92,7 @@ function createSigV4(auth: Extract<HttpAuth, { type: 'aws-sigv4' }>): AuthMechan
   return {
     name: 'aws-sigv4',
     headerNames: ['authorization', 'x-amz-date', 'x-amz-security-token', 'x-amz-content-sha256'],
+    headersOnly: false,
     bodyPlan(req, clientAuthorization) {
       if (isPresigned(req.url)) return { type: 'stream' };
       return acceptsUnsignedPayload(scopeOf(req.url, clientAuthorization).service) ? { type: 'stream' } : { type: 'hash', maxBytes: auth.maxSignedBodyBytes };

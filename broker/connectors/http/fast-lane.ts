@@ -9,16 +9,23 @@
 // Anything not plain (wire.ts decides: chunked or Expect requests, upgrades, a head split
 // over reads, garbage) hands the connection, at a request boundary, to Node's server and
 // the undici path (proxy-request.ts), which answers 400/431/408 and handles the rest.
+//
+// Where the native pump has its HTTP lane (broker/native/pump.c, Linux) and the
+// credential is the same headers on every request, a connection whose first request
+// went well moves there at the request boundary with its upstream connection: a C
+// thread rewrites each plain head and passes bodies and answers, and gives the
+// connection back here, with the bytes it did not use, for anything else (fromNative).
 import { connect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { STATUS_CODES } from 'node:http';
 import { BrokerError, type BrokerErrorCode } from '../../errors.js';
+import { canHandOver, handOverHttp, nativeHttpLane, type BackReason, type HttpPumpHandlers, type HttpRecord, type NativePipe } from '../../net/native-pump.js';
 import type { OutgoingRequest } from './auth.js';
 import type { RequestContext } from './proxy-request.js';
-import { auditPath, clientHeaders, mapLocationReverse, upstreamHeaders } from './request-head.js';
+import { auditPath, clientHeaders, dropSetFor, mapLocationReverse, upstreamHeaders } from './request-head.js';
 import { errorBody, writeRawError } from './respond.js';
 import { upstreamError, type UpstreamTls } from './upstream-pool.js';
-import { ChunkedTracker, parseRequestHead, parseResponseHead, serializeFields, type Framing } from './wire.js';
+import { ChunkedTracker, parseRequestHead, parseResponseHead, serializeFields, type Framing, type ResponseHead } from './wire.js';
 
 /** Idle upstream connections kept per service, and for how long. */
 const MAX_IDLE_UPSTREAMS = 64;
@@ -58,9 +65,13 @@ export function createFastLane(rc: Pick<RequestContext, 'settings' | 'mechanism'
     const now = Date.now();
     for (let i = idle.length - 1; i >= 0; i--) if (now - idle[i]!.idleSince > UPSTREAM_IDLE_MS) idle[i]!.socket.destroy();
   }, TICK_MS).unref();
+  const prefix = upstream.pathname.replace(/\/+$/, '');
   const lane: Lane = {
     upstream,
-    base: upstream.origin + upstream.pathname.replace(/\/+$/, ''),
+    base: upstream.origin + prefix,
+    prefix,
+    native: !https && rc.mechanism.headersOnly && nativeHttpLane(),
+    drop: dropSetFor(rc.mechanism.headerNames),
     https,
     take(key) {
       for (let i = idle.length - 1; i >= 0; i--) {
@@ -108,6 +119,12 @@ interface Lane {
   upstream: URL;
   /** Origin and base path, without a trailing slash: a request's target is appended. */
   base: string;
+  /** The base path alone. */
+  prefix: string;
+  /** Connections may move to the native HTTP lane. */
+  native: boolean;
+  /** Request header names never sent upstream. */
+  drop: Set<string>;
   https: boolean;
   take(key: string): UpstreamConn | undefined;
   open(tls: UpstreamTls | undefined): UpstreamConn;
@@ -166,7 +183,7 @@ class UpstreamConn {
   }
 }
 
-type Phase = 'idle' | 'preparing' | 'sending' | 'awaiting' | 'responding' | 'closing' | 'handed';
+type Phase = 'idle' | 'preparing' | 'sending' | 'awaiting' | 'responding' | 'closing' | 'handed' | 'native';
 
 class FastConnection {
   private phase: Phase = 'idle';
@@ -198,6 +215,9 @@ class FastConnection {
   private chunks: ChunkedTracker | undefined;
   private upstreamKeepAlive = false;
   private outcome: 'ok' | BrokerErrorCode = 'ok';
+  /** The last request as prepared upstream: its credential headers go to the native lane. */
+  private out: OutgoingRequest | undefined;
+  private pipe: NativePipe | undefined;
 
   constructor(
     readonly client: Socket,
@@ -214,6 +234,7 @@ class FastConnection {
       this.up = undefined;
       if (!up) return;
       if (this.phase === 'idle' || this.phase === 'closing' || this.phase === 'handed') lane.give(up);
+      else if (this.phase === 'native') return; // the pump's 'done' destroys it
       else {
         up.owner = undefined;
         up.socket.destroy();
@@ -279,6 +300,7 @@ class FastConnection {
         (tls) => {
           if (this.client.destroyed) return;
           this.tls = tls;
+          this.out = out;
           this.requestHead = `${out.method} ${out.url.pathname}${out.url.search} HTTP/1.1\r\n${serializeFields(out.headers)}\r\n`;
           this.send();
         },
@@ -374,16 +396,13 @@ class FastConnection {
         this.outcome = 'target_rejected_credentials';
         this.rc.credentials.drop();
       }
-      const headers = clientHeaders(head.headers, this.mapLocation);
-      if (head.framing.type === 'chunked') headers['transfer-encoding'] = 'chunked';
       // The body ends when the upstream closes: so does this client connection.
       if (head.framing.type === 'close' || this.bodyLeft > 0) this.closeAfter = true;
-      if (this.closeAfter) headers.connection = 'close';
       this.left = head.framing.type === 'length' ? head.framing.bytes : 0;
       this.chunks = head.framing.type === 'chunked' ? new ChunkedTracker() : undefined;
       this.headSent = true;
       this.phase = 'responding';
-      const line = `HTTP/1.1 ${head.status} ${STATUS_CODES[head.status] ?? 'Unknown'}\r\n${serializeFields(headers)}\r\n`;
+      const line = answerHead(head, this.closeAfter, this.mapLocation);
       if (head.framing.type === 'none') {
         if (rest.length > 0) this.upstreamKeepAlive = false;
         this.client.write(line, 'latin1');
@@ -394,6 +413,98 @@ class FastConnection {
   }
 
   private readonly mapLocation = (v: string): string => mapLocationReverse(v, this.lane.upstream, this.host ? `http://${this.host}` : this.rc.local);
+
+  /** At a request boundary with nothing buffered: to the native HTTP lane, when it can take the connection. */
+  private toNative(): void {
+    const up = this.up;
+    const out = this.out;
+    if (!this.lane.native || !up || !out || this.tls || up.key !== '' || !canHandOver(this.client) || !canHandOver(up.socket)) return;
+    const credentialTtlMs = this.rc.credentials.remainingMs();
+    if (credentialTtlMs === undefined || credentialTtlMs <= 0) return;
+    let add = `host: ${out.headers.host as string}\r\n`;
+    for (const name of this.rc.mechanism.headerNames) {
+      const v = out.headers[name];
+      if (v !== undefined) for (const one of Array.isArray(v) ? v : [v]) add += `${name}: ${one}\r\n`;
+    }
+    const pipe = handOverHttp(this.client, up.socket, { prefix: this.lane.prefix, add, drop: this.lane.drop, credentialTtlMs }, this.native);
+    if (!pipe) return;
+    this.pipe = pipe;
+    this.phase = 'native';
+  }
+
+  private readonly native: HttpPumpHandlers = {
+    record: (r) => {
+      this.rc.record({ method: r.method, host: this.lane.upstream.host, path: r.path, status: r.status, outcome: r.outcome, bytesIn: r.bytesIn, bytesOut: r.bytesOut, durationMs: r.durationMs });
+      if (r.outcome === 'target_rejected_credentials') this.rc.credentials.drop();
+    },
+    head: (raw, host, closeAfter, isHead) => {
+      const head = parseResponseHead(raw, isHead ? 'HEAD' : 'GET');
+      if (head.type !== 'head') throw new Error('the lane sent a head wire.ts does not read');
+      const map = (v: string) => mapLocationReverse(v, this.lane.upstream, host !== undefined ? `http://${host}` : this.rc.local);
+      return Buffer.from(answerHead(head, closeAfter, map), 'latin1');
+    },
+    back: (reason, request, bytes) => this.fromNative(reason, request, bytes),
+    done: () => {
+      this.pipe = undefined;
+      this.phase = 'closing';
+      const up = this.up;
+      this.up = undefined;
+      if (up) {
+        up.owner = undefined;
+        up.socket.destroy();
+      }
+      this.client.destroy();
+    },
+  };
+
+  /** The native lane gave the connection back: carry on from where it stopped. */
+  private fromNative(reason: BackReason, request: HttpRecord | undefined, bytes: Buffer | undefined): void {
+    this.pipe = undefined;
+    this.phase = 'idle';
+    this.quietTicks = 0;
+    const dropUpstream = (): void => {
+      const up = this.up;
+      this.up = undefined;
+      if (!up) return;
+      up.owner = undefined;
+      up.socket.destroy();
+    };
+    switch (reason) {
+      case 'idle':
+        this.phase = 'closing';
+        return void this.client.end();
+      case 'upstream-spent':
+      case 'upstream-gone':
+      case 'retry':
+        dropUpstream();
+        break;
+      case 'fail-closed':
+      case 'fail-reset':
+      case 'fail-invalid':
+      case 'fail-timeout': {
+        dropUpstream();
+        this.method = request?.method ?? '';
+        this.target = request?.path ?? '';
+        this.started = performance.now() - (request?.durationMs ?? 0);
+        this.bytesIn = request?.bytesIn ?? 0;
+        this.bytesOut = 0;
+        this.status = 0;
+        this.headSent = false;
+        this.outcome = 'ok';
+        const [message, code] =
+          reason === 'fail-reset' ? ['read ECONNRESET', 'ECONNRESET']
+          : reason === 'fail-timeout' ? ['timeout', 'UND_ERR_HEADERS_TIMEOUT']
+          : reason === 'fail-invalid' ? ['malformed answer head', 'UND_ERR_SOCKET']
+          : ['closed', 'UND_ERR_SOCKET'];
+        return this.fail(Object.assign(new Error(message), { code }));
+      }
+      case 'failed':
+        dropUpstream();
+        return void this.client.destroy();
+    }
+    if (bytes) this.buf = this.buf ? Buffer.concat([this.buf, bytes]) : bytes;
+    if (this.buf) this.next();
+  }
 
   /** Answer body bytes to the client, up to where the framing says the answer ends. */
   private forwardAnswer(chunk: Buffer, from: number, head?: string): void {
@@ -469,6 +580,7 @@ class FastConnection {
     this.phase = 'idle';
     this.client.resume();
     if (this.buf) this.next();
+    else this.toNative();
   }
 
   onUpstreamEnd(up: UpstreamConn): void {
@@ -537,6 +649,7 @@ class FastConnection {
 
   /** Once a second: idle keep-alive clients close, an upstream that never answers times out. */
   tick(): void {
+    if (this.phase === 'native') return; // the lane keeps its own time
     if (this.activity !== this.seenActivity) {
       this.seenActivity = this.activity;
       this.quietTicks = 0;
@@ -546,6 +659,14 @@ class FastConnection {
     if (this.phase === 'idle' && !this.buf && this.quietTicks * TICK_MS >= CLIENT_IDLE_MS) this.client.end();
     else if (this.phase === 'awaiting' && this.quietTicks * TICK_MS >= ANSWER_TIMEOUT_MS) this.fail(Object.assign(new Error('timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' }));
   }
+}
+
+/** The client's head for an answer: hop-by-hop fields out, Location mapped, framing as decided. */
+function answerHead(head: Extract<ResponseHead, { type: 'head' }>, closeAfter: boolean, mapLocation: (v: string) => string): string {
+  const headers = clientHeaders(head.headers, mapLocation);
+  if (head.framing.type === 'chunked') headers['transfer-encoding'] = 'chunked';
+  if (closeAfter) headers.connection = 'close';
+  return `HTTP/1.1 ${head.status} ${STATUS_CODES[head.status] ?? 'Unknown'}\r\n${serializeFields(headers)}\r\n`;
 }
 
 function headerValue(rawHeaders: string[], name: string): string | undefined {

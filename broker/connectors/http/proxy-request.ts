@@ -35,13 +35,15 @@ export interface CredentialCache {
   get(): Promise<ResolvedCredentials>;
   /** The target refused them: the next request fetches afresh. */
   drop(): void;
+  /** How long the resolved credentials stay in use (Infinity: until dropped); undefined while none are resolved. */
+  remainingMs(): number | undefined;
 }
 
 /** Reused while valid: a provider call per request would cost a keychain or Vault round trip each. */
 const REFRESH_BEFORE_EXPIRY_MS = 30_000;
 
 export function createCredentialCache(ctx: ConnectionContext, settings: HttpConfig): CredentialCache {
-  let current: { creds: Promise<ResolvedCredentials>; until: number } | undefined;
+  let current: { creds: Promise<ResolvedCredentials>; until: number; resolved?: boolean } | undefined;
   return {
     get() {
       if (current && Date.now() < current.until) return current.creds;
@@ -51,7 +53,10 @@ export function createCredentialCache(ctx: ConnectionContext, settings: HttpConf
           // Secretless credentialValidations: the value is never shown, only the key.
           if (v === undefined || !re.test(v)) throw new BrokerError('provider_failed', `credential '${key}' does not match its credentialValidations pattern`);
         }
-        if (current?.creds === creds) current.until = c.expiresAt ? c.expiresAt.getTime() - REFRESH_BEFORE_EXPIRY_MS : Infinity;
+        if (current?.creds === creds) {
+          current.until = c.expiresAt ? c.expiresAt.getTime() - REFRESH_BEFORE_EXPIRY_MS : Infinity;
+          current.resolved = true;
+        }
         return c;
       });
       current = { creds, until: Infinity };
@@ -61,6 +66,7 @@ export function createCredentialCache(ctx: ConnectionContext, settings: HttpConf
       return creds;
     },
     drop: () => void (current = undefined),
+    remainingMs: () => (current?.resolved ? current.until - Date.now() : undefined),
   };
 }
 

@@ -76,7 +76,8 @@ export function upstreamHeaders(rawHeaders: string[], url: URL, brokerSet: Itera
 // The headers a request never carries upstream, per set of broker-set names (one per
 // service's auth mechanism): built once, not per request.
 const dropSets = new WeakMap<object, Set<string>>();
-function dropSetFor(brokerSet: Iterable<string>): Set<string> {
+/** The request header names never sent upstream (besides those the client's Connection names). */
+export function dropSetFor(brokerSet: Iterable<string>): Set<string> {
   let drop = dropSets.get(brokerSet as object);
   if (!drop) {
     // Expect: 100-continue was answered by the broker's own server already.
