@@ -401,3 +401,30 @@ test('a client idle for 5 s is closed; one that closes between requests leaves t
   assert.equal(counted.back['client-eof'], 1, JSON.stringify(counted));
   assert.equal(counted.back.idle, 1, JSON.stringify(counted));
 });
+
+test('malformed or ambiguous requests on a lane connection go to Node\'s parser (400, 431); a head split over writes is still served', async () => {
+  const cases: [string, number][] = [
+    ['GET /two-lengths HTTP/1.1\r\nHost: b\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab', 400],
+    ['POST /smuggle HTTP/1.1\r\nHost: b\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
+    ['\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http\r\n\r\n', 400],
+    [`GET /huge HTTP/1.1\r\nHost: b\r\nX-Big: ${'a'.repeat(40_000)}\r\n\r\n`, 431],
+  ];
+  const c0 = snapshot();
+  const from = seen.length;
+  for (const [request, status] of cases) {
+    const c = await Client.open();
+    await c.get('/first');
+    const answer = await c.send(request, (t) => t.includes('\r\n\r\n'));
+    assert.match(answer, new RegExp(`^HTTP/1\\.1 ${status} `), JSON.stringify(request.slice(0, 40)));
+    c.close();
+  }
+  assert.deepEqual(seen.slice(from).map((s) => s.url), ['/first', '/first', '/first', '/first'], 'none of them reached the upstream');
+  const c = await Client.open();
+  await c.get('/first');
+  c.socket.write('GET /spl');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(body(await c.send('it HTTP/1.1\r\nHost: b\r\n\r\n', whole)), 'GET /split 0');
+  assert.equal(body(await c.get('/after-split')), 'GET /after-split 0');
+  c.close();
+  assert.equal(since(c0).back.request, cases.length + 1);
+});
