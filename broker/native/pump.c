@@ -5,6 +5,10 @@
 // of its user-space time per message in Node's socket layer (libuv -> C++ -> JS and
 // back, per read and per write); here a message costs one read and one write call.
 //
+// HTTP pairs (addHttp) are the http connector's reverse-proxy connections: this thread
+// also rewrites their plain request heads and follows the answers' framing; see "the
+// HTTP lane" below.
+//
 // Contract with broker/net/native-pump.ts (the only caller):
 //  - add(clientFd, targetFd, filterKind, jsIdle, toTarget, toClient) -> id. The fds stay
 //    the JS sockets': JS has stopped reading them and closes them only after 'done', so
@@ -16,6 +20,9 @@
 //    (id, 'filter', bytes): a client->target read the C precheck could not pass; that
 //    direction stops reading until inject(id, bytes, jsIdle) gives the bytes to send.
 //  - close(id): shut both sides down now (the broker aborted the connection).
+//  - addHttp(...) -> id, httpHead(id, head), httpReason(status, text): the HTTP lane;
+//    its events are 'records' (audit records, batched), 'back' (the connection is JS's
+//    again: the fds are out of this thread's epoll set and untouched) and 'head'.
 // The filter prechecks are conservative: they pass a read only when the JS filter would
 // forward it unchanged and stay at a message boundary (jsIdle); anything else goes to JS.
 #define _GNU_SOURCE // sched_getaffinity, CPU_COUNT
@@ -350,12 +357,14 @@ typedef struct http {
   buf_t cbuf; // client bytes past the request in flight
   uint64_t bodyLeft;
   char *retry; // the request as the client sent it (no body), while it may be sent again
-  size_t retryLen;
+  size_t retryLen, retryCap;
+  int hasRetry;
   char method[8];
   char path[513]; // the target up to its query, for audit
   size_t pathLen;
   char *host; // the client's Host, for JS's Location mapping
-  size_t hostLen;
+  size_t hostLen, hostCap;
+  int hasHost;
   int closeAfter, isHead, hadBody, outcome, wantBack;
   int64_t startedUs, lastActivity;
   uint64_t bytesIn, bytesOut;
@@ -366,6 +375,7 @@ typedef struct http {
 } http_t;
 
 static __thread buf_t records;        // audit records not yet sent to JS
+static __thread size_t recordsCap;    // records.data's size
 static __thread int64_t recordsSince; // ms of the oldest
 
 static int64_t nowUs(void) {
@@ -377,6 +387,7 @@ static int64_t nowUs(void) {
 static void freeHttp(http_t *h) {
   if (!h) return;
   free(h->conf.prefix);
+  if (h->conf.add) explicit_bzero(h->conf.add, h->conf.addLen); // the credential's header lines
   free(h->conf.add);
   free(h->conf.drop);
   free(h->cbuf.data);
@@ -420,22 +431,33 @@ static void flushRecords(void) {
   if (!records.len) return;
   buf_t r = records;
   records = (buf_t){0};
+  recordsCap = 0;
   emit(EV_RECORDS, 0, 0, 0, r.data, r.len);
 }
 
 static void record(pair_t *p) {
-  char one[RECORD_HEAD + 8 + 513];
-  size_t n = packRecord(p, p->h->resp.status, one);
+  const size_t most = RECORD_HEAD + 8 + 513;
+  if (records.len + most > recordsCap) {
+    size_t cap = recordsCap ? recordsCap * 2 : 16 * 1024;
+    char *grown = realloc(records.data, cap);
+    if (!grown) return;
+    records.data = grown;
+    recordsCap = cap;
+  }
   if (!records.len) recordsSince = nowMs();
-  if (append(&records, one, n) < 0) return;
+  records.len += packRecord(p, p->h->resp.status, records.data + records.len);
   if (records.len >= RECORDS_MAX) flushRecords();
 }
 
+// While a request waits for its answer the client stays readable (what it sends next is
+// kept, up to WAIT_BUFFERED): taking its fd out of the epoll set and back per request
+// would cost two epoll_ctl calls per request.
+#define WAIT_BUFFERED (64 * 1024)
 static int mayRead(const pair_t *p, int idx) {
   const http_t *h = p->h;
   if (!h) return 1;
   if (h->wantBack) return 0;
-  return idx == 0 ? h->cstate != C_WAIT : h->ustate != U_JS;
+  return idx == 0 ? h->cstate != C_WAIT || h->cbuf.len - h->cbuf.off < WAIT_BUFFERED : h->ustate != U_JS;
 }
 
 // Gives the connection back to JS now: out of this epoll set, the fds untouched.
@@ -444,7 +466,7 @@ static void giveBack(pair_t *p) {
   for (int i = 0; i < 2; i++)
     if (p->side[i].ev) epoll_ctl(self->epfd, EPOLL_CTL_DEL, p->fd[i], NULL);
   // The request in flight (for a failure's audit record), then the client bytes JS reads next.
-  size_t rest = h->cbuf.len - h->cbuf.off, again = h->wantBack == BACK_RETRY ? h->retryLen : 0;
+  size_t rest = h->cbuf.len - h->cbuf.off, again = h->wantBack == BACK_RETRY && h->hasRetry ? h->retryLen : 0;
   char *data = malloc(RECORD_HEAD + 8 + 513 + again + rest);
   size_t infoLen = 0, len = 0;
   if (data) {
@@ -473,7 +495,7 @@ static int nextRequest(pair_t *p);
 // reached the client.
 static int upstreamLost(pair_t *p, int reset) {
   http_t *h = p->h;
-  if (h->ustate == U_HEAD && !h->ubuf.len && !h->hadBody && h->retry) return handBack(p, BACK_RETRY);
+  if (h->ustate == U_HEAD && !h->ubuf.len && !h->hadBody && h->hasRetry) return handBack(p, BACK_RETRY);
   return handBack(p, reset ? BACK_FAIL_RESET : BACK_FAIL_CLOSED);
 }
 
@@ -490,8 +512,7 @@ static int answered(pair_t *p) {
   http_t *h = p->h;
   record(p);
   h->ustate = U_IDLE;
-  free(h->retry);
-  h->retry = NULL;
+  h->hasRetry = 0;
   if (h->closeAfter) return endBoth(p);
   if (!h->resp.keepAlive) return handBack(p, BACK_UPSTREAM_SPENT);
   if (h->outcome == OUT_REJECTED) return handBack(p, BACK_REJECTED);
@@ -615,7 +636,7 @@ static int upstreamRead(pair_t *p, const char *data, size_t n) {
     if (r.framing == FR_CLOSE || h->cstate == C_BODY) h->closeAfter = 1;
     if (r.location) {
       // JS maps the Location; the body bytes wait here for its head.
-      size_t hostLen = h->host ? h->hostLen : 0;
+      size_t hostLen = h->hasHost ? h->hostLen : 0;
       char *msg = malloc(r.end + hostLen);
       if (!msg || (n > r.end && append(&h->ubuf, data + r.end, n - r.end) < 0)) {
         free(msg);
@@ -626,7 +647,7 @@ static int upstreamRead(pair_t *p, const char *data, size_t n) {
       if (hostLen) memcpy(msg + r.end, h->host, hostLen);
       h->ustate = U_JS;
       p->d[1].withJs = 1;
-      emit(EV_HEAD, p->id, (uint64_t)(h->closeAfter | (h->isHead << 1) | ((h->host != NULL) << 2)), r.end, msg, r.end + hostLen);
+      emit(EV_HEAD, p->id, (uint64_t)(h->closeAfter | (h->isHead << 1) | (h->hasHost << 2)), r.end, msg, r.end + hostLen);
       break;
     }
     h->ustate = U_BODY;
@@ -637,13 +658,25 @@ static int upstreamRead(pair_t *p, const char *data, size_t n) {
   return gone;
 }
 
-// The next request in cbuf, if any: rewritten and sent with the body bytes already here.
-static int nextRequest(pair_t *p) {
+// Copies b[0..n) into *dst, growing it only when it is too small (per-request copies
+// reuse their buffer).
+static int keep(char **dst, size_t *cap, const char *b, size_t n) {
+  if (n > *cap) {
+    char *grown = realloc(*dst, n);
+    if (!grown) return -1;
+    *dst = grown;
+    *cap = n;
+  }
+  memcpy(*dst, b, n);
+  return 0;
+}
+
+// Starts the request at b[0..avail) (cbuf's bytes, or a read's when cbuf is empty):
+// rewritten and sent with the body bytes already here, what follows it kept in cbuf.
+// 0 started, 1 the pair is gone, -BACK_* when JS must have it (nothing consumed).
+static int beginRequest(pair_t *p, const char *b, size_t avail, int fromCbuf) {
   http_t *h = p->h;
-  size_t avail = h->cbuf.len - h->cbuf.off;
-  if (!avail || h->wantBack) return 0;
-  if (h->credUntil && nowMs() >= h->credUntil) return handBack(p, BACK_CREDENTIALS);
-  const char *b = h->cbuf.data + h->cbuf.off;
+  if (h->credUntil && nowMs() >= h->credUntil) return -BACK_CREDENTIALS;
   hw_request_t r;
   char *out;
   size_t outLen;
@@ -652,18 +685,14 @@ static int nextRequest(pair_t *p) {
     finish(p);
     return 1;
   }
-  if (rc != HW_OK) return handBack(p, BACK_REQUEST);
+  if (rc != HW_OK) return -BACK_REQUEST;
   strcpy(h->method, r.method);
   size_t pathLen = 0;
   while (pathLen < r.targetLen && r.target[pathLen] != '?') pathLen++;
   h->pathLen = pathLen > 512 ? 512 : pathLen;
   memcpy(h->path, r.target, h->pathLen);
-  free(h->host);
-  h->host = NULL;
-  if (r.host && (h->host = malloc(r.hostLen + 1))) {
-    memcpy(h->host, r.host, r.hostLen);
-    h->hostLen = r.hostLen;
-  }
+  h->hasHost = r.host && keep(&h->host, &h->hostCap, r.host, r.hostLen) == 0;
+  h->hostLen = r.hostLen;
   h->closeAfter = r.close;
   h->isHead = strcmp(r.method, "HEAD") == 0;
   h->hadBody = r.contentLength > 0;
@@ -673,21 +702,34 @@ static int nextRequest(pair_t *p) {
   if (body > r.contentLength) body = (size_t)r.contentLength;
   memcpy(out + outLen, b + r.end, body);
   outLen += body;
-  free(h->retry);
-  h->retry = NULL;
-  if (!h->hadBody && (h->retry = malloc(r.end))) {
-    memcpy(h->retry, b, r.end);
-    h->retryLen = r.end;
-  }
-  consume(&h->cbuf, r.end + body);
+  // Without a body it may be sent again (an upstream that closed as it went out).
+  h->hasRetry = !h->hadBody && keep(&h->retry, &h->retryCap, b, r.end) == 0;
+  h->retryLen = r.end;
+  int failed = 0;
+  if (fromCbuf) consume(&h->cbuf, r.end + body);
+  else if (avail > r.end + body) failed = append(&h->cbuf, b + r.end + body, avail - r.end - body) < 0;
   h->bodyLeft = r.contentLength - body;
   h->bytesIn = body;
   h->bytesOut = 0;
   h->cstate = h->bodyLeft ? C_BODY : C_WAIT;
   h->ustate = U_HEAD;
-  int failed = send_(p, 0, out, outLen) < 0;
+  if (failed) {
+    free(out);
+    finish(p);
+    return 1;
+  }
+  failed = send_(p, 0, out, outLen) < 0;
   free(out);
   return failed ? upstreamLost(p, 1) : 0;
+}
+
+// The next request in cbuf, if any.
+static int nextRequest(pair_t *p) {
+  http_t *h = p->h;
+  size_t avail = h->cbuf.len - h->cbuf.off;
+  if (!avail || h->wantBack) return 0;
+  int rc = beginRequest(p, h->cbuf.data + h->cbuf.off, avail, 1);
+  return rc < 0 ? handBack(p, -rc) : rc;
 }
 
 static int clientRead(pair_t *p, const char *data, size_t n) {
@@ -700,6 +742,11 @@ static int clientRead(pair_t *p, const char *data, size_t n) {
     data += take;
     n -= take;
     if (!h->bodyLeft) h->cstate = C_WAIT;
+  }
+  if (n && h->cstate == C_HEAD && h->cbuf.len == h->cbuf.off) {
+    // The usual case: a whole request in one read, parsed where it was read.
+    int rc = beginRequest(p, data, n, 0);
+    if (rc >= 0) return rc;
   }
   if (n && append(&h->cbuf, data, n) < 0) {
     finish(p);
@@ -714,6 +761,12 @@ static int httpEnded(pair_t *p, int di, ssize_t n) {
   if (di == 0) {
     // Between requests the upstream connection is still good: JS keeps it.
     if (h->cstate == C_HEAD && n == 0) return handBack(p, BACK_CLIENT_EOF);
+    if (h->cstate == C_WAIT && n == 0) {
+      // A client that half-closed after its request still gets the answer, then the end.
+      p->d[0].eof = 1;
+      h->closeAfter = 1;
+      return 0;
+    }
     finish(p);
     return 1;
   }
