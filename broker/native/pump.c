@@ -405,12 +405,12 @@ static void consume(buf_t *b, size_t n) {
   }
 }
 
-// A packed record (fast-lane.ts decodes it): id u32, status u16, outcome u8, method
-// length u8, duration µs u32, path length u32, bytes in f64, bytes out f64, method, path.
+// A packed record (native-pump.ts decodes it): id u32, status u16, outcome u8, method
+// length u8, duration ms u32, path length u32, bytes in f64, bytes out f64, method, path.
 #define RECORD_HEAD 32
 static size_t packRecord(const pair_t *p, int status, char *o) {
   const http_t *h = p->h;
-  uint32_t id = p->id, dur = (uint32_t)(nowUs() - h->startedUs), pathLen = (uint32_t)h->pathLen;
+  uint32_t id = p->id, dur = (uint32_t)((nowUs() - h->startedUs + 500) / 1000), pathLen = (uint32_t)h->pathLen;
   uint16_t st = (uint16_t)status;
   uint8_t outcome = (uint8_t)h->outcome, mlen = (uint8_t)strlen(h->method);
   double in = (double)h->bytesIn, out = (double)h->bytesOut;

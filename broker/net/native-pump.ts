@@ -136,7 +136,7 @@ function eachRecord(buf: Buffer, fn: (id: number, r: HttpRecord) => void): void 
     fn(buf.readUInt32LE(at), {
       status: buf.readUInt16LE(at + 4),
       outcome: OUTCOMES[buf[at + 6]!] ?? 'target_protocol_error',
-      durationMs: Math.round(buf.readUInt32LE(at + 8) / 1000),
+      durationMs: buf.readUInt32LE(at + 8),
       bytesIn: buf.readDoubleLE(at + 16),
       bytesOut: buf.readDoubleLE(at + 24),
       method: buf.toString('latin1', text, text + methodLen),
