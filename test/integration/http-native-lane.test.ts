@@ -243,6 +243,8 @@ test('kept-alive requests after the first are served by the lane: every method, 
     assert.deepEqual(s.leaked, [], `${s.url}: no client credential or Connection-named field upstream`);
   }
   assert.equal(upstreamSaw.find((s) => s.url === '/upload')?.bodyHash, createHash('sha256').update(upload).digest('hex'));
+  // The lane's records arrive in batches (within a second).
+  await waitFor('the lane\'s records', () => since(c0).records >= 11);
   const counted = since(c0);
   assert.equal(counted.handedOver, 1, JSON.stringify(counted));
   assert.equal(counted.records, 11, `the lane served every request after the first: ${JSON.stringify(counted)}`);
