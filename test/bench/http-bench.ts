@@ -8,7 +8,7 @@
 //
 //   node dist/test/bench/http-bench.js [--quick] [--rounds N] [--duration S]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,8 @@ interface Run {
   p99us: number;
   /** CPU seconds of the proxy process (broker, or the proxying nginx) per request. */
   cpuPerReq?: number;
+  /** Share of the machine's CPU time the hypervisor gave to others during the run (/proc/stat steal). */
+  steal?: number;
 }
 
 const MODES = [
@@ -66,7 +68,7 @@ async function main(): Promise<void> {
           const r = wrk(urls[p], [...mode.args], duration, pids[p]);
           const key = `${mode.key}/${p}`;
           results.set(key, [...(results.get(key) ?? []), r]);
-          process.stderr.write(`round ${round + 1} ${mode.key} ${p}: ${Math.round(r.rps)} req/s p50 ${r.p50us} µs p99 ${r.p99us} µs\n`);
+          process.stderr.write(`round ${round + 1} ${mode.key} ${p}: ${Math.round(r.rps)} req/s p50 ${r.p50us} µs p99 ${r.p99us} µs, ${Math.round(r.steal * 100)}% of CPU time stolen by the host\n`);
         }
       }
     }
@@ -85,7 +87,10 @@ function median(xs: number[]): number {
 function report(results: Map<string, Run[]>, rounds: number, duration: number): void {
   const m = (key: string, f: 'rps' | 'p50us' | 'p99us') => median(results.get(key)!.map((r) => r[f]));
   const load = loadavg().map((l) => l.toFixed(2)).join(' ');
-  console.log(`\nHTTP benchmark: ${rounds} round(s) of ${duration} s per path and mode, medians; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load average ${load}\n`);
+  // A virtual machine's neighbours take CPU time from its rounds unevenly: said, so a slow round can be read for what it is.
+  const steals = [...results.values()].flat().map((r) => r.steal ?? 0);
+  const stolen = `host steal ${Math.round(median(steals) * 100)}% of CPU time (median of the runs; the highest ${Math.round(Math.max(...steals) * 100)}%)`;
+  console.log(`\nHTTP benchmark: ${rounds} round(s) of ${duration} s per path and mode, medians; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load average ${load}; ${stolen}\n`);
   console.log('| figure | direct | broker | nginx (reverse proxy) |');
   console.log('| --- | --- | --- | --- |');
   for (const mode of MODES) {
@@ -108,8 +113,15 @@ function report(results: Map<string, Run[]>, rounds: number, duration: number): 
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US').replace(/,/g, ' ');
 
-function wrk(url: string, args: string[], seconds: number, pid?: number): Run {
+/** The machine's CPU ticks: all, and those the hypervisor ran someone else in (steal). */
+function cpuTicks(): { total: number; steal: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return { total: f.slice(0, 8).reduce((a, b) => a + b, 0), steal: f[7] ?? 0 };
+}
+
+function wrk(url: string, args: string[], seconds: number, pid?: number): Run & { steal: number } {
   const cpu0 = pid ? cpuSeconds(pid) : 0;
+  const ticks0 = cpuTicks();
   const out = spawnSync('wrk', [...args, '-d', `${seconds}s`, '--latency', url], { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
   if (out.status !== 0) throw new Error(`wrk failed: ${out.stderr || out.stdout}`);
   const text = out.stdout;
@@ -117,7 +129,9 @@ function wrk(url: string, args: string[], seconds: number, pid?: number): Run {
   const errors = /Non-2xx or 3xx responses: (\d+)/.exec(text);
   if (errors) throw new Error(`wrk saw ${errors[1]} error responses from ${url}:\n${text}`);
   const requests = Number(/(\d+) requests in/.exec(text)?.[1]);
-  return { rps, p50us: micros(text, '50%'), p99us: micros(text, '99%'), ...(pid ? { cpuPerReq: (cpuSeconds(pid) - cpu0) / requests } : {}) };
+  const ticks1 = cpuTicks();
+  const steal = (ticks1.steal - ticks0.steal) / Math.max(1, ticks1.total - ticks0.total);
+  return { rps, p50us: micros(text, '50%'), p99us: micros(text, '99%'), steal, ...(pid ? { cpuPerReq: (cpuSeconds(pid) - cpu0) / requests } : {}) };
 }
 
 function micros(text: string, pct: string): number {
