@@ -84,6 +84,7 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
 
   let connection: ConnectorConnection | undefined;
   let bytes: SpliceResult | undefined;
+  let moved: { fromClient: number; toClient: number } | undefined;
   const done = (async () => {
     // Looked up before the handshake: the client is still there, waiting for our answer
     // (a short-lived client could otherwise be gone before a slow lookup finds it).
@@ -118,6 +119,7 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
         });
         if (upstream.type === 'served') {
           await upstream.done;
+          moved = upstream.bytesMoved?.();
           upstream = null;
           endSoon();
         } else {
@@ -147,8 +149,8 @@ export function handleConnection(socket: Socket, client: ClientInfo, deps: Conne
       type: 'connection.closed',
       service: service.name,
       connectionId: id,
-      bytesFromClient: bytes?.bytesFromClient ?? socket.bytesRead,
-      bytesToClient: bytes?.bytesToClient ?? socket.bytesWritten,
+      bytesFromClient: bytes?.bytesFromClient ?? socket.bytesRead + (moved?.fromClient ?? 0),
+      bytesToClient: bytes?.bytesToClient ?? socket.bytesWritten + (moved?.toClient ?? 0),
       durationMs: Math.round(performance.now() - started),
     });
   }

@@ -64,6 +64,8 @@ export interface ServedConnection {
   authMethod: string;
   /** Settles when the session is over (the connector also ends it on ctx.signal). */
   done: Promise<void>;
+  /** Client bytes moved outside the socket's own counters (the native HTTP lane), once done. */
+  bytesMoved?(): { fromClient: number; toClient: number };
 }
 
 /** What a handshake ends in: a pipe to splice, a connection served by the connector, or nothing more to do (a PostgreSQL cancel request). */

@@ -236,6 +236,8 @@ static void unlink_(pair_t *p) {
   dead = p;
 }
 
+static uint64_t httpToClient(const pair_t *p);
+
 static void finish(pair_t *p) {
   if (p->dead) return;
   for (int i = 0; i < 2; i++) {
@@ -245,7 +247,8 @@ static void finish(pair_t *p) {
     p->d[i].pending = (buf_t){0};
   }
   unlink_(p);
-  emit(EV_DONE, p->id, p->d[0].bytes, p->d[1].bytes, NULL, 0);
+  // The bytes read from the client, and those written to it (an HTTP pair rewrites heads).
+  emit(EV_DONE, p->id, p->d[0].bytes, p->h ? httpToClient(p) : p->d[1].bytes, NULL, 0);
 }
 
 // After `from` ended and its bytes are all written: `to` gets a FIN; the pair is done
@@ -280,9 +283,12 @@ static int append(buf_t *b, const char *data, size_t len) {
   return 0;
 }
 
+static void countToClient(pair_t *p, size_t len);
+
 // Writes what it can now and keeps a copy of the rest; -1 when the connection failed.
 static int send_(pair_t *p, int di, const char *data, size_t len) {
   dir_t *d = &p->d[di];
+  if (di == 1) countToClient(p, len);
   if (d->pending.len) return append(&d->pending, data, len);
   while (len) {
     ssize_t w = send(d->to, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -368,6 +374,7 @@ typedef struct http {
   int closeAfter, isHead, hadBody, outcome, wantBack;
   int64_t startedUs, lastActivity;
   uint64_t bytesIn, bytesOut;
+  uint64_t toClient; // every byte given to the client (heads included), for the connection's record
   buf_t ubuf; // an answer head so far; in U_JS the body bytes after it
   hw_response_t resp;
   hw_chunks_t chunks;
@@ -383,6 +390,12 @@ static int64_t nowUs(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
+
+static void countToClient(pair_t *p, size_t len) {
+  if (p->h) p->h->toClient += len;
+}
+
+static uint64_t httpToClient(const pair_t *p) { return p->h->toClient; }
 
 static void freeHttp(http_t *h) {
   if (!h) return;
@@ -465,13 +478,16 @@ static void giveBack(pair_t *p) {
   http_t *h = p->h;
   for (int i = 0; i < 2; i++)
     if (p->side[i].ev) epoll_ctl(self->epfd, EPOLL_CTL_DEL, p->fd[i], NULL);
-  // The request in flight (for a failure's audit record), then the client bytes JS reads next.
+  // The request in flight (for a failure's audit record), the bytes moved to and from the
+  // client (two f64), then the client bytes JS reads next.
   size_t rest = h->cbuf.len - h->cbuf.off, again = h->wantBack == BACK_RETRY && h->hasRetry ? h->retryLen : 0;
-  char *data = malloc(RECORD_HEAD + 8 + 513 + again + rest);
+  char *data = malloc(RECORD_HEAD + 8 + 513 + 16 + again + rest);
   size_t infoLen = 0, len = 0;
   if (data) {
     infoLen = packRecord(p, 0, data);
-    len = infoLen;
+    double moved[2] = {(double)p->d[0].bytes, (double)h->toClient};
+    memcpy(data + infoLen, moved, 16);
+    len = infoLen + 16;
     if (again) memcpy(data + len, h->retry, again);
     len += again;
     if (rest) memcpy(data + len, h->cbuf.data + h->cbuf.off, rest);

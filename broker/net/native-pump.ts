@@ -73,11 +73,15 @@ function onEvent(id: number, type: EventType, a: number | Buffer | undefined, b?
       const bytes = a as Buffer | undefined;
       const infoLen = c ?? 0;
       let request: HttpRecord | undefined;
-      if (bytes && infoLen > 0) eachRecord(bytes.subarray(0, infoLen), (_, r) => (request = r));
-      const rest = bytes && bytes.length > infoLen ? bytes.subarray(infoLen) : undefined;
+      let moved: Moved = { fromClient: 0, toClient: 0 };
+      if (bytes && infoLen > 0 && bytes.length >= infoLen + 16) {
+        eachRecord(bytes.subarray(0, infoLen), (_, r) => (request = r));
+        moved = { fromClient: bytes.readDoubleLE(infoLen), toClient: bytes.readDoubleLE(infoLen + 8) };
+      }
+      const rest = bytes && bytes.length > infoLen + 16 ? bytes.subarray(infoLen + 16) : undefined;
       const reason = BACK_REASONS[b!] ?? 'failed';
       httpLaneCounters.back[reason] = (httpLaneCounters.back[reason] ?? 0) + 1;
-      return h.http!.back(reason, request, rest);
+      return h.http!.back(reason, request, rest, moved);
     }
     case 'head': {
       const bytes = a as Buffer;
@@ -110,6 +114,12 @@ export type BackReason =
   | 'fail-timeout'
   | 'failed';
 const BACK_REASONS: (BackReason | undefined)[] = [undefined, 'request', 'credentials', 'rejected', 'upstream-spent', 'upstream-gone', 'idle', 'client-eof', 'retry', 'fail-closed', 'fail-reset', 'fail-invalid', 'fail-timeout'];
+
+/** Bytes the HTTP lane read from the client and wrote to it (Node's socket counters never see them). */
+export interface Moved {
+  fromClient: number;
+  toClient: number;
+}
 
 /** One request the HTTP lane served, for the audit record. */
 export interface HttpRecord {
@@ -319,9 +329,9 @@ export interface HttpPumpHandlers {
    * The connection is JS's again (both sockets read by Node again): `request` is the one
    * in flight for a fail-* reason, `clientBytes` what the client sent that the lane did not use.
    */
-  back(reason: BackReason, request: HttpRecord | undefined, clientBytes: Buffer | undefined): void;
+  back(reason: BackReason, request: HttpRecord | undefined, clientBytes: Buffer | undefined, moved: Moved): void;
   /** The connection ended in the lane (both sides shut down): JS destroys the sockets. */
-  done(): void;
+  done(moved: Moved): void;
 }
 
 /** Whether handOverHttp can work here (the pump is built with its HTTP lane). */
@@ -355,23 +365,23 @@ export function handOverHttp(client: Socket, upstream: Socket, conf: HttpPumpCon
   const undo = [deferDestroy(client, close), deferDestroy(upstream, close)];
   const restore = (): boolean => undo.map((u) => u()).some((asked) => asked);
   active.set(id, {
-    done() {
+    done(fromClient, toClient) {
       restore();
-      handlers.done();
+      handlers.done({ fromClient, toClient });
     },
     http: {
       record: (r) => handlers.record(r),
       head: (head, host, closeAfter, isHead) => handlers.head(head, host, closeAfter, isHead),
-      back(reason, request, bytes) {
+      back(reason, request, bytes, moved) {
         if (restore()) {
           // Destroyed while the lane had it: the destroy runs now.
           client.destroy();
           upstream.destroy();
-          return handlers.done();
+          return handlers.done(moved);
         }
         resumeReading(client);
         resumeReading(upstream);
-        handlers.back(reason, request, bytes);
+        handlers.back(reason, request, bytes, moved);
       },
     },
   });

@@ -68,6 +68,7 @@ function createHttpService(service: ServiceConfig, settings: HttpConfig, deps: C
         credentials: createCredentialCache(ctx, settings),
         local: localOrigin(service),
         record: (r) => ctx.audit.record({ type: 'http.request', service: service.name, connectionId: ctx.connectionId, bytesIn: 0, bytesOut: 0, durationMs: 0, ...r }),
+        moved: { fromClient: 0, toClient: 0 },
       };
       let server: Server | undefined;
       const toNode = () => {
@@ -88,7 +89,7 @@ function createHttpService(service: ServiceConfig, settings: HttpConfig, deps: C
           client.resume();
         });
       }
-      const served: ServedConnection = { type: 'served', target, tls, authMethod: mechanism.name, done };
+      const served: ServedConnection = { type: 'served', target, tls, authMethod: mechanism.name, done, bytesMoved: () => rc.moved };
       // No writeError: errors are answered per request (proxy-request.ts); the handshake cannot fail.
       return { handshake: Promise.resolve(served) };
     },

@@ -19,7 +19,7 @@ import { connect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { STATUS_CODES } from 'node:http';
 import { BrokerError, type BrokerErrorCode } from '../../errors.js';
-import { canHandOver, handOverHttp, nativeHttpLane, type BackReason, type HttpPumpHandlers, type HttpRecord, type NativePipe } from '../../net/native-pump.js';
+import { canHandOver, handOverHttp, nativeHttpLane, type BackReason, type HttpPumpHandlers, type HttpRecord, type Moved, type NativePipe } from '../../net/native-pump.js';
 import type { OutgoingRequest } from './auth.js';
 import type { RequestContext } from './proxy-request.js';
 import { auditPath, clientHeaders, dropSetFor, mapLocationReverse, upstreamHeaders } from './request-head.js';
@@ -443,8 +443,12 @@ class FastConnection {
       const map = (v: string) => mapLocationReverse(v, this.lane.upstream, host !== undefined ? `http://${host}` : this.rc.local);
       return Buffer.from(answerHead(head, closeAfter, map), 'latin1');
     },
-    back: (reason, request, bytes) => this.fromNative(reason, request, bytes),
-    done: () => {
+    back: (reason, request, bytes, moved) => {
+      this.countMoved(moved);
+      this.fromNative(reason, request, bytes);
+    },
+    done: (moved) => {
+      this.countMoved(moved);
       this.pipe = undefined;
       this.phase = 'closing';
       const up = this.up;
@@ -456,6 +460,12 @@ class FastConnection {
       this.client.destroy();
     },
   };
+
+  /** The lane's bytes, for the connection's record (the socket's own counters never see them). */
+  private countMoved(moved: Moved): void {
+    this.rc.moved.fromClient += moved.fromClient;
+    this.rc.moved.toClient += moved.toClient;
+  }
 
   /** The native lane gave the connection back: carry on from where it stopped. */
   private fromNative(reason: BackReason, request: HttpRecord | undefined, bytes: Buffer | undefined): void {

@@ -29,6 +29,8 @@ export interface RequestContext {
   /** The broker's origin for this service (Location mapping when the client sent no Host). */
   local: string;
   record(r: RequestRecord): void;
+  /** Bytes the native HTTP lane moved to and from the client (added to the socket's counters). */
+  moved: { fromClient: number; toClient: number };
 }
 
 export interface CredentialCache {
