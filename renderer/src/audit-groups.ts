@@ -173,6 +173,9 @@ export function describe(r: AuditRecord): string {
       return `test login failed (${r.code}): ${r.reason}`;
     case 'cancel.forwarded':
       return 'query cancel forwarded';
+    case 'http.request':
+      // The path only: the query string is never recorded (it may hold secrets).
+      return `${r.method} ${r.path} → ${r.status || 'no answer'}${r.outcome === 'ok' ? '' : ` (${r.outcome})`}, ${formatBytes(r.bytesIn)} up, ${formatBytes(r.bytesOut)} down, ${formatDuration(r.durationMs)}`;
     case 'service.started':
       return `listening on ${r.address}`;
     case 'service.stopped':

@@ -63,6 +63,9 @@ test('identity and config events read as sentences', () => {
   assert.match(describe({ type: 'identity.login', identity: 'ci', flow: 'github-actions', expiresAt: t(300), time: t(0) }), /^github-actions token read, valid until /);
   assert.match(describe(records.at(-1)!), /^config change rejected \(the last good config stays in use\): services\.app-db\.connector/);
   assert.match(describe(records[0]!), /^closed after 1\.5 s: 100 B sent, 2\.0 kB received$/);
+  const request = { type: 'http.request', service: 'api', connectionId: 'c1', method: 'GET', host: 'api.example.com', path: '/v1/users', status: 200, bytesIn: 0, bytesOut: 2048, durationMs: 12, outcome: 'ok', time: t(0) } as const;
+  assert.equal(describe(request), 'GET /v1/users → 200, 0 B up, 2.0 kB down, 12 ms');
+  assert.equal(describe({ ...request, status: 401, outcome: 'target_rejected_credentials' }), 'GET /v1/users → 401 (target_rejected_credentials), 0 B up, 2.0 kB down, 12 ms');
 });
 
 const target = (name: string, health: TargetInfo['health']): TargetInfo => ({ name, connector: 'pg', listenOn: 'tcp://127.0.0.1:0', status: { state: 'listening', address: 'tcp://127.0.0.1:1' }, connections: 0, health });
