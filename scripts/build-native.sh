@@ -18,9 +18,9 @@ mkdir -p dist/broker/native
 for name in pump sock-diag; do
   out="dist/broker/native/$name.node"
   sources="broker/native/$name.c"
-  [ "$name" = pump ] && sources="$sources broker/native/http-wire.c"
+  [ "$name" = pump ] && sources="$sources broker/native/http-lane.c broker/native/http-wire.c"
   # shellcheck disable=SC2086 # the sources are words
-  if ! "$cc" -O2 -Wall -Wextra -Werror -std=gnu11 -shared -fPIC -pthread -I"$inc" -o "$out.tmp" $sources; then
+  if ! "$cc" -O2 -Wall -Wextra -Werror -std=gnu11 -shared -fPIC -fvisibility=hidden -pthread -I"$inc" -o "$out.tmp" $sources; then
     rm -f "$out.tmp"
     echo "native modules: $name did not build, the broker uses its JS path for it" >&2
     continue
