@@ -65,6 +65,19 @@ static int splitField(const char *line, size_t n, field_t *f) {
   return 1;
 }
 
+// `name: value\r\n` at o, the name in lowercase (as the JS lane writes them); its length.
+static size_t putField(char *o, const field_t *f) {
+  size_t w = 0;
+  for (size_t i = 0; i < f->nameLen; i++) o[w++] = (char)lowerc((unsigned char)f->name[i]);
+  o[w++] = ':';
+  o[w++] = ' ';
+  memcpy(o + w, f->value, f->valueLen);
+  w += f->valueLen;
+  o[w++] = '\r';
+  o[w++] = '\n';
+  return w;
+}
+
 // Comma-separated tokens of a Connection value, trimmed; calls back with each. 0 stops.
 typedef int (*tokenFn)(void *ctx, const char *t, size_t n);
 static int eachToken(const char *v, size_t n, tokenFn fn, void *ctx) {
@@ -249,13 +262,7 @@ int hwRequest(const char *b, size_t n, const hw_conf_t *conf, hw_request_t *r, c
     field_t f;
     splitField(b + start, len, &f);
     if (inList(conf->drop, conf->dropLen, f.name, f.nameLen) || isNamed(&named, f.name, f.nameLen)) continue;
-    for (size_t i = 0; i < f.nameLen; i++) o[w++] = (char)lowerc((unsigned char)f.name[i]);
-    o[w++] = ':';
-    o[w++] = ' ';
-    memcpy(o + w, f.value, f.valueLen);
-    w += f.valueLen;
-    o[w++] = '\r';
-    o[w++] = '\n';
+    w += putField(o + w, &f);
   }
   memcpy(o + w, conf->add, conf->addLen);
   w += conf->addLen;
@@ -354,13 +361,7 @@ int hwResponse(const char *b, size_t n, int isHead, int closeAfter, hw_response_
     field_t f;
     splitField(b + start, len, &f);
     if (hopByHop(f.name, f.nameLen) || isNamed(&named, f.name, f.nameLen)) continue;
-    for (size_t i = 0; i < f.nameLen; i++) o[w++] = (char)lowerc((unsigned char)f.name[i]);
-    o[w++] = ':';
-    o[w++] = ' ';
-    memcpy(o + w, f.value, f.valueLen);
-    w += f.valueLen;
-    o[w++] = '\r';
-    o[w++] = '\n';
+    w += putField(o + w, &f);
   }
   if (r->status >= 200) {
     if (r->framing == FR_CHUNKED) {
